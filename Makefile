@@ -1,0 +1,32 @@
+# The two Quick start commands are `make demo` and `make test`; everything else is a helper.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+UV_VERSION := 0.13.9
+
+.PHONY: demo test install lint lock clean
+
+demo: $(VENV)/.installed
+	$(BIN)/realise demo
+
+test: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/pytest
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.lock pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q uv==$(UV_VERSION)
+	$(BIN)/uv pip install -q --python $(BIN)/python -r requirements.lock
+	$(BIN)/uv pip install -q --python $(BIN)/python --no-deps -e .
+	touch $@
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+lock:
+	$(BIN)/uv pip compile pyproject.toml --extra test --python-version 3.11 --no-header --no-annotate -o requirements.lock
+
+clean:
+	rm -rf $(VENV) .realise
