@@ -1,0 +1,152 @@
+"""Settings from realise.yaml, overridden by REALISE_* environment variables.
+
+Every address is configuration, so the same code runs against the embedded stack on a laptop and
+against Apache Kafka and a PostgreSQL server in production. An unset warehouse URL or Kafka bootstrap
+address means "use the embedded stack" started by `realise up`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from realise.errors import ConfigError
+
+CONFIG_ENV = "REALISE_CONFIG"
+DEFAULT_CONFIG_FILE = "realise.yaml"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class WarehouseSettings(_Section):
+    url: str | None = Field(None, description="SQLAlchemy URL; unset means the embedded PostgreSQL")
+    sslmode: Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] | None = None
+    sslrootcert: str | None = None
+
+
+class KafkaSettings(_Section):
+    bootstrap: str | None = Field(None, description="host:port[,host:port]; unset means the embedded broker")
+    topic_prefix: str = ""
+    partitions: int = Field(3, ge=1, le=1000)
+    replication_factor: int = Field(1, ge=1, le=10)
+    consumer_group: str = "realise-ingest"
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password_env: str = Field("REALISE_KAFKA_SASL_PASSWORD", description="env var holding the password")
+    ssl_cafile: str | None = None
+    ssl_certfile: str | None = None
+    ssl_keyfile: str | None = None
+
+
+class PrefectSettings(_Section):
+    api_url: str | None = Field(None, description="Prefect API; unset means the embedded Prefect server")
+    emit_events: bool = True
+
+
+class IngestSettings(_Section):
+    batch_size: int = Field(5000, ge=1, le=200_000)
+    poll_timeout_ms: int = Field(500, ge=10, le=60_000)
+    max_record_bytes: int = Field(1_048_576, ge=1024)
+    future_tolerance_minutes: int = Field(10, ge=0, le=10_080)
+    publish_dead_letters: bool = True
+
+
+class StackSettings(_Section):
+    postgres_port: int = Field(55432, ge=1024, le=65535)
+    kafka_port: int = Field(59092, ge=1024, le=65535)
+    prefect_port: int = Field(54200, ge=1024, le=65535)
+
+
+class Settings(_Section):
+    data_dir: Path = Path(".realise")
+    warehouse: WarehouseSettings = WarehouseSettings()
+    kafka: KafkaSettings = KafkaSettings()
+    prefect: PrefectSettings = PrefectSettings()
+    ingest: IngestSettings = IngestSettings()
+    stack: StackSettings = StackSettings()
+
+    def topic(self, name: str) -> str:
+        """Full topic name, e.g. `realise.form_response.v1` with the configured prefix in front."""
+        return f"{self.kafka.topic_prefix}{name}"
+
+
+# Environment variable → dotted setting. Documented in the README; the names are part of the interface.
+ENV_OVERRIDES: dict[str, str] = {
+    "REALISE_DATA_DIR": "data_dir",
+    "REALISE_WAREHOUSE_URL": "warehouse.url",
+    "REALISE_WAREHOUSE_SSLMODE": "warehouse.sslmode",
+    "REALISE_KAFKA_BOOTSTRAP": "kafka.bootstrap",
+    "REALISE_TOPIC_PREFIX": "kafka.topic_prefix",
+    "REALISE_KAFKA_PARTITIONS": "kafka.partitions",
+    "REALISE_CONSUMER_GROUP": "kafka.consumer_group",
+    "REALISE_KAFKA_SECURITY_PROTOCOL": "kafka.security_protocol",
+    "REALISE_KAFKA_SASL_MECHANISM": "kafka.sasl_mechanism",
+    "REALISE_KAFKA_SASL_USERNAME": "kafka.sasl_username",
+    "REALISE_KAFKA_SSL_CAFILE": "kafka.ssl_cafile",
+    "REALISE_PREFECT_API_URL": "prefect.api_url",
+    "REALISE_INGEST_BATCH_SIZE": "ingest.batch_size",
+    "REALISE_POSTGRES_PORT": "stack.postgres_port",
+    "REALISE_KAFKA_PORT": "stack.kafka_port",
+    "REALISE_PREFECT_PORT": "stack.prefect_port",
+}
+
+
+def _set_dotted(target: dict[str, Any], dotted: str, value: str) -> None:
+    *parents, leaf = dotted.split(".")
+    for part in parents:
+        target = target.setdefault(part, {}) if isinstance(target.get(part, {}), dict) else {}
+    target[leaf] = value
+
+
+def _setting_source(dotted: str, config_path: Path | None) -> str:
+    env = next((k for k, v in ENV_OVERRIDES.items() if v == dotted and k in os.environ), None)
+    if env:
+        return f"environment variable {env}"
+    return f"'{dotted}' in {config_path}" if config_path else f"setting '{dotted}'"
+
+
+def load_settings(path: Path | str | None = None, env: dict[str, str] | None = None) -> Settings:
+    """Read settings: explicit path, else $REALISE_CONFIG, else ./realise.yaml if present, else defaults."""
+    env = dict(os.environ if env is None else env)
+    config_path: Path | None = None
+    if path is not None:
+        config_path = Path(path)
+    elif env.get(CONFIG_ENV):
+        config_path = Path(env[CONFIG_ENV])
+    elif Path(DEFAULT_CONFIG_FILE).exists():
+        config_path = Path(DEFAULT_CONFIG_FILE)
+
+    raw: dict[str, Any] = {}
+    if config_path is not None:
+        if not config_path.exists():
+            raise ConfigError(f"configuration file {config_path} does not exist; create it or unset {CONFIG_ENV}")
+        try:
+            loaded = yaml.safe_load(config_path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            raise ConfigError(f"{config_path} is not valid YAML{where}: fix the syntax") from None
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{config_path} must be a mapping of settings, not {type(loaded).__name__}")
+        raw = loaded
+
+    for name, dotted in ENV_OVERRIDES.items():
+        if env.get(name) not in (None, ""):
+            _set_dotted(raw, dotted, env[name])
+
+    try:
+        return Settings.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        dotted = ".".join(str(p) for p in err["loc"])
+        source = _setting_source(dotted, config_path)
+        if err["type"] == "extra_forbidden":
+            raise ConfigError(f"unknown setting '{dotted}' in {config_path}: remove it or fix its spelling") from None
+        raise ConfigError(f"{source}: {err['msg']} (got {err.get('input')!r})") from None

@@ -1,0 +1,32 @@
+"""Write the JSON Schema files in schemas/json from the pydantic models (`python -m schemas.generate`)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from schemas.events import EVENT_MODELS
+
+JSON_DIR = Path(__file__).parent / "json"
+
+
+def render() -> dict[str, str]:
+    """File name → JSON text for every event kind."""
+    out = {}
+    for kind, model in EVENT_MODELS.items():
+        schema = model.model_json_schema(mode="validation")
+        schema["$id"] = f"https://realise.nhs.invalid/schemas/{kind.value}.v1.json"
+        schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+        out[f"{kind.value}.v1.schema.json"] = json.dumps(schema, indent=2, sort_keys=True) + "\n"
+    return out
+
+
+def main() -> None:
+    JSON_DIR.mkdir(exist_ok=True)
+    for name, text in render().items():
+        (JSON_DIR / name).write_text(text)
+        print(JSON_DIR / name)
+
+
+if __name__ == "__main__":
+    main()
