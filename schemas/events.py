@@ -8,7 +8,7 @@ that slipped past a connector is quarantined instead of stored.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -189,6 +189,6 @@ def make_event(
         "source_record_id": source_record_id,
         "record_version": record_version,
         "occurred_at": occurred_at,
-        "ingested_at": ingested_at or datetime.now(timezone.utc),
+        "ingested_at": ingested_at or datetime.now(UTC),
         "payload": payload,
     })

@@ -1,0 +1,89 @@
+"""Engine creation and migrations, with errors that name the address and the setting to change."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
+
+from realise.errors import ConfigError, ServiceUnavailable, UserError
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+URL_SETTING = "REALISE_WAREHOUSE_URL (or warehouse.url in realise.yaml)"
+
+
+def redact(url: str) -> str:
+    """The URL with its password hidden, for messages and logs."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparseable URL>"
+
+
+def create_engine(url: str, *, sslmode: str | None = None, sslrootcert: str | None = None,
+                  pool_size: int = 5) -> Engine:
+    """An engine for the warehouse; the psycopg 3 driver is used whatever driver the URL names."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ConfigError(f"warehouse URL {url!r} is not a valid SQLAlchemy URL; fix {URL_SETTING}") from None
+    if parsed.get_backend_name() != "postgresql":
+        raise ConfigError(f"the warehouse must be PostgreSQL, not {parsed.get_backend_name()}; fix {URL_SETTING}")
+    parsed = parsed.set(drivername="postgresql+psycopg")
+    connect_args: dict[str, str | int] = {"connect_timeout": 5, "application_name": "realise"}
+    if sslmode:
+        connect_args["sslmode"] = sslmode
+    if sslrootcert:
+        connect_args["sslrootcert"] = sslrootcert
+    return sa.create_engine(parsed, pool_size=pool_size, pool_pre_ping=True, connect_args=connect_args)
+
+
+def explain_operational_error(exc: OperationalError, url: str) -> UserError:
+    """Turn a driver error into one line that says what to fix."""
+    text = str(exc.orig or exc).strip().splitlines()[0] if (exc.orig or exc) else ""
+    lowered = text.lower()
+    shown = redact(url)
+    if "password authentication failed" in lowered or "no password supplied" in lowered:
+        return UserError(f"the warehouse at {shown} rejected the user name or password; fix {URL_SETTING}")
+    if "does not exist" in lowered and "database" in lowered:
+        return UserError(f"{text} at {shown}: create it or fix {URL_SETTING}")
+    if "permission denied" in lowered:
+        return UserError(f"the warehouse user lacks a permission ({text}); grant it or use another user")
+    return ServiceUnavailable("warehouse (PostgreSQL)", shown, URL_SETTING, text)
+
+
+def check_connection(engine: Engine) -> None:
+    """Fail fast with a readable error if the warehouse cannot be reached."""
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("select 1"))
+    except OperationalError as exc:
+        raise explain_operational_error(exc, engine.url.render_as_string(hide_password=False)) from None
+
+
+def _alembic_config(engine: Engine):  # noqa: ANN202 - alembic types are optional
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.attributes["engine"] = engine
+    return cfg
+
+
+def upgrade(engine: Engine, revision: str = "head") -> str:
+    """Apply migrations up to `revision`; safe to run again. Returns the revision now in place."""
+    from alembic import command
+
+    check_connection(engine)
+    command.upgrade(_alembic_config(engine), revision)
+    return current_revision(engine) or "base"
+
+
+def current_revision(engine: Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"version_table_schema": "ops"})
+        return context.get_current_revision()

@@ -1,0 +1,270 @@
+"""SQLAlchemy 2 models. Alembic migrations in warehouse/migrations are generated from these.
+
+Schemas: `raw` keeps every valid event as received, `core` is the star schema (dimensions keyed by
+their natural codes, one fact table per kind), `ops` holds ingest offsets, batches and quarantine, and
+`analytics` holds the documented views analysts read (created in SQL, see warehouse/sql).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "pk": "pk_%(table_name)s",
+}
+SCHEMAS = ("raw", "core", "ops", "staging", "analytics")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {dict[str, Any]: JSONB, datetime: DateTime(timezone=True)}
+
+
+def _ts() -> Mapped[datetime]:
+    return mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+# --- raw ------------------------------------------------------------------------------------------
+
+class RawEvent(Base):
+    """Every valid event exactly once, as it was received (free text already scrubbed)."""
+
+    __tablename__ = "events"
+    __table_args__ = (Index(None, "kind", "occurred_at"), {"schema": "raw"})
+
+    event_id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(String(64))
+    source_record_id: Mapped[str] = mapped_column(String(256))
+    record_version: Mapped[str] = mapped_column(String(128))
+    occurred_at: Mapped[datetime]
+    ingested_at: Mapped[datetime]
+    loaded_at: Mapped[datetime] = _ts()
+    topic: Mapped[str] = mapped_column(String(249))
+    partition: Mapped[int] = mapped_column(Integer)
+    offset: Mapped[int] = mapped_column(BigInteger)
+    envelope: Mapped[dict[str, Any]]
+
+
+# --- core: dimensions ----------------------------------------------------------------------------
+
+class DimDate(Base):
+    __tablename__ = "dim_date"
+    __table_args__ = {"schema": "core"}
+
+    date_key: Mapped[int] = mapped_column(Integer, primary_key=True)
+    date: Mapped[date] = mapped_column(Date, unique=True)
+    iso_year: Mapped[int] = mapped_column(SmallInteger)
+    iso_week: Mapped[int] = mapped_column(SmallInteger)
+    week_start: Mapped[date] = mapped_column(Date)
+    month: Mapped[int] = mapped_column(SmallInteger)
+    quarter: Mapped[int] = mapped_column(SmallInteger)
+    year: Mapped[int] = mapped_column(SmallInteger)
+    day_of_week: Mapped[int] = mapped_column(SmallInteger)
+    is_weekend: Mapped[bool] = mapped_column(Boolean)
+
+
+class DimOrgUnit(Base):
+    """Org unit hierarchy: each unit names its parent; `path` is the ancestors top first."""
+
+    __tablename__ = "dim_org_unit"
+    __table_args__ = {"schema": "core"}
+
+    org_unit: Mapped[str] = mapped_column(String(64), primary_key=True)
+    parent: Mapped[str | None] = mapped_column(String(64), index=True)
+    level: Mapped[int] = mapped_column(SmallInteger)
+    path: Mapped[list[str]] = mapped_column(ARRAY(String(64)))
+    first_seen_at: Mapped[datetime] = _ts()
+
+
+class DimStaffGroup(Base):
+    __tablename__ = "dim_staff_group"
+    __table_args__ = {"schema": "core"}
+
+    staff_group: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
+class DimSystem(Base):
+    __tablename__ = "dim_system"
+    __table_args__ = {"schema": "core"}
+
+    system: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
+class DimWave(Base):
+    __tablename__ = "dim_wave"
+    __table_args__ = {"schema": "core"}
+
+    go_live_wave: Mapped[str] = mapped_column(String(64), primary_key=True)
+    go_live_date: Mapped[date | None] = mapped_column(Date)
+
+
+class DimStaff(Base):
+    """One row per pseudonymised person, with the attributes most recently seen."""
+
+    __tablename__ = "dim_staff"
+    __table_args__ = {"schema": "core"}
+
+    pseudonym: Mapped[str] = mapped_column(String(32), primary_key=True)
+    org_unit: Mapped[str] = mapped_column(String(64))
+    staff_group: Mapped[str] = mapped_column(String(64))
+    system: Mapped[str] = mapped_column(String(64))
+    go_live_wave: Mapped[str | None] = mapped_column(String(64))
+    first_seen_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+
+
+# --- core: facts ---------------------------------------------------------------------------------
+
+class _Fact:
+    """Columns every fact table shares: the event identity and the person's conformed dimensions."""
+
+    event_id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)
+    source: Mapped[str] = mapped_column(String(64))
+    source_record_id: Mapped[str] = mapped_column(String(256))
+    record_version: Mapped[str] = mapped_column(String(128))
+    occurred_at: Mapped[datetime]
+    date_key: Mapped[int] = mapped_column(Integer)
+    pseudonym: Mapped[str] = mapped_column(String(32))
+    org_unit: Mapped[str] = mapped_column(String(64))
+    staff_group: Mapped[str] = mapped_column(String(64))
+    system: Mapped[str] = mapped_column(String(64))
+    go_live_wave: Mapped[str | None] = mapped_column(String(64))
+    loaded_at: Mapped[datetime] = _ts()
+
+
+def _fact_indexes(name: str) -> tuple[Any, ...]:
+    return (
+        Index(f"ix_{name}_record", "source", "source_record_id", "occurred_at"),
+        Index(f"ix_{name}_org_date", "org_unit", "date_key"),
+        {"schema": "core"},
+    )
+
+
+class FactFormResponse(_Fact, Base):
+    __tablename__ = "fact_form_response"
+    __table_args__ = _fact_indexes("fact_form_response")
+
+    form_id: Mapped[str] = mapped_column(String(64))
+    likert: Mapped[dict[str, Any]]
+    likert_count: Mapped[int] = mapped_column(SmallInteger)
+    recommend: Mapped[int | None] = mapped_column(SmallInteger)
+    minutes_saved_per_shift: Mapped[float | None] = mapped_column(Float)
+    comment: Mapped[str | None] = mapped_column(Text)
+
+
+class FactHelpdeskTicket(_Fact, Base):
+    __tablename__ = "fact_helpdesk_ticket"
+    __table_args__ = _fact_indexes("fact_helpdesk_ticket")
+
+    opened_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    resolved_at: Mapped[datetime | None]
+    status: Mapped[str] = mapped_column(String(16))
+    category: Mapped[str] = mapped_column(String(128))
+    priority: Mapped[int] = mapped_column(SmallInteger)
+    reopen_count: Mapped[int] = mapped_column(Integer)
+    satisfaction: Mapped[int | None] = mapped_column(SmallInteger)
+    summary: Mapped[str | None] = mapped_column(Text)
+
+
+class FactTrainingRecord(_Fact, Base):
+    __tablename__ = "fact_training_record"
+    __table_args__ = _fact_indexes("fact_training_record")
+
+    course_id: Mapped[str] = mapped_column(String(64))
+    course_title: Mapped[str | None] = mapped_column(String(256))
+    module: Mapped[str | None] = mapped_column(String(256))
+    verb: Mapped[str] = mapped_column(String(16))
+    score: Mapped[float | None] = mapped_column(Float)
+    duration_seconds: Mapped[int | None] = mapped_column(Integer)
+    required: Mapped[bool | None] = mapped_column(Boolean)
+
+
+class FactSkillsAssessment(_Fact, Base):
+    __tablename__ = "fact_skills_assessment"
+    __table_args__ = _fact_indexes("fact_skills_assessment")
+
+    assessment_id: Mapped[str] = mapped_column(String(64))
+    phase: Mapped[str] = mapped_column(String(16))
+    scores: Mapped[dict[str, Any]]
+
+
+# --- ops -----------------------------------------------------------------------------------------
+
+class IngestOffset(Base):
+    """The next offset to read per partition: written in the same transaction as the rows it covers."""
+
+    __tablename__ = "ingest_offsets"
+    __table_args__ = {"schema": "ops"}
+
+    consumer_group: Mapped[str] = mapped_column(String(255), primary_key=True)
+    topic: Mapped[str] = mapped_column(String(249), primary_key=True)
+    partition: Mapped[int] = mapped_column(Integer, primary_key=True)
+    next_offset: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = _ts()
+
+
+class Quarantine(Base):
+    """Records that failed validation, with the raw bytes and every reason."""
+
+    __tablename__ = "quarantine"
+    __table_args__ = (
+        UniqueConstraint("topic", "partition", "offset", "raw_sha256"),
+        {"schema": "ops"},
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    topic: Mapped[str] = mapped_column(String(249))
+    partition: Mapped[int] = mapped_column(Integer)
+    offset: Mapped[int] = mapped_column(BigInteger)
+    key: Mapped[bytes | None] = mapped_column(LargeBinary)
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    raw_sha256: Mapped[str] = mapped_column(String(64))
+    raw_size: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str | None] = mapped_column(String(32))
+    source: Mapped[str | None] = mapped_column(String(64))
+    event_id: Mapped[str | None] = mapped_column(String(64))
+    stage: Mapped[str] = mapped_column(String(16))
+    reasons: Mapped[list[str]] = mapped_column(ARRAY(Text))
+    quarantined_at: Mapped[datetime] = _ts()
+
+
+class IngestBatch(Base):
+    """One row per committed ingest batch: what it read, loaded, deduplicated and quarantined."""
+
+    __tablename__ = "ingest_batches"
+    __table_args__ = {"schema": "ops"}
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    consumer_group: Mapped[str] = mapped_column(String(255))
+    committed_at: Mapped[datetime] = _ts()
+    records: Mapped[int] = mapped_column(Integer)
+    loaded: Mapped[int] = mapped_column(Integer)
+    duplicates: Mapped[int] = mapped_column(Integer)
+    quarantined: Mapped[int] = mapped_column(Integer)
+    loaded_by_kind: Mapped[dict[str, Any]]
+    max_occurred_at: Mapped[datetime | None]
