@@ -225,6 +225,8 @@ class IngestOffset(Base):
     topic: Mapped[str] = mapped_column(String(249), primary_key=True)
     partition: Mapped[int] = mapped_column(Integer, primary_key=True)
     next_offset: Mapped[int] = mapped_column(BigInteger)
+    # The broker's id for the topic: a deleted and recreated topic restarts at offset 0 with a new id.
+    topic_id: Mapped[str | None] = mapped_column(String(36))
     updated_at: Mapped[datetime] = _ts()
 
 

@@ -190,6 +190,7 @@ def upgrade() -> None:
     sa.Column('topic', sa.String(length=249), nullable=False),
     sa.Column('partition', sa.Integer(), nullable=False),
     sa.Column('next_offset', sa.BigInteger(), nullable=False),
+    sa.Column('topic_id', sa.String(length=36), nullable=True),
     sa.Column('updated_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
     sa.PrimaryKeyConstraint('consumer_group', 'topic', 'partition', name=op.f('pk_ingest_offsets')),
     schema='ops'

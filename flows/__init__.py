@@ -1,0 +1,1 @@
+"""Prefect flows: ingest from Kafka into the warehouse, and the demo main job."""

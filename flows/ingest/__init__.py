@@ -1,0 +1,1 @@
+"""Ingest: Kafka micro-batches → shape and quality checks → one warehouse transaction per batch."""

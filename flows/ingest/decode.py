@@ -1,0 +1,107 @@
+"""Turn one Kafka record's bytes into a validated event, or into readable reasons why not."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from realise.privacy import scrub
+from schemas.events import EVENT_ADAPTER, Kind
+
+# A JSON \u0000 escape not itself escaped: PostgreSQL text and jsonb cannot hold NUL, so it is dropped.
+_JSON_NUL = re.compile(rb"(?<!\\)((?:\\\\)*)\\u0000")
+_MAX_SHOWN = 60
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    stage: str  # decode | contract
+    reasons: list[str]
+    source: str | None = None
+    event_id: str | None = None
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 3] + "..."
+
+
+def explain(exc: ValidationError) -> list[str]:
+    """One readable line per pydantic error: where, what is wrong, what was given."""
+    reasons = []
+    for err in exc.errors(include_url=False):
+        loc = ".".join(str(p) for p in err["loc"] if not (isinstance(p, str) and p in Kind._value2member_map_))
+        msg = err["msg"]
+        if err["type"] == "json_invalid":
+            reasons.append(f"not valid JSON: {err['ctx'].get('error', msg) if err.get('ctx') else msg}")
+        elif err["type"] == "missing":
+            reasons.append(f"{loc}: required field is missing")
+        elif err["type"] == "extra_forbidden":
+            reasons.append(f"{loc}: unknown field")
+        elif err["type"] in ("model_type", "model_attributes_type", "dict_type") and not loc:
+            reasons.append(f"record must be a JSON object, got {type(err['input']).__name__}")
+        elif err["type"] == "union_tag_invalid":
+            reasons.append(f"kind {_shown(err['input'].get('kind') if isinstance(err['input'], dict) else None)} "
+                           "is not one of: " + ", ".join(k.value for k in Kind))
+        elif err["type"] == "union_tag_not_found":
+            reasons.append("kind: required field is missing")
+        else:
+            where = f"{loc}: " if loc else ""
+            reasons.append(f"{where}{msg} (got {_shown(err.get('input'))})")
+    return reasons or [str(exc)]
+
+
+def decode(value: bytes | None, expected_kind: Kind, topic: str, max_bytes: int) -> Any:
+    """A validated, scrubbed event of `expected_kind`, or a Rejected with every reason found."""
+    if value is None or len(value) == 0:
+        return Rejected("decode", ["record is empty"])
+    if len(value) > max_bytes:
+        return Rejected("decode", [f"record is too large: {len(value):,} bytes, the limit is {max_bytes:,}"])
+    if b"\\u0000" in value:
+        value = _JSON_NUL.sub(rb"\1", value)
+    try:
+        event = EVENT_ADAPTER.validate_json(value)
+    except ValidationError as exc:
+        try:
+            value.decode("utf-8")
+        except UnicodeDecodeError as ude:
+            return Rejected("decode", [f"not valid UTF-8: byte 0x{value[ude.start]:02x} at position {ude.start}"])
+        reasons = explain(exc)
+        return Rejected("decode" if reasons[0].startswith(("not valid JSON", "record must")) else "contract",
+                        reasons, *_identity(value))
+    if event.kind != expected_kind:
+        return Rejected("contract", [f"kind {event.kind!r} does not belong on topic {topic} "
+                                     f"(it carries {expected_kind.value})"], event.source, str(event.event_id))
+    return _scrubbed(event)
+
+
+def _identity(value: bytes) -> tuple[str | None, str | None]:
+    """Source and event id of a rejected record, when they can be read, to help find it upstream."""
+    import json
+
+    try:
+        obj = json.loads(value)
+    except (ValueError, UnicodeDecodeError):
+        return None, None
+    if not isinstance(obj, dict):
+        return None, None
+    src, eid = obj.get("source"), obj.get("event_id")
+    return (src[:64] if isinstance(src, str) else None, eid[:64] if isinstance(eid, str) else None)
+
+
+_TEXT_FIELDS = {Kind.FORM_RESPONSE: "comment", Kind.HELPDESK_TICKET: "summary"}
+
+
+def _scrubbed(event: Any) -> Any:
+    """Free text is scrubbed again before storage, whatever the connector did."""
+    field = _TEXT_FIELDS.get(Kind(event.kind))
+    if field is None:
+        return event
+    text = getattr(event.payload, field)
+    clean = scrub(text)
+    if clean == text:
+        return event
+    return event.model_copy(update={"payload": event.payload.model_copy(update={field: clean})})

@@ -1,0 +1,288 @@
+"""Write one planned batch to the warehouse in one transaction, offsets included.
+
+Exactly-once rests on three rules: (1) rows and the next offset per partition commit together or not
+at all; (2) the stored offset row is locked and checked first, so a record an earlier or concurrent
+consumer already committed is skipped (fencing), and a batch that would leave a gap is refused;
+(3) every table has a natural key (`event_id`, or topic/partition/offset/digest for quarantine) with
+ON CONFLICT DO NOTHING, so even a replay can never double a row.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from sqlalchemy.engine import Engine
+
+from flows.ingest.batch import Bad, BatchPlan, Valid
+from flows.ingest.rows import FACT_COLUMNS, FACT_TABLES
+from schemas.events import Kind
+
+log = logging.getLogger(__name__)
+
+RAW_COLUMNS = ("event_id", "kind", "source", "source_record_id", "record_version", "occurred_at", "ingested_at",
+               "topic", "partition", "offset", "envelope")
+QUARANTINE_COLUMNS = ("topic", "partition", "offset", "key", "raw", "raw_sha256", "raw_size", "kind", "source",
+                      "event_id", "stage", "reasons")
+_JSON_COLUMNS = {"likert", "scores"}
+NO_OFFSET = -1
+_RETRYABLE = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
+
+
+class OffsetGap(RuntimeError):
+    """The batch starts after the stored offset: records in between were never read. Re-seek and retry."""
+
+    def __init__(self, gaps: dict[tuple[str, int], int]) -> None:
+        self.gaps = gaps
+        super().__init__(", ".join(f"{t}[{p}] stored {o}" for (t, p), o in gaps.items()))
+
+
+@dataclass
+class CommitResult:
+    loaded: dict[str, int] = field(default_factory=dict)
+    duplicates: int = 0
+    quarantined: int = 0
+    skipped: int = 0  # records at offsets an earlier commit already covered
+    next_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
+    max_occurred_at: datetime | None = None
+    quarantined_records: list[Bad] = field(default_factory=list)
+
+    @property
+    def loaded_total(self) -> int:
+        return sum(self.loaded.values())
+
+
+class WarehouseWriter:
+    """Owns one database connection and writes batches for one consumer group."""
+
+    def __init__(self, engine: Engine, consumer_group: str) -> None:
+        self.engine = engine
+        self.group = consumer_group
+        self._conn: psycopg.Connection[Any] | None = None
+        self.topic_ids: dict[str, str] = {}
+
+    def _connection(self) -> psycopg.Connection[Any]:
+        if self._conn is None or self._conn.closed:
+            url = self.engine.url.set(drivername="postgresql")
+            self._conn = psycopg.connect(url.render_as_string(hide_password=False), autocommit=False,
+                                         application_name="realise-ingest")
+            self._create_temp_tables(self._conn)
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None and not self._conn.closed:
+            self._conn.close()
+
+    @staticmethod
+    def _create_temp_tables(conn: psycopg.Connection[Any]) -> None:
+        with conn.cursor() as cur:
+            cur.execute("create temp table tmp_raw (like raw.events including defaults) on commit delete rows")
+            cur.execute("create temp table tmp_quarantine (like ops.quarantine including defaults) "
+                        "on commit delete rows")
+            for kind in Kind:
+                cur.execute(sql.SQL("create temp table {} (like {} including defaults) on commit delete rows")
+                            .format(sql.Identifier(f"tmp_{kind.value}"), _table(FACT_TABLES[kind])))
+        conn.commit()
+
+    def stored_offsets(self, partitions: Iterable[tuple[str, int]]) -> dict[tuple[str, int], int]:
+        """Next offset to read per partition, as committed; partitions never committed are absent.
+
+        Offsets stored for an earlier incarnation of a topic (its id changed: deleted and recreated, or
+        the embedded broker restarted without disk) are forgotten, so the new topic is read from the start.
+        """
+        parts = sorted(set(partitions))
+        if not parts:
+            return {}
+        conn = self._connection()
+        with conn.cursor() as cur:
+            cur.execute(
+                "select topic, partition, next_offset, topic_id from ops.ingest_offsets "
+                "where consumer_group = %s and (topic, partition) in (select * from unnest(%s::text[], %s::int[])) "
+                "and next_offset >= 0", (self.group, [t for t, _ in parts], [p for _, p in parts]))
+            rows = cur.fetchall()
+            stale = [(t, p) for t, p, _, tid in rows
+                     if tid and self.topic_ids.get(t) and tid != self.topic_ids[t]]
+            for topic, partition in stale:
+                log.warning("%s[%d] was recreated (new topic id): reading it from the beginning", topic, partition)
+                cur.execute("update ops.ingest_offsets set next_offset = -1, topic_id = %s, updated_at = now() "
+                            "where consumer_group = %s and topic = %s and partition = %s",
+                            (self.topic_ids[topic], self.group, topic, partition))
+        conn.commit()
+        return {(t, p): o for t, p, o, _ in rows if (t, p) not in stale}
+
+    def commit(self, plan: BatchPlan, attempts: int = 3) -> CommitResult:
+        for attempt in range(1, attempts + 1):
+            try:
+                return self._commit_once(plan)
+            except _RETRYABLE as exc:
+                self._connection().rollback()
+                if attempt == attempts:
+                    raise
+                log.warning("batch transaction conflicted (%s); retrying", type(exc).__name__)
+                time.sleep(0.05 * attempt)
+        raise AssertionError("unreachable")
+
+    def _commit_once(self, plan: BatchPlan) -> CommitResult:
+        conn = self._connection()
+        result = CommitResult()
+        try:
+            with conn.cursor() as cur:
+                stored = self._lock_offsets(cur, plan.ranges)
+                gaps = {tp: s for tp, s in stored.items() if s != NO_OFFSET and s < plan.ranges[tp][0]}
+                if gaps:
+                    raise OffsetGap(gaps)
+
+                def fresh(rec: Any) -> bool:
+                    return rec.offset >= stored[(rec.topic, rec.partition)]
+
+                valid = {k: [v for v in items if fresh(v.record)] for k, items in plan.valid.items()}
+                bad = [b for b in plan.bad if fresh(b.record)]
+                kept = sum(len(v) for v in valid.values()) + len(bad)
+                result.skipped = plan.valid_count + len(plan.bad) - kept
+
+                all_valid = [v for items in valid.values() for v in items]
+                if all_valid:
+                    self._copy(cur, "tmp_raw", RAW_COLUMNS, (_raw_row(v) for v in all_valid))
+                    cur.execute("insert into raw.events select * from tmp_raw on conflict (event_id) do nothing")
+                    new_raw = cur.rowcount
+                    result.duplicates = len(all_valid) - new_raw + plan.repeated
+                    for kind, items in valid.items():
+                        if not items:
+                            continue
+                        cols = FACT_COLUMNS[kind]
+                        self._copy(cur, f"tmp_{kind.value}", cols, (_fact_row(v.row, cols) for v in items))
+                        cur.execute(sql.SQL("insert into {t} ({c}) select {c} from {tmp} "
+                                            "on conflict (event_id) do nothing").format(
+                            t=_table(FACT_TABLES[kind]), c=sql.SQL(", ").join(map(sql.Identifier, cols)),
+                            tmp=sql.Identifier(f"tmp_{kind.value}")))
+                        result.loaded[kind.value] = cur.rowcount
+                    self._upsert_dimensions(cur, all_valid)
+                    result.max_occurred_at = max(v.row["occurred_at"] for v in all_valid)
+                else:
+                    result.duplicates = plan.repeated
+                if bad:
+                    self._copy(cur, "tmp_quarantine", QUARANTINE_COLUMNS, (_quarantine_row(b) for b in bad))
+                    columns = sql.SQL(", ").join(map(sql.Identifier, QUARANTINE_COLUMNS))
+                    cur.execute(sql.SQL(
+                        "insert into ops.quarantine ({c}) select {c} from tmp_quarantine "
+                        "on conflict (topic, partition, \"offset\", raw_sha256) do nothing").format(c=columns))
+                    result.quarantined = cur.rowcount
+                    result.quarantined_records = bad
+
+                result.next_offsets = {tp: last + 1 for tp, (_, last) in plan.ranges.items()
+                                       if last + 1 > stored[tp]}
+                for (topic, partition), nxt in result.next_offsets.items():
+                    cur.execute("update ops.ingest_offsets set next_offset = %s, topic_id = %s, updated_at = now() "
+                                "where consumer_group = %s and topic = %s and partition = %s",
+                                (nxt, self.topic_ids.get(topic), self.group, topic, partition))
+                cur.execute(
+                    "insert into ops.ingest_batches (consumer_group, records, loaded, duplicates, quarantined, "
+                    "loaded_by_kind, max_occurred_at) values (%s, %s, %s, %s, %s, %s, %s)",
+                    (self.group, plan.records, result.loaded_total, result.duplicates, result.quarantined,
+                     json.dumps(result.loaded), result.max_occurred_at))
+            conn.commit()
+        except BaseException:
+            if not conn.closed:
+                conn.rollback()
+            raise
+        return result
+
+    def _lock_offsets(self, cur: psycopg.Cursor[Any], ranges: dict[tuple[str, int], tuple[int, int]]
+                      ) -> dict[tuple[str, int], int]:
+        parts = sorted(ranges)
+        topics, partitions = [t for t, _ in parts], [p for _, p in parts]
+        cur.execute(
+            "insert into ops.ingest_offsets (consumer_group, topic, partition, next_offset) "
+            "select %s, t, p, -1 from unnest(%s::text[], %s::int[]) as x(t, p) order by t, p "
+            "on conflict do nothing", (self.group, topics, partitions))
+        cur.execute(
+            "select topic, partition, next_offset from ops.ingest_offsets where consumer_group = %s "
+            "and (topic, partition) in (select * from unnest(%s::text[], %s::int[])) "
+            "order by topic, partition for update", (self.group, topics, partitions))
+        return {(t, p): o for t, p, o in cur.fetchall()}
+
+    @staticmethod
+    def _copy(cur: psycopg.Cursor[Any], table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+        stmt = sql.SQL("copy {} ({}) from stdin").format(
+            sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns)))
+        with cur.copy(stmt) as copy:
+            for row in rows:
+                copy.write_row(row)
+
+    @staticmethod
+    def _upsert_dimensions(cur: psycopg.Cursor[Any], items: list[Valid]) -> None:
+        units: dict[str, list[str]] = {}
+        groups, systems, waves = set(), set(), set()
+        staff: dict[str, tuple[Any, ...]] = {}
+        for v in items:
+            r = v.row
+            units.setdefault(r["org_unit"], r["org_path"])
+            groups.add(r["staff_group"])
+            systems.add(r["system"])
+            if r["go_live_wave"]:
+                waves.add(r["go_live_wave"])
+            prev = staff.get(r["pseudonym"])
+            if prev is None or r["occurred_at"] > prev[5]:
+                first = prev[4] if prev else r["occurred_at"]
+                staff[r["pseudonym"]] = (r["pseudonym"], r["org_unit"], r["staff_group"], r["system"],
+                                         min(first, r["occurred_at"]), r["occurred_at"], r["go_live_wave"])
+        # Ancestors named in paths become units too, each knowing its own parent.
+        nodes: dict[str, tuple[str | None, list[str]]] = {}
+        for unit, path in units.items():
+            chain = [*path, unit]
+            for depth, code in enumerate(chain):
+                nodes.setdefault(code, (chain[depth - 1] if depth else None, chain[:depth]))
+        cur.executemany(
+            "insert into core.dim_org_unit (org_unit, parent, level, path) values (%s, %s, %s, %s) "
+            "on conflict (org_unit) do nothing",
+            [(code, parent, len(path), path) for code, (parent, path) in sorted(nodes.items())])
+        cur.execute("insert into core.dim_staff_group select unnest(%s::text[]) order by 1 on conflict do nothing",
+                    (sorted(groups),))
+        cur.execute("insert into core.dim_system select unnest(%s::text[]) order by 1 on conflict do nothing",
+                    (sorted(systems),))
+        if waves:
+            cur.execute("insert into core.dim_wave (go_live_wave) select unnest(%s::text[]) order by 1 "
+                        "on conflict do nothing", (sorted(waves),))
+        rows = sorted(staff.values())
+        cur.execute(
+            "insert into core.dim_staff (pseudonym, org_unit, staff_group, system, first_seen_at, last_seen_at, "
+            "go_live_wave) select * from unnest(%s::text[], %s::text[], %s::text[], %s::text[], "
+            "%s::timestamptz[], %s::timestamptz[], %s::text[]) order by 1 "
+            "on conflict (pseudonym) do update set "
+            "first_seen_at = least(core.dim_staff.first_seen_at, excluded.first_seen_at), "
+            "last_seen_at = excluded.last_seen_at, org_unit = excluded.org_unit, "
+            "staff_group = excluded.staff_group, system = excluded.system, go_live_wave = excluded.go_live_wave "
+            "where core.dim_staff.last_seen_at < excluded.last_seen_at",
+            [list(col) for col in zip(*rows, strict=True)])
+
+
+def _table(dotted: str) -> sql.Composable:
+    schema, name = dotted.split(".")
+    return sql.Identifier(schema, name)
+
+
+def _raw_row(v: Valid) -> tuple[Any, ...]:
+    e, r = v.event, v.record
+    return (str(e.event_id), e.kind, e.source, e.source_record_id, e.record_version, v.row["occurred_at"],
+            v.row["ingested_at"], r.topic, r.partition, r.offset, e.model_dump_json())
+
+
+def _fact_row(row: dict[str, Any], columns: Sequence[str]) -> tuple[Any, ...]:
+    return tuple(json.dumps(row[c]) if c in _JSON_COLUMNS else row[c] for c in columns)
+
+
+def _quarantine_row(b: Bad) -> tuple[Any, ...]:
+    r = b.record
+    return (r.topic, r.partition, r.offset, r.key, b.raw, b.raw_sha256, len(b.raw), b.kind, b.source,
+            b.event_id, b.stage, b.reasons)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,252 @@
+"""The ingest loop shared by `--drain` (bounded, for scheduled runs) and `--follow` (a long-running service).
+
+Offsets come from the warehouse, never from Kafka's group commits: on start (drain) or on every partition
+assignment (follow) the consumer seeks to the offsets stored with the data. Kafka's own commit is made
+after each batch only so that lag monitoring tools see progress.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from threading import Event
+from typing import Any, Literal
+
+from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
+from kafka.structs import OffsetAndMetadata
+from sqlalchemy.engine import Engine
+
+from flows.ingest.batch import BatchPlan, SourceRecord, plan_batch
+from flows.ingest.load import CommitResult, OffsetGap, WarehouseWriter
+from realise import kafka as rk
+from realise.config import Settings
+from realise.errors import UserError
+from schemas.topics import DEAD_LETTER_TOPIC
+
+log = logging.getLogger(__name__)
+Mode = Literal["drain", "follow"]
+OnCommit = Callable[[BatchPlan, CommitResult], None]
+
+
+@dataclass
+class IngestSummary:
+    mode: str
+    records: int = 0
+    loaded: Counter[str] = field(default_factory=Counter)
+    duplicates: int = 0
+    quarantined: int = 0
+    skipped: int = 0
+    batches: int = 0
+    seconds: float = 0.0
+    reasons: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def loaded_total(self) -> int:
+        return sum(self.loaded.values())
+
+    def add(self, plan: BatchPlan, result: CommitResult) -> None:
+        self.batches += 1
+        self.records += plan.records
+        self.loaded.update(result.loaded)
+        self.duplicates += result.duplicates
+        self.quarantined += result.quarantined
+        self.skipped += result.skipped
+        for bad in result.quarantined_records:
+            self.reasons.update(_reason_class(r) for r in bad.reasons)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"mode": self.mode, "records": self.records, "loaded": dict(self.loaded),
+                "loaded_total": self.loaded_total, "duplicates": self.duplicates, "quarantined": self.quarantined,
+                "skipped_already_loaded": self.skipped, "batches": self.batches, "seconds": round(self.seconds, 3),
+                "quarantine_reasons": dict(self.reasons.most_common())}
+
+
+def _reason_class(reason: str) -> str:
+    """Group reasons for a summary: the part before the first '(' without the offending value."""
+    return reason.split(" (got", 1)[0].split(": byte", 1)[0][:120]
+
+
+class _SeekToWarehouse(ConsumerRebalanceListener):
+    def __init__(self, runner: IngestRunner) -> None:
+        self.runner = runner
+
+    def on_partitions_revoked(self, revoked: Any) -> None:
+        log.info("partitions revoked: %s", sorted((tp.topic, tp.partition) for tp in revoked))
+
+    def on_partitions_assigned(self, assigned: Any) -> None:
+        log.info("partitions assigned: %s", sorted((tp.topic, tp.partition) for tp in assigned))
+        self.runner.seek_to_stored(list(assigned))
+
+
+class IngestRunner:
+    def __init__(self, settings: Settings, bootstrap: str, engine: Engine, *, gate: Any,
+                 group: str | None = None, on_commit: OnCommit | None = None) -> None:
+        self.settings = settings
+        self.bootstrap = bootstrap
+        self.group = group or settings.kafka.consumer_group
+        self.writer = WarehouseWriter(engine, self.group)
+        self.gate = gate
+        self.on_commit = on_commit
+        self.topics = rk.event_topics(settings)
+        self._consumer: KafkaConsumer | None = None
+        self._producer: Any = None
+
+    # -- positioning -------------------------------------------------------------------------------
+
+    def seek_to_stored(self, partitions: list[TopicPartition]) -> None:
+        """Seek each partition to the warehouse's next offset, or to the beginning if none is stored."""
+        consumer = self._consumer
+        assert consumer is not None
+        if not partitions:
+            return
+        self._learn_topic_ids(consumer)
+        stored = self.writer.stored_offsets((tp.topic, tp.partition) for tp in partitions)
+        beginnings = consumer.beginning_offsets(partitions)
+        for tp in partitions:
+            offset = stored.get((tp.topic, tp.partition))
+            consumer.seek(tp, offset if offset is not None else beginnings[tp])
+
+    def _learn_topic_ids(self, consumer: KafkaConsumer) -> None:
+        cluster = consumer._client.cluster  # kafka-python keeps topic ids from metadata responses here
+        for topic in self.topics:
+            topic_id = cluster.topic_id(topic)
+            if topic_id is not None:
+                self.writer.topic_ids[topic] = str(topic_id)
+
+    # -- main loop ---------------------------------------------------------------------------------
+
+    def run(self, mode: Mode, stop: Event | None = None) -> IngestSummary:
+        stop = stop or Event()
+        summary = IngestSummary(mode=mode)
+        started = time.perf_counter()
+        rk.ensure_topics(self.settings, self.bootstrap)
+        consumer = self._consumer = rk.consumer(
+            self.settings, self.bootstrap, group=self.group if mode == "follow" else None)
+        try:
+            watermarks: dict[TopicPartition, int | None] | None = None
+            if mode == "drain":
+                partitions = self._all_partitions(consumer)
+                consumer.assign(partitions)
+                self.seek_to_stored(partitions)
+                # Filled from the first fetch response per partition: some brokers' ListOffsets(latest)
+                # answers the last batch's base offset rather than the high watermark.
+                watermarks = dict.fromkeys(partitions)
+            else:
+                consumer.subscribe(self.topics, listener=_SeekToWarehouse(self))
+            idle_since = time.monotonic()
+            while not stop.is_set():
+                if watermarks is not None and self._drained(consumer, watermarks):
+                    break
+                records = self._collect(consumer, watermarks, stop)
+                if not records:
+                    if watermarks is not None and time.monotonic() - idle_since > 60:
+                        log.warning("no records for 60 s before reaching the high watermark; stopping")
+                        break
+                    continue
+                idle_since = time.monotonic()
+                self._process(consumer, records, summary, mode)
+        finally:
+            summary.seconds = time.perf_counter() - started
+            self.close()
+        return summary
+
+    def _all_partitions(self, consumer: KafkaConsumer) -> list[TopicPartition]:
+        deadline = time.monotonic() + 30
+        partitions: list[TopicPartition] = []
+        for topic in self.topics:
+            found = consumer.partitions_for_topic(topic)
+            while not found and time.monotonic() < deadline:
+                time.sleep(0.2)
+                found = consumer.partitions_for_topic(topic)
+            if not found:
+                raise UserError(f"topic {topic} has no partitions on {self.bootstrap}; create it or check "
+                                "kafka.topic_prefix")
+            partitions.extend(TopicPartition(topic, p) for p in sorted(found))
+        return partitions
+
+    @staticmethod
+    def _drained(consumer: KafkaConsumer, watermarks: dict[TopicPartition, int | None]) -> bool:
+        for tp, end in watermarks.items():
+            if end is None:
+                end = watermarks[tp] = consumer.highwater(tp)
+            if end is None or consumer.position(tp) < end:
+                return False
+        return True
+
+    def _collect(self, consumer: KafkaConsumer, watermarks: dict[TopicPartition, int | None] | None,
+                 stop: Event) -> list[SourceRecord]:
+        """Poll until a full batch, the wait limit, or (drain) the watermarks: GE has a fixed cost per batch."""
+        cfg = self.settings.ingest
+        deadline = time.monotonic() + cfg.poll_timeout_ms / 1000
+        out: list[SourceRecord] = []
+        while len(out) < cfg.batch_size and not stop.is_set():
+            remaining_ms = int((deadline - time.monotonic()) * 1000)
+            if remaining_ms <= 0:
+                break
+            polled = consumer.poll(timeout_ms=remaining_ms, max_records=cfg.batch_size - len(out))
+            for tp, msgs in polled.items():
+                limit = watermarks.get(tp) if watermarks is not None else None
+                out.extend(SourceRecord(m.topic, m.partition, m.offset, m.key, m.value)
+                           for m in msgs if limit is None or m.offset < limit)
+                if watermarks is not None and limit is None:
+                    watermarks[tp] = consumer.highwater(tp)
+            if watermarks is not None and self._drained(consumer, watermarks):
+                break
+        return out
+
+    def _process(self, consumer: KafkaConsumer, records: list[SourceRecord], summary: IngestSummary,
+                 mode: Mode) -> None:
+        plan = plan_batch(records, self.gate, topic_prefix=self.settings.kafka.topic_prefix,
+                          max_record_bytes=self.settings.ingest.max_record_bytes,
+                          now=datetime.now(UTC))
+        try:
+            result = self.writer.commit(plan)
+        except OffsetGap as gap:
+            log.warning("batch would skip records (%s); seeking back", gap)
+            for (topic, partition), offset in gap.gaps.items():
+                consumer.seek(TopicPartition(topic, partition), offset)
+            return
+        summary.add(plan, result)
+        if result.quarantined_records and self.settings.ingest.publish_dead_letters:
+            self._dead_letter(result)
+        if mode == "follow" and result.next_offsets:
+            with contextlib.suppress(Exception):
+                consumer.commit_async({TopicPartition(t, p): OffsetAndMetadata(o, "", -1)
+                                       for (t, p), o in result.next_offsets.items()})
+        if self.on_commit is not None:
+            try:
+                self.on_commit(plan, result)
+            except Exception:  # a notification must never undo or stop a committed load
+                log.exception("after-commit hook failed")
+
+    def _dead_letter(self, result: CommitResult) -> None:
+        """Copy quarantined records to the dead-letter topic (after commit: at least once, never instead of)."""
+        if self._producer is None:
+            self._producer = rk.producer(self.settings, self.bootstrap, linger_ms=50)
+        topic = self.settings.topic(DEAD_LETTER_TOPIC)
+        for bad in result.quarantined_records:
+            r = bad.record
+            headers = [("realise.reasons", json.dumps(bad.reasons).encode()),
+                       ("realise.stage", bad.stage.encode()),
+                       ("realise.origin", f"{r.topic}/{r.partition}/{r.offset}".encode())]
+            self._producer.send(topic, key=r.key, value=r.value or b"", headers=headers)
+        self._producer.flush(timeout=30)
+
+    def close(self) -> None:
+        if self._producer is not None:
+            with contextlib.suppress(Exception):
+                self._producer.close(timeout=5)
+            self._producer = None
+        if self._consumer is not None:
+            with contextlib.suppress(Exception):
+                self._consumer.close(autocommit=False)
+            self._consumer = None
+        self.writer.close()
+
+

@@ -1,0 +1,156 @@
+"""The embedded stack: real PostgreSQL, Tansu and Prefect processes on random loopback ports."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+import psycopg
+import pytest
+from kafka import KafkaAdminClient
+from kafka.admin import NewTopic
+
+from realise.config import Settings
+from realise.errors import UserError
+from realise.stack import EmbeddedPostgres, Stack, resolve_endpoints
+
+pytestmark = pytest.mark.integration
+
+
+def _conninfo(sqlalchemy_url: str) -> str:
+    return sqlalchemy_url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+def _topics(bootstrap: str) -> set[str]:
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+    try:
+        return set(admin.list_topics())
+    finally:
+        admin.close()
+
+
+def test_up_status_down(stack_settings: Settings) -> None:
+    stack = Stack(stack_settings)
+    ports = stack_settings.stack
+    try:
+        started = time.monotonic()
+        status = stack.up()
+        elapsed = time.monotonic() - started
+        assert elapsed < 90, f"stack took {elapsed:.1f} s to start"
+
+        assert status == stack.status()
+        assert status["data_dir"] == str(stack_settings.data_dir.absolute())
+        assert status["warehouse_url"] == f"postgresql+psycopg://realise:realise@127.0.0.1:{ports.postgres_port}/realise"
+        assert status["kafka_bootstrap"] == f"127.0.0.1:{ports.kafka_port}"
+        assert status["prefect_api_url"] == f"http://127.0.0.1:{ports.prefect_port}/api"
+        for name, port in (("postgres", ports.postgres_port), ("kafka", ports.kafka_port),
+                           ("prefect", ports.prefect_port)):
+            service = status["services"][name]
+            assert service["running"] is True, name
+            assert isinstance(service["pid"], int), name
+            assert service["address"] == f"127.0.0.1:{port}"
+        assert json.loads((stack_settings.data_dir / "stack.json").read_text()) == status
+
+        with psycopg.connect(_conninfo(status["warehouse_url"]), connect_timeout=5) as conn:
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+            assert conn.execute("SHOW fsync").fetchone() == ("on",)
+
+        admin = KafkaAdminClient(bootstrap_servers=status["kafka_bootstrap"], request_timeout_ms=5000)
+        try:
+            admin.create_topics([NewTopic("stack.check", num_partitions=3, replication_factor=1)])
+        finally:
+            admin.close()
+        assert "stack.check" in _topics(status["kafka_bootstrap"])
+
+        assert httpx.get(f"{status['prefect_api_url']}/health", timeout=5).status_code == 200
+
+        again = time.monotonic()
+        assert stack.up()["services"] == status["services"]
+        assert time.monotonic() - again < 5, "up() on a running stack should not restart anything"
+
+        endpoints = resolve_endpoints(stack_settings, autostart=False)
+        assert endpoints.warehouse_url == status["warehouse_url"]
+        assert endpoints.kafka_bootstrap == status["kafka_bootstrap"]
+        assert endpoints.prefect_api_url == status["prefect_api_url"]
+    finally:
+        stack.down()
+
+    after = stack.status()
+    for name in ("postgres", "kafka", "prefect"):
+        assert after["services"][name]["running"] is False, name
+        assert after["services"][name]["pid"] is None, name
+        pid = status["services"][name]["pid"]
+        assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    with pytest.raises(UserError, match=r"the embedded stack is not running.*realise up"):
+        resolve_endpoints(stack_settings, autostart=False, services={"postgres", "kafka"})
+
+
+def test_services_outlive_the_process_that_started_them(stack_settings: Settings, tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "REALISE_DATA_DIR": str(stack_settings.data_dir),
+        "REALISE_POSTGRES_PORT": str(stack_settings.stack.postgres_port),
+        "REALISE_KAFKA_PORT": str(stack_settings.stack.kafka_port),
+        "REALISE_PREFECT_PORT": str(stack_settings.stack.prefect_port),
+    }
+    script = (
+        "from realise.config import load_settings\n"
+        "from realise.stack import Stack\n"
+        "Stack(load_settings()).up({'postgres', 'kafka'})\n"
+    )
+    stack = Stack(stack_settings)
+    try:
+        subprocess.run([sys.executable, "-c", script], env=env, cwd=tmp_path, check=True, timeout=120)
+        status = stack.status()
+        assert status["services"]["postgres"]["running"] is True
+        assert status["services"]["kafka"]["running"] is True
+        assert status["services"]["prefect"]["running"] is False
+
+        endpoints = resolve_endpoints(stack_settings, autostart=False, services={"postgres", "kafka"})
+        assert endpoints.prefect_api_url is None
+        with psycopg.connect(_conninfo(endpoints.warehouse_url), connect_timeout=5) as conn:
+            assert conn.execute("SELECT current_database()").fetchone() == ("realise",)
+        assert isinstance(_topics(endpoints.kafka_bootstrap), set)
+    finally:
+        stack.down()
+    assert not stack.postgres.is_running()
+    assert not stack.kafka.is_running()
+
+
+@pytest.mark.parametrize(
+    ("service", "setting", "env_var"),
+    [
+        ("postgres", "stack.postgres_port", "REALISE_POSTGRES_PORT"),
+        ("kafka", "stack.kafka_port", "REALISE_KAFKA_PORT"),
+        ("prefect", "stack.prefect_port", "REALISE_PREFECT_PORT"),
+    ],
+)
+def test_port_taken_by_another_program(stack_settings: Settings, service: str, setting: str, env_var: str) -> None:
+    stack = Stack(stack_settings)
+    port = stack.service(service).port
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as squatter:
+        squatter.bind(("127.0.0.1", port))
+        squatter.listen()
+        with pytest.raises(UserError) as info:
+            stack.up({service})
+    message = str(info.value)
+    assert str(port) in message
+    assert setting in message
+    assert env_var in message
+    assert "\n" not in message
+    assert not stack.service(service).is_running()
+
+
+def test_session_fixtures_serve(pg_server: EmbeddedPostgres, kafka_bootstrap: str) -> None:
+    with psycopg.connect(pg_server.conninfo(), connect_timeout=5) as conn:
+        assert conn.execute("SELECT current_user").fetchone() == ("realise",)
+    pg_server.start()
+    assert pg_server.is_running()
+    assert isinstance(_topics(kafka_bootstrap), set)
