@@ -41,6 +41,8 @@ class Valid:
     record: SourceRecord
     event: Any
     row: dict[str, Any]
+    # The event as JSON for raw storage: the record's own bytes unless ingest changed the event.
+    envelope: str
 
 
 @dataclass(slots=True)
@@ -79,12 +81,15 @@ def plan_batch(records: Iterable[SourceRecord], gate: QualityChecker, *, topic_p
                max_record_bytes: int = 1_048_576, now: datetime | None = None) -> BatchPlan:
     plan = BatchPlan()
     seen: set[str] = set()
+    kinds: dict[str, Kind | None] = {}
     for rec in records:
         plan.records += 1
         tp = (rec.topic, rec.partition)
         first, last = plan.ranges.get(tp, (rec.offset, rec.offset))
         plan.ranges[tp] = (min(first, rec.offset), max(last, rec.offset))
-        kind = kind_for_topic(rec.topic, topic_prefix)
+        if rec.topic not in kinds:
+            kinds[rec.topic] = kind_for_topic(rec.topic, topic_prefix)
+        kind = kinds[rec.topic]
         if kind is None:
             plan.bad.append(Bad(rec, "routing", [f"topic {rec.topic} does not carry Realise events"]))
             continue
@@ -92,12 +97,13 @@ def plan_batch(records: Iterable[SourceRecord], gate: QualityChecker, *, topic_p
         if isinstance(result, Rejected):
             plan.bad.append(Bad(rec, result.stage, result.reasons, kind.value, result.source, result.event_id))
             continue
-        event_id = str(result.event_id)
+        event, envelope = result
+        event_id = str(event.event_id)
         if event_id in seen:
             plan.repeated += 1
             continue
         seen.add(event_id)
-        plan.valid[kind].append(Valid(rec, result, flatten(result)))
+        plan.valid[kind].append(Valid(rec, event, flatten(event), envelope))
 
     now = now or datetime.now(UTC)
     for kind, items in list(plan.valid.items()):

@@ -54,14 +54,20 @@ def explain(exc: ValidationError) -> list[str]:
     return reasons or [str(exc)]
 
 
-def decode(value: bytes | None, expected_kind: Kind, topic: str, max_bytes: int) -> Any:
-    """A validated, scrubbed event of `expected_kind`, or a Rejected with every reason found."""
+def decode(value: bytes | None, expected_kind: Kind, topic: str, max_bytes: int) -> tuple[Any, str] | Rejected:
+    """(validated scrubbed event, its JSON for raw storage) of `expected_kind`, or a Rejected with every reason.
+
+    The stored JSON is the record's own text unless ingest changed the event (scrubbed text, NUL removed),
+    which keeps the raw layer faithful and avoids re-serialising every event.
+    """
     if value is None or len(value) == 0:
         return Rejected("decode", ["record is empty"])
     if len(value) > max_bytes:
         return Rejected("decode", [f"record is too large: {len(value):,} bytes, the limit is {max_bytes:,}"])
+    changed = False
     if b"\\u0000" in value:
         value = _JSON_NUL.sub(rb"\1", value)
+        changed = True
     try:
         event = EVENT_ADAPTER.validate_json(value)
     except ValidationError as exc:
@@ -75,7 +81,10 @@ def decode(value: bytes | None, expected_kind: Kind, topic: str, max_bytes: int)
     if event.kind != expected_kind:
         return Rejected("contract", [f"kind {event.kind!r} does not belong on topic {topic} "
                                      f"(it carries {expected_kind.value})"], event.source, str(event.event_id))
-    return _scrubbed(event)
+    clean = _scrubbed(event)
+    if changed or clean is not event:
+        return clean, clean.model_dump_json()
+    return event, value.decode("utf-8")
 
 
 def _identity(value: bytes) -> tuple[str | None, str | None]:

@@ -271,7 +271,7 @@ def _table(dotted: str) -> sql.Composable:
 def _raw_row(v: Valid) -> tuple[Any, ...]:
     e, r = v.event, v.record
     return (str(e.event_id), e.kind, e.source, e.source_record_id, e.record_version, v.row["occurred_at"],
-            v.row["ingested_at"], r.topic, r.partition, r.offset, e.model_dump_json())
+            v.row["ingested_at"], r.topic, r.partition, r.offset, v.envelope)
 
 
 def _fact_row(row: dict[str, Any], columns: Sequence[str]) -> tuple[Any, ...]:
