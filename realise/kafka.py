@@ -127,9 +127,10 @@ def consumer(settings: Settings, bootstrap: str, *, group: str | None, **overrid
         return KafkaConsumer(**client_config(settings, bootstrap), **options)
 
 
-def publish(settings: Settings, bootstrap: str, records: Iterable[tuple[str, bytes | None, bytes]]) -> int:
+def publish(settings: Settings, bootstrap: str, records: Iterable[tuple[str, bytes | None, bytes]],
+            **overrides: Any) -> int:
     """Send (topic, key, value) records and wait until the broker acknowledged every one."""
-    prod = producer(settings, bootstrap)
+    prod = producer(settings, bootstrap, **overrides)
     count = 0
     try:
         futures = []

@@ -20,6 +20,9 @@ EVENT_ID_NAMESPACE = uuid.UUID("5b0f6c1e-3f7a-4c55-9a59-2d1b7e0c9a41")
 
 Code = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9 _./&()'-]*$")]
 FreeText = Annotated[str, Field(max_length=4000)]
+# Identifiers from source systems: printable, no control characters (PostgreSQL text cannot hold NUL).
+SourceId = Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[^\x00-\x1f\x7f]+$")]
+ItemCode = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")]
 Likert = Annotated[int, Field(ge=1, le=5)]
 
 
@@ -49,7 +52,7 @@ class Person(_Strict):
 class FormResponse(_Strict):
     form_id: Code
     person: Person
-    likert: dict[Annotated[str, Field(min_length=1, max_length=64)], Likert] = Field(
+    likert: dict[ItemCode, Likert] = Field(
         default_factory=dict, max_length=60,
         description="Agree/disagree items keyed by item code: 1 strongly disagree .. 5 strongly agree")
     recommend: Annotated[int, Field(ge=0, le=10)] | None = Field(None, description="0-10 recommend item")
@@ -110,9 +113,9 @@ class SkillsAssessment(_Strict):
 class _Envelope(_Strict):
     event_id: uuid.UUID = Field(description="uuid5 of source, source_record_id and record_version")
     source: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_.-]*$")
-    source_record_id: str = Field(min_length=1, max_length=256)
-    record_version: str = Field(min_length=1, max_length=128,
-                                description="Changes when the source record changes, e.g. its updated time")
+    source_record_id: SourceId
+    record_version: Annotated[SourceId, Field(max_length=128)] = Field(
+        description="Changes when the source record changes, e.g. its updated time")
     schema_version: Literal[1] = SCHEMA_VERSION
     occurred_at: AwareDatetime
     ingested_at: AwareDatetime = Field(description="When the connector read the record")

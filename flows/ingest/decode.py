@@ -48,6 +48,9 @@ def explain(exc: ValidationError) -> list[str]:
                            "is not one of: " + ", ".join(k.value for k in Kind))
         elif err["type"] == "union_tag_not_found":
             reasons.append("kind: required field is missing")
+        elif err["type"] == "value_error":
+            where = f"{loc}: " if loc else ""
+            reasons.append(where + msg.removeprefix("Value error, "))
         else:
             where = f"{loc}: " if loc else ""
             reasons.append(f"{where}{msg} (got {_shown(err.get('input'))})")
@@ -69,7 +72,7 @@ def decode(value: bytes | None, expected_kind: Kind, topic: str, max_bytes: int)
         value = _JSON_NUL.sub(rb"\1", value)
         changed = True
     try:
-        event = EVENT_ADAPTER.validate_json(value)
+        event = EVENT_ADAPTER.validate_json(value, strict=True)
     except ValidationError as exc:
         try:
             value.decode("utf-8")

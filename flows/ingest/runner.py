@@ -31,6 +31,7 @@ from schemas.topics import DEAD_LETTER_TOPIC
 
 log = logging.getLogger(__name__)
 Mode = Literal["drain", "follow"]
+DEAD_LETTER_MAX_BYTES = 512 * 1024
 OnCommit = Callable[[BatchPlan, CommitResult], None]
 
 
@@ -226,17 +227,29 @@ class IngestRunner:
                 log.exception("after-commit hook failed")
 
     def _dead_letter(self, result: CommitResult) -> None:
-        """Copy quarantined records to the dead-letter topic (after commit: at least once, never instead of)."""
-        if self._producer is None:
-            self._producer = rk.producer(self.settings, self.bootstrap, linger_ms=50)
-        topic = self.settings.topic(DEAD_LETTER_TOPIC)
-        for bad in result.quarantined_records:
-            r = bad.record
-            headers = [("realise.reasons", json.dumps(bad.reasons).encode()),
-                       ("realise.stage", bad.stage.encode()),
-                       ("realise.origin", f"{r.topic}/{r.partition}/{r.offset}".encode())]
-            self._producer.send(topic, key=r.key, value=r.value or b"", headers=headers)
-        self._producer.flush(timeout=30)
+        """Copy quarantined records to the dead-letter topic, after the commit.
+
+        The quarantine table is the record of truth; this copy is for stream consumers, at least once,
+        so a failure here is logged and never undoes or stops a committed load.
+        """
+        try:
+            if self._producer is None:
+                self._producer = rk.producer(self.settings, self.bootstrap, linger_ms=50)
+            topic = self.settings.topic(DEAD_LETTER_TOPIC)
+            for bad in result.quarantined_records:
+                r = bad.record
+                value = r.value or b""
+                headers = [("realise.reasons", json.dumps(bad.reasons).encode()),
+                           ("realise.stage", bad.stage.encode()),
+                           ("realise.origin", f"{r.topic}/{r.partition}/{r.offset}".encode())]
+                if len(value) > DEAD_LETTER_MAX_BYTES:
+                    headers.append(("realise.truncated_from", str(len(value)).encode()))
+                    value = value[:DEAD_LETTER_MAX_BYTES]
+                self._producer.send(topic, key=r.key, value=value, headers=headers)
+            self._producer.flush(timeout=30)
+        except Exception as exc:
+            log.error("could not copy %d quarantined records to %s: %s (they are in ops.quarantine)",
+                      len(result.quarantined_records), DEAD_LETTER_TOPIC, exc)
 
     def close(self) -> None:
         if self._producer is not None:

