@@ -5,6 +5,7 @@ each in its own temporary directory on a random free port; if one cannot start, 
 from __future__ import annotations
 
 import socket
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -57,3 +58,56 @@ def stack_settings(tmp_path: Path) -> Settings:
         data_dir=tmp_path / "realise",
         stack=StackSettings(postgres_port=postgres, kafka_port=kafka, prefect_port=prefect),
     )
+
+
+@pytest.fixture(scope="session")
+def migrated_template(pg_server: EmbeddedPostgres) -> str:
+    """A database migrated once per session; each test gets a copy (CREATE DATABASE ... TEMPLATE is fast)."""
+    import sqlalchemy as sa
+
+    from warehouse.db import create_engine, upgrade
+
+    admin = create_engine(pg_server.admin_url("postgres"))
+    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(sa.text("create database realise_template"))
+    admin.dispose()
+    engine = create_engine(pg_server.admin_url("realise_template"))
+    upgrade(engine)
+    engine.dispose()
+    return "realise_template"
+
+
+@pytest.fixture
+def warehouse_url(pg_server: EmbeddedPostgres, migrated_template: str) -> Iterator[str]:
+    """URL of a freshly migrated warehouse database of this test's own."""
+    import sqlalchemy as sa
+
+    from warehouse.db import create_engine
+
+    name = f"wh_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(pg_server.admin_url("postgres"))
+    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(sa.text(f"create database {name} template {migrated_template}"))
+    yield pg_server.admin_url(name)
+    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(sa.text(f"drop database if exists {name} with (force)"))
+    admin.dispose()
+
+
+@pytest.fixture
+def ingest_settings(warehouse_url: str, kafka_bootstrap: str) -> Settings:
+    """Settings pointing at the session's broker and this test's warehouse, with topics of its own."""
+    return Settings.model_validate({
+        "warehouse": {"url": warehouse_url},
+        "kafka": {"bootstrap": kafka_bootstrap, "topic_prefix": f"t{uuid.uuid4().hex[:10]}.",
+                  "consumer_group": f"g{uuid.uuid4().hex[:8]}"},
+        "prefect": {"emit_events": False},
+    })
+
+
+@pytest.fixture(scope="session")
+def gate():  # noqa: ANN201 - GE types are imported lazily
+    """One quality gate per session: building Great Expectations' context is the slow part."""
+    from flows.ingest.quality import QualityGate
+
+    return QualityGate()
