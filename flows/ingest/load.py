@@ -22,7 +22,7 @@ from psycopg import sql
 from sqlalchemy.engine import Engine
 
 from flows.ingest.batch import Bad, BatchPlan, Valid
-from flows.ingest.rows import FACT_COLUMNS, FACT_TABLES
+from flows.ingest.rows import COPY_TYPES, FACT_COLUMNS, FACT_TABLES
 from schemas.events import Kind
 
 log = logging.getLogger(__name__)
@@ -210,9 +210,11 @@ class WarehouseWriter:
 
     @staticmethod
     def _copy(cur: psycopg.Cursor[Any], table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-        stmt = sql.SQL("copy {} ({}) from stdin").format(
+        """Binary COPY: about twice as fast as text for both the client and the server."""
+        stmt = sql.SQL("copy {} ({}) from stdin (format binary)").format(
             sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns)))
         with cur.copy(stmt) as copy:
+            copy.set_types(["bytea" if COPY_TYPES[c] == "jsonb" else COPY_TYPES[c] for c in columns])
             for row in rows:
                 copy.write_row(row)
 
@@ -268,14 +270,19 @@ def _table(dotted: str) -> sql.Composable:
     return sql.Identifier(schema, name)
 
 
+def _jsonb(text: str) -> bytes:
+    """jsonb's binary wire format: version 1, then the JSON text."""
+    return b"\x01" + text.encode("utf-8")
+
+
 def _raw_row(v: Valid) -> tuple[Any, ...]:
     e, r = v.event, v.record
-    return (str(e.event_id), e.kind, e.source, e.source_record_id, e.record_version, v.row["occurred_at"],
-            v.row["ingested_at"], r.topic, r.partition, r.offset, v.envelope)
+    return (e.event_id, e.kind, e.source, e.source_record_id, e.record_version, v.row["occurred_at"],
+            v.row["ingested_at"], r.topic, r.partition, r.offset, _jsonb(v.envelope))
 
 
 def _fact_row(row: dict[str, Any], columns: Sequence[str]) -> tuple[Any, ...]:
-    return tuple(json.dumps(row[c]) if c in _JSON_COLUMNS else row[c] for c in columns)
+    return tuple(_jsonb(json.dumps(row[c])) if c in _JSON_COLUMNS else row[c] for c in columns)
 
 
 def _quarantine_row(b: Bad) -> tuple[Any, ...]:

@@ -22,6 +22,23 @@ FACT_COLUMNS: dict[Kind, tuple[str, ...]] = {
 }
 FACT_TABLES: dict[Kind, str] = {kind: f"core.fact_{kind.value}" for kind in Kind}
 
+# PostgreSQL types for binary COPY, per column (jsonb travels as bytes with its version prefix).
+COPY_TYPES: dict[str, str] = {
+    "event_id": "uuid", "source": "text", "source_record_id": "text", "record_version": "text",
+    "occurred_at": "timestamptz", "ingested_at": "timestamptz", "date_key": "int4", "pseudonym": "text",
+    "org_unit": "text", "staff_group": "text", "system": "text", "go_live_wave": "text",
+    "form_id": "text", "likert": "jsonb", "likert_count": "int2", "recommend": "int2",
+    "minutes_saved_per_shift": "float8", "comment": "text",
+    "opened_at": "timestamptz", "updated_at": "timestamptz", "resolved_at": "timestamptz", "status": "text",
+    "category": "text", "priority": "int2", "reopen_count": "int4", "satisfaction": "int2", "summary": "text",
+    "course_id": "text", "course_title": "text", "module": "text", "verb": "text", "score": "float8",
+    "duration_seconds": "int4", "required": "bool",
+    "assessment_id": "text", "phase": "text", "scores": "jsonb",
+    "kind": "text", "topic": "text", "partition": "int4", "offset": "int8", "envelope": "jsonb",
+    "key": "bytea", "raw": "bytea", "raw_sha256": "text", "raw_size": "int4", "stage": "text",
+    "reasons": "text[]",
+}
+
 
 def _utc(value: datetime | None) -> datetime | None:
     """Normalised to UTC so a batch's timestamps form one tz-aware column whatever offsets sources use."""
@@ -31,7 +48,7 @@ def _utc(value: datetime | None) -> datetime | None:
 def _common(e: Any) -> dict[str, Any]:
     p = e.payload.person
     return {
-        "event_id": str(e.event_id), "source": e.source, "source_record_id": e.source_record_id,
+        "event_id": e.event_id, "source": e.source, "source_record_id": e.source_record_id,
         "record_version": e.record_version, "occurred_at": _utc(e.occurred_at), "ingested_at": _utc(e.ingested_at),
         "date_key": int(_utc(e.occurred_at).strftime("%Y%m%d")), "org_path": p.org_path,
         "pseudonym": p.pseudonym, "org_unit": p.org_unit, "staff_group": p.staff_group, "system": p.system,

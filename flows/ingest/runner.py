@@ -3,6 +3,10 @@
 Offsets come from the warehouse, never from Kafka's group commits: on start (drain) or on every partition
 assignment (follow) the consumer seeks to the offsets stored with the data. Kafka's own commit is made
 after each batch only so that lag monitoring tools see progress.
+
+Batch N is committed on one background thread while batch N+1 is fetched and checked, so the database's
+work overlaps the client's. Commits stay strictly ordered (one at a time, in submission order), and
+anything that reads or moves offsets first waits for the commit in flight.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from threading import Event
@@ -79,6 +84,8 @@ class _SeekToWarehouse(ConsumerRebalanceListener):
 
     def on_partitions_revoked(self, revoked: Any) -> None:
         log.info("partitions revoked: %s", sorted((tp.topic, tp.partition) for tp in revoked))
+        # Finish the commit in flight so the next owner of these partitions sees its offsets.
+        self.runner.settle()
 
     def on_partitions_assigned(self, assigned: Any) -> None:
         log.info("partitions assigned: %s", sorted((tp.topic, tp.partition) for tp in assigned))
@@ -97,6 +104,10 @@ class IngestRunner:
         self.topics = rk.event_topics(settings)
         self._consumer: KafkaConsumer | None = None
         self._producer: Any = None
+        self._committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="realise-commit")
+        self._pending: tuple[Future[CommitResult], BatchPlan] | None = None
+        self._summary: IngestSummary | None = None
+        self._mode: Mode = "drain"
 
     # -- positioning -------------------------------------------------------------------------------
 
@@ -106,6 +117,7 @@ class IngestRunner:
         assert consumer is not None
         if not partitions:
             return
+        self.settle()
         self._learn_topic_ids(consumer)
         stored = self.writer.stored_offsets((tp.topic, tp.partition) for tp in partitions)
         beginnings = consumer.beginning_offsets(partitions)
@@ -124,7 +136,8 @@ class IngestRunner:
 
     def run(self, mode: Mode, stop: Event | None = None) -> IngestSummary:
         stop = stop or Event()
-        summary = IngestSummary(mode=mode)
+        summary = self._summary = IngestSummary(mode=mode)
+        self._mode = mode
         started = time.perf_counter()
         rk.ensure_topics(self.settings, self.bootstrap)
         consumer = self._consumer = rk.consumer(
@@ -151,7 +164,8 @@ class IngestRunner:
                         break
                     continue
                 idle_since = time.monotonic()
-                self._process(consumer, records, summary, mode)
+                self._process(consumer, records)
+            self.settle()
         finally:
             summary.seconds = time.perf_counter() - started
             self.close()
@@ -201,22 +215,34 @@ class IngestRunner:
                 break
         return out
 
-    def _process(self, consumer: KafkaConsumer, records: list[SourceRecord], summary: IngestSummary,
-                 mode: Mode) -> None:
+    def _process(self, consumer: KafkaConsumer, records: list[SourceRecord]) -> None:
         plan = plan_batch(records, self.gate, topic_prefix=self.settings.kafka.topic_prefix,
                           max_record_bytes=self.settings.ingest.max_record_bytes,
                           now=datetime.now(UTC))
+        if not self.settle():
+            return  # the previous batch was refused and the consumer sought back: this plan is re-read
+        self._pending = (self._committer.submit(self.writer.commit, plan), plan)
+
+    def settle(self) -> bool:
+        """Wait for the commit in flight and do its follow-up work; False if it was refused for a gap."""
+        if self._pending is None:
+            return True
+        future, plan = self._pending
+        self._pending = None
+        consumer = self._consumer
         try:
-            result = self.writer.commit(plan)
+            result = future.result()
         except OffsetGap as gap:
             log.warning("batch would skip records (%s); seeking back", gap)
-            for (topic, partition), offset in gap.gaps.items():
-                consumer.seek(TopicPartition(topic, partition), offset)
-            return
-        summary.add(plan, result)
+            if consumer is not None:
+                for (topic, partition), offset in gap.gaps.items():
+                    consumer.seek(TopicPartition(topic, partition), offset)
+            return False
+        if self._summary is not None:
+            self._summary.add(plan, result)
         if result.quarantined_records and self.settings.ingest.publish_dead_letters:
             self._dead_letter(result)
-        if mode == "follow" and result.next_offsets:
+        if self._mode == "follow" and result.next_offsets and consumer is not None:
             with contextlib.suppress(Exception):
                 consumer.commit_async({TopicPartition(t, p): OffsetAndMetadata(o, "", -1)
                                        for (t, p), o in result.next_offsets.items()})
@@ -225,6 +251,7 @@ class IngestRunner:
                 self.on_commit(plan, result)
             except Exception:  # a notification must never undo or stop a committed load
                 log.exception("after-commit hook failed")
+        return True
 
     def _dead_letter(self, result: CommitResult) -> None:
         """Copy quarantined records to the dead-letter topic, after the commit.
@@ -252,6 +279,11 @@ class IngestRunner:
                       len(result.quarantined_records), DEAD_LETTER_TOPIC, exc)
 
     def close(self) -> None:
+        if self._pending is not None:
+            with contextlib.suppress(Exception):
+                self._pending[0].result()  # a commit in flight completes or fails whole; never half
+            self._pending = None
+        self._committer.shutdown(wait=True)
         if self._producer is not None:
             with contextlib.suppress(Exception):
                 self._producer.close(timeout=5)
