@@ -105,10 +105,10 @@ def _set_dotted(target: dict[str, Any], dotted: str, value: str) -> None:
     target[leaf] = value
 
 
-def _setting_source(dotted: str, config_path: Path | None) -> str:
-    env = next((k for k, v in ENV_OVERRIDES.items() if v == dotted and k in os.environ), None)
-    if env:
-        return f"environment variable {env}"
+def _setting_source(dotted: str, config_path: Path | None, env: dict[str, str]) -> str:
+    var = next((k for k, v in ENV_OVERRIDES.items() if v == dotted and env.get(k) not in (None, "")), None)
+    if var:
+        return f"environment variable {var}"
     return f"'{dotted}' in {config_path}" if config_path else f"setting '{dotted}'"
 
 
@@ -135,7 +135,8 @@ def load_settings(path: Path | str | None = None, env: dict[str, str] | None = N
             raise ConfigError(f"{config_path} is not valid YAML{where}: fix the syntax") from None
         if not isinstance(loaded, dict):
             raise ConfigError(f"{config_path} must be a mapping of settings, not {type(loaded).__name__}")
-        raw = loaded
+        # An empty section (every key commented out) means "defaults", not an error.
+        raw = {key: value for key, value in loaded.items() if value is not None}
 
     for name, dotted in ENV_OVERRIDES.items():
         if env.get(name) not in (None, ""):
@@ -146,7 +147,7 @@ def load_settings(path: Path | str | None = None, env: dict[str, str] | None = N
     except ValidationError as exc:
         err = exc.errors()[0]
         dotted = ".".join(str(p) for p in err["loc"])
-        source = _setting_source(dotted, config_path)
+        source = _setting_source(dotted, config_path, env)
         if err["type"] == "extra_forbidden":
             raise ConfigError(f"unknown setting '{dotted}' in {config_path}: remove it or fix its spelling") from None
         raise ConfigError(f"{source}: {err['msg']} (got {err.get('input')!r})") from None

@@ -18,12 +18,14 @@ PSEUDONYM_KEY_ENV = "REALISE_PSEUDONYM_KEY"
 # Used only by the demo and tests, which never see real staff identifiers.
 DEMO_KEY = b"realise-demo-key-not-for-production"
 
-_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+_EMAIL = re.compile(r"[\w.'%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 _NHS_CANDIDATE = re.compile(r"(?<![\d])(\d{3})[ -]?(\d{3})[ -]?(\d{4})(?![\d])")
+# +44 / 0044 / a leading 0 (optionally bracketed), then 9-10 more digits with spaces, dashes or a ')'.
 _UK_PHONE = re.compile(
-    r"(?<![\d+])(?:\+44\s?\(?0?\)?\s?|0)\d(?:[\s-]?\d){8,9}(?![\d])"
+    r"(?:\+44\s?(?:\(0\)\s?)?|(?<!\d)0044\s?(?:\(0\)\s?)?|(?<!\d)\(?0)\d(?:\)?[\s-]?\d){8,9}(?!\d)"
 )
-_POSTCODE = re.compile(r"\b(?:[A-Z]{1,2}\d[A-Z\d]?|GIR)\s*\d[A-Z]{2}\b", re.IGNORECASE)
+# Inward code: a digit then two letters, but not an ordinal such as "1st" ("Room G12 1st floor").
+_POSTCODE = re.compile(r"\b(?:[A-Z]{1,2}\d[A-Z\d]?|GIR)\s*\d(?!(?:st|nd|rd|th)\b)[A-Z]{2}\b", re.IGNORECASE)
 
 
 def load_key(env: dict[str, str] | None = None, *, allow_demo: bool = False) -> bytes:

@@ -4,10 +4,23 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from schemas.events import EVENT_MODELS
 
 JSON_DIR = Path(__file__).parent / "json"
+
+
+def _close_maps(node: Any) -> None:
+    """Maps with key patterns accept no other keys, as the models do (pydantic leaves them open)."""
+    if isinstance(node, dict):
+        if "patternProperties" in node and "additionalProperties" not in node:
+            node["additionalProperties"] = False
+        for child in node.values():
+            _close_maps(child)
+    elif isinstance(node, list):
+        for child in node:
+            _close_maps(child)
 
 
 def render() -> dict[str, str]:
@@ -15,6 +28,7 @@ def render() -> dict[str, str]:
     out = {}
     for kind, model in EVENT_MODELS.items():
         schema = model.model_json_schema(mode="validation")
+        _close_maps(schema)
         schema["$id"] = f"https://realise.nhs.invalid/schemas/{kind.value}.v1.json"
         schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
         out[f"{kind.value}.v1.schema.json"] = json.dumps(schema, indent=2, sort_keys=True) + "\n"

@@ -11,7 +11,9 @@ ALERTS_TOPIC = "realise.alerts.v1"
 
 def kind_for_topic(topic: str, prefix: str = "") -> Kind | None:
     """The event kind a topic carries, or None for a topic that is not an event topic."""
-    name = topic[len(prefix):] if prefix and topic.startswith(prefix) else topic
+    if prefix and not topic.startswith(prefix):
+        return None
+    name = topic[len(prefix):]
     return next((kind for kind, t in TOPICS.items() if t == name), None)
 
 

@@ -69,8 +69,9 @@ def decode(value: bytes | None, expected_kind: Kind, topic: str, max_bytes: int)
         return Rejected("decode", [f"record is too large: {len(value):,} bytes, the limit is {max_bytes:,}"])
     changed = False
     if b"\\u0000" in value:
-        value = _JSON_NUL.sub(rb"\1", value)
-        changed = True
+        stripped = _JSON_NUL.sub(rb"\1", value)
+        changed = stripped != value
+        value = stripped
     try:
         event = EVENT_ADAPTER.validate_json(value, strict=True)
     except ValidationError as exc:
@@ -100,8 +101,19 @@ def _identity(value: bytes) -> tuple[str | None, str | None]:
         return None, None
     if not isinstance(obj, dict):
         return None, None
-    src, eid = obj.get("source"), obj.get("event_id")
-    return (src[:64] if isinstance(src, str) else None, eid[:64] if isinstance(eid, str) else None)
+    return _storable(obj.get("source")), _storable(obj.get("event_id"))
+
+
+def _storable(value: Any) -> str | None:
+    """A short string PostgreSQL can store (valid UTF-8, no NUL), or None."""
+    if not isinstance(value, str):
+        return None
+    value = value[:64].replace("\x00", "")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return None
+    return value
 
 
 _TEXT_FIELDS = {Kind.FORM_RESPONSE: "comment", Kind.HELPDESK_TICKET: "summary"}
