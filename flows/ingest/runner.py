@@ -82,10 +82,12 @@ class _SeekToWarehouse(ConsumerRebalanceListener):
     def __init__(self, runner: IngestRunner) -> None:
         self.runner = runner
 
+    # kafka-python 3 calls these on its network thread: only local consumer calls (seek) are allowed here,
+    # nothing that waits for the broker.
     def on_partitions_revoked(self, revoked: Any) -> None:
         log.info("partitions revoked: %s", sorted((tp.topic, tp.partition) for tp in revoked))
         # Finish the commit in flight so the next owner of these partitions sees its offsets.
-        self.runner.settle()
+        self.runner.settle(in_listener=True)
 
     def on_partitions_assigned(self, assigned: Any) -> None:
         log.info("partitions assigned: %s", sorted((tp.topic, tp.partition) for tp in assigned))
@@ -117,13 +119,15 @@ class IngestRunner:
         assert consumer is not None
         if not partitions:
             return
-        self.settle()
+        self.settle(in_listener=True)
         self._learn_topic_ids(consumer)
         stored = self.writer.stored_offsets((tp.topic, tp.partition) for tp in partitions)
-        beginnings = consumer.beginning_offsets(partitions)
         for tp in partitions:
             offset = stored.get((tp.topic, tp.partition))
-            consumer.seek(tp, offset if offset is not None else beginnings[tp])
+            if offset is None:
+                consumer.seek_to_beginning(tp)
+            else:
+                consumer.seek(tp, offset)
 
     def _learn_topic_ids(self, consumer: KafkaConsumer) -> None:
         cluster = consumer._client.cluster  # kafka-python keeps topic ids from metadata responses here
@@ -223,8 +227,11 @@ class IngestRunner:
             return  # the previous batch was refused and the consumer sought back: this plan is re-read
         self._pending = (self._committer.submit(self.writer.commit, plan), plan)
 
-    def settle(self) -> bool:
-        """Wait for the commit in flight and do its follow-up work; False if it was refused for a gap."""
+    def settle(self, in_listener: bool = False) -> bool:
+        """Wait for the commit in flight and do its follow-up work; False if it was refused for a gap.
+
+        From a rebalance listener the Kafka group commit is skipped: it would wait on the network thread.
+        """
         if self._pending is None:
             return True
         future, plan = self._pending
@@ -242,7 +249,7 @@ class IngestRunner:
             self._summary.add(plan, result)
         if result.quarantined_records and self.settings.ingest.publish_dead_letters:
             self._dead_letter(result)
-        if self._mode == "follow" and result.next_offsets and consumer is not None:
+        if self._mode == "follow" and result.next_offsets and consumer is not None and not in_listener:
             with contextlib.suppress(Exception):
                 consumer.commit_async({TopicPartition(t, p): OffsetAndMetadata(o, "", -1)
                                        for (t, p), o in result.next_offsets.items()})
