@@ -51,7 +51,7 @@ class PrefectSettings(_Section):
 
 
 class IngestSettings(_Section):
-    batch_size: int = Field(5000, ge=1, le=200_000)
+    batch_size: int = Field(10_000, ge=1, le=200_000)
     poll_timeout_ms: int = Field(500, ge=10, le=60_000)
     max_record_bytes: int = Field(1_048_576, ge=1024)
     future_tolerance_minutes: int = Field(10, ge=0, le=10_080)

@@ -246,10 +246,14 @@ class WarehouseWriter:
             chain = [*path, unit]
             for depth, code in enumerate(chain):
                 nodes.setdefault(code, (chain[depth - 1] if depth else None, chain[:depth]))
-        cur.executemany(
-            "insert into core.dim_org_unit (org_unit, parent, level, path) values (%s, %s, %s, %s) "
+        ordered = sorted(nodes.items())
+        cur.execute(
+            "insert into core.dim_org_unit (org_unit, parent, level, path) "
+            "select u, p, l, coalesce(string_to_array(nullif(pa, ''), chr(31)), '{}') "
+            "from unnest(%s::text[], %s::text[], %s::int[], %s::text[]) as x(u, p, l, pa) "
             "on conflict (org_unit) do nothing",
-            [(code, parent, len(path), path) for code, (parent, path) in sorted(nodes.items())])
+            ([c for c, _ in ordered], [p for _, (p, _) in ordered], [len(path) for _, (_, path) in ordered],
+             ["\x1f".join(path) for _, (_, path) in ordered]))
         cur.execute("insert into core.dim_staff_group select unnest(%s::text[]) order by 1 on conflict do nothing",
                     (sorted(groups),))
         cur.execute("insert into core.dim_system select unnest(%s::text[]) order by 1 on conflict do nothing",

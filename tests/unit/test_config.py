@@ -48,7 +48,7 @@ def test_given_no_file_and_no_environment_when_loaded_then_defaults() -> None:
     assert settings.kafka.topic_prefix == ""
     assert settings.kafka.partitions == 3
     assert settings.kafka.consumer_group == "realise-ingest"
-    assert settings.ingest.batch_size == 5000
+    assert settings.ingest.batch_size == 10_000
     assert settings.ingest.max_record_bytes == 1024 * 1024
     assert settings.data_dir == Path(".realise")
     assert (settings.stack.postgres_port, settings.stack.kafka_port, settings.stack.prefect_port) == (
