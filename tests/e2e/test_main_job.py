@@ -119,6 +119,15 @@ def test_given_a_fresh_data_dir_when_the_demo_runs_twice_then_it_loads_everythin
         assert f"@127.0.0.1:{postgres}/realise" in status["warehouse_url"]
         assert status["kafka_bootstrap"] == f"127.0.0.1:{kafka}"
         assert status["prefect_api_url"] == f"http://127.0.0.1:{prefect}/api"
+
+        # Every committed batch is announced to Prefect, so refreshes can trigger on new data.
+        import httpx
+
+        events = httpx.post(f"{status['prefect_api_url']}/events/filter", timeout=30,
+                            json={"filter": {"event": {"prefix": ["realise.ingest.batch.committed"]}},
+                                  "limit": 50}).json()
+        announced = sum(sum(e["payload"]["loaded"].values()) for e in events["events"])
+        assert announced == sum(first["ingest"]["loaded"].values())
     finally:
         try:
             down = _realise(env, tmp_path, "down", timeout=120)
