@@ -163,3 +163,77 @@ def _reap(pid: int) -> None:
     proc = _children.get(pid)
     if proc is not None and proc.poll() is not None:
         _children.pop(pid, None)
+
+
+class DetachedService:
+    """A server process that outlives the command that started it, tracked by a pid file.
+
+    Subclasses name the service and say how to start it (`command`, `environment`) and how to tell it is
+    ready (`ready`); starting, waiting, failing with the log tail and stopping are shared.
+    """
+
+    name = ""
+    label = ""
+    marker = ""  # a word in the process's command line, so a reused pid is not mistaken for ours
+    pid_name = "server.pid"
+    start_timeout = 30.0
+    poll_interval = 0.2
+
+    def __init__(self, data_dir: Path, port: int) -> None:
+        self.data_dir = Path(data_dir).absolute()
+        self.port = port
+        self.home = self.data_dir / self.name
+        self.pid_file = self.home / self.pid_name
+        self.log_path = self.data_dir / "logs" / f"{self.name}.log"
+
+    @property
+    def address(self) -> str:
+        return f"{HOST}:{self.port}"
+
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def environment(self) -> dict[str, str] | None:
+        return None
+
+    def ready(self) -> bool:
+        raise NotImplementedError
+
+    def waiting_for(self) -> str:
+        return f"it did not answer on {self.address}"
+
+    def pid(self) -> int | None:
+        pid = read_pid(self.pid_file)
+        return pid if alive(pid, self.marker) else None
+
+    def is_running(self) -> bool:
+        return self.pid() is not None
+
+    def start(self, timeout: float | None = None) -> None:
+        """Start the process and wait until `ready`; no-op if already running."""
+        if self.is_running():
+            return
+        if port_in_use(self.port):
+            raise PortInUse(self.label, self.port)
+        timeout = self.start_timeout if timeout is None else timeout
+        command = self.command()
+        self.home.mkdir(parents=True, exist_ok=True)
+        proc = spawn(command, self.log_path, env=self.environment(), cwd=self.home)
+        write_pid(self.pid_file, proc.pid)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                self.pid_file.unlink(missing_ok=True)
+                raise service_failed(self.label, self.log_path, f"it exited with code {proc.returncode}")
+            if self.ready():
+                return
+            time.sleep(self.poll_interval)
+        self.stop()
+        raise service_failed(self.label, self.log_path, f"{self.waiting_for()} within {timeout:.0f} s")
+
+    def stop(self, grace: float = 5.0) -> None:
+        """Terminate the process group, killing stragglers after `grace` seconds."""
+        pid = self.pid()
+        if pid is not None:
+            stop_group(pid, grace)
+        self.pid_file.unlink(missing_ok=True)
