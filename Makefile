@@ -10,7 +10,7 @@ demo: $(VENV)/.installed
 	$(BIN)/realise demo
 
 test: $(VENV)/.installed
-	$(BIN)/ruff check .
+	$(BIN)/ruff check --no-cache .
 	$(BIN)/pytest
 
 install: $(VENV)/.installed

@@ -468,6 +468,7 @@ def _subcommands(cmd: Any) -> dict[str, Any] | None:
 def test_realise_commands_in_compose_exist_in_the_cli():
     import typer
     import typer.main
+
     from realise.cli import app
 
     root = typer.main.get_command(app)
