@@ -26,6 +26,15 @@ bench_app = typer.Typer(help="Benchmarks that print figures against a baseline m
 app.add_typer(db_app, name="db")
 app.add_typer(bench_app, name="bench")
 
+
+def _register_command_groups() -> None:
+    from realise.commands import metrics
+
+    app.add_typer(metrics.app, name="metrics")
+
+
+_register_command_groups()
+
 out = Console()
 err = Console(stderr=True)
 T = TypeVar("T")

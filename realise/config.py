@@ -8,6 +8,7 @@ address means "use the embedded stack" started by `realise up`.
 from __future__ import annotations
 
 import os
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
@@ -58,6 +59,23 @@ class IngestSettings(_Section):
     publish_dead_letters: bool = True
 
 
+class MetricsSettings(_Section):
+    """Confidentiality rules and the assumptions metrics use; printed with the results that depend on them."""
+
+    min_group_size: int = Field(5, ge=2, le=1000, description="Smallest group shown (NHS Staff Survey uses 11)")
+    comment_min_group_size: int = Field(10, ge=2, le=1000, description="Smallest group for comment themes")
+    go_live_dates: dict[str, date] = Field(default_factory=dict, description="Go-live date per wave")
+    readiness_target_pct: float = Field(90.0, ge=0, le=100, description="Training readiness target")
+    required_courses: list[str] = Field(default_factory=list,
+                                        description="Courses required for go-live; empty means records' own flag")
+    shift_hours: float = Field(7.5, gt=0, le=24)
+    shifts_per_week: float = Field(4.0, gt=0, le=7, description="Shifts a member of staff works per week")
+    fte_hours_per_week: float = Field(37.5, gt=0, le=80)
+    hourly_cost_gbp: float = Field(25.0, ge=0, description="Average loaded cost of an hour of staff time")
+    benefits_file: str = Field("benefits.yaml", description="The benefits register (version-controlled YAML)")
+    alert_rules_file: str = Field("alerts.yaml", description="Alert rules (version-controlled YAML)")
+
+
 class StackSettings(_Section):
     postgres_port: int = Field(55432, ge=1024, le=65535)
     kafka_port: int = Field(59092, ge=1024, le=65535)
@@ -70,6 +88,7 @@ class Settings(_Section):
     kafka: KafkaSettings = KafkaSettings()
     prefect: PrefectSettings = PrefectSettings()
     ingest: IngestSettings = IngestSettings()
+    metrics: MetricsSettings = MetricsSettings()
     stack: StackSettings = StackSettings()
 
     def topic(self, name: str) -> str:
@@ -92,6 +111,7 @@ ENV_OVERRIDES: dict[str, str] = {
     "REALISE_KAFKA_SSL_CAFILE": "kafka.ssl_cafile",
     "REALISE_PREFECT_API_URL": "prefect.api_url",
     "REALISE_INGEST_BATCH_SIZE": "ingest.batch_size",
+    "REALISE_MIN_GROUP_SIZE": "metrics.min_group_size",
     "REALISE_POSTGRES_PORT": "stack.postgres_port",
     "REALISE_KAFKA_PORT": "stack.kafka_port",
     "REALISE_PREFECT_PORT": "stack.prefect_port",

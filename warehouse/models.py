@@ -27,6 +27,9 @@ from sqlalchemy import (
     UniqueConstraint,
     func,
 )
+from sqlalchemy import (
+    text as sa_text,
+)
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -53,7 +56,7 @@ class RawEvent(Base):
     """Every valid event exactly once, as it was received (free text already scrubbed)."""
 
     __tablename__ = "events"
-    __table_args__ = (Index(None, "kind", "occurred_at"), {"schema": "raw"})
+    __table_args__ = (Index(None, "kind", "occurred_at"), Index(None, "loaded_at"), {"schema": "raw"})
 
     event_id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)
     kind: Mapped[str] = mapped_column(String(32))
@@ -270,3 +273,145 @@ class IngestBatch(Base):
     quarantined: Mapped[int] = mapped_column(Integer)
     loaded_by_kind: Mapped[dict[str, Any]]
     max_occurred_at: Mapped[datetime | None]
+
+
+# --- metrics, benefits, alerts -------------------------------------------------------------------
+
+class StaffDirectory(Base):
+    """Staff in scope (from an ESR-like export): the denominators of coverage, participation and demand."""
+
+    __tablename__ = "staff_directory"
+    __table_args__ = {"schema": "core"}
+
+    pseudonym: Mapped[str] = mapped_column(String(32), primary_key=True)
+    org_unit: Mapped[str] = mapped_column(String(64), index=True)
+    staff_group: Mapped[str] = mapped_column(String(64))
+    band: Mapped[str | None] = mapped_column(String(16))
+    system: Mapped[str] = mapped_column(String(64))
+    go_live_wave: Mapped[str | None] = mapped_column(String(64))
+    in_scope: Mapped[bool] = mapped_column(Boolean, server_default="true")
+    loaded_at: Mapped[datetime] = _ts()
+
+
+class MetricRefresh(Base):
+    """One row per metrics refresh: what it covered and how long it took."""
+
+    __tablename__ = "metric_refreshes"
+    __table_args__ = {"schema": "ops"}
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    started_at: Mapped[datetime] = _ts()
+    finished_at: Mapped[datetime | None]
+    mode: Mapped[str] = mapped_column(String(16))  # full | incremental
+    metrics: Mapped[int] = mapped_column(Integer, server_default="0")
+    cells: Mapped[int] = mapped_column(Integer, server_default="0")
+    suppressed: Mapped[int] = mapped_column(Integer, server_default="0")
+    seconds: Mapped[float | None] = mapped_column(Float)
+    min_group_size: Mapped[int] = mapped_column(Integer)
+
+
+class MetricValue(Base):
+    """Every computed cell of every refresh, kept: history is queryable as of any past refresh."""
+
+    __tablename__ = "metric_values"
+    __table_args__ = (
+        Index("ix_metric_values_lookup", "metric_id", "grain", "segment_type", "segment_value", "period",
+              "computed_at"),
+        {"schema": "core"},
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    refresh_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    metric_id: Mapped[str] = mapped_column(String(64))
+    grain: Mapped[str] = mapped_column(String(32))  # week | week_since_go_live
+    period: Mapped[str] = mapped_column(String(16))  # ISO date of the week start, or the week number
+    period_start: Mapped[date | None] = mapped_column(Date)
+    period_index: Mapped[int | None] = mapped_column(Integer)
+    segment_type: Mapped[str] = mapped_column(String(32))
+    segment_value: Mapped[str] = mapped_column(String(128))
+    parent_segment_type: Mapped[str | None] = mapped_column(String(32))
+    parent_segment_value: Mapped[str | None] = mapped_column(String(128))
+    value: Mapped[float | None] = mapped_column(Float)
+    numerator: Mapped[float | None] = mapped_column(Float)
+    denominator: Mapped[float | None] = mapped_column(Float)
+    n: Mapped[int] = mapped_column(Integer)
+    suppressed: Mapped[bool] = mapped_column(Boolean)
+    suppression_reason: Mapped[str | None] = mapped_column(String(32))  # primary | secondary
+    computed_at: Mapped[datetime]
+
+
+class Benefit(Base):
+    """The benefits register, loaded from a version-controlled YAML file."""
+
+    __tablename__ = "benefits"
+    __table_args__ = {"schema": "core"}
+
+    benefit_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    title: Mapped[str] = mapped_column(String(256))
+    metric_id: Mapped[str] = mapped_column(String(64))
+    segment_type: Mapped[str] = mapped_column(String(32))
+    segment_value: Mapped[str] = mapped_column(String(128))
+    baseline_value: Mapped[float]
+    baseline_date: Mapped[date] = mapped_column(Date)
+    target_value: Mapped[float]
+    target_date: Mapped[date] = mapped_column(Date)
+    owner: Mapped[str] = mapped_column(String(128))
+    loaded_at: Mapped[datetime] = _ts()
+
+
+class Alert(Base):
+    """A threshold or trend breach; at most one open alert per rule and segment."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (
+        Index("uq_alerts_open_rule_segment", "rule_id", "segment_type", "segment_value", unique=True,
+              postgresql_where=sa_text("status = 'open'")),
+        {"schema": "core"},
+    )
+
+    alert_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    rule_id: Mapped[str] = mapped_column(String(64))
+    metric_id: Mapped[str] = mapped_column(String(64))
+    segment_type: Mapped[str] = mapped_column(String(32))
+    segment_value: Mapped[str] = mapped_column(String(128))
+    period: Mapped[str] = mapped_column(String(16))
+    value: Mapped[float | None] = mapped_column(Float)
+    threshold: Mapped[float | None] = mapped_column(Float)
+    message: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), server_default="open")  # open | resolved
+    opened_at: Mapped[datetime] = _ts()
+    last_seen_at: Mapped[datetime] = _ts()
+    resolved_at: Mapped[datetime | None]
+
+
+class Action(Base):
+    """What was done about an alert, by whom and by when."""
+
+    __tablename__ = "actions"
+    __table_args__ = {"schema": "core"}
+
+    action_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    alert_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    description: Mapped[str] = mapped_column(Text)
+    owner: Mapped[str] = mapped_column(String(128))
+    due_date: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16), server_default="open")  # open | done | dropped
+    action_date: Mapped[date] = mapped_column(Date)
+    created_at: Mapped[datetime] = _ts()
+
+
+class MetricDefinition(Base):
+    """The metric registry as data (written at each refresh), so analysts see titles, units and rules in SQL."""
+
+    __tablename__ = "metric_definitions"
+    __table_args__ = {"schema": "core"}
+
+    metric_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    title: Mapped[str] = mapped_column(String(256))
+    description: Mapped[str] = mapped_column(Text)
+    unit: Mapped[str] = mapped_column(String(32))
+    numerator: Mapped[str] = mapped_column(Text)
+    denominator: Mapped[str] = mapped_column(Text)
+    better: Mapped[str] = mapped_column(String(8))  # higher | lower
+    min_group_size: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = _ts()

@@ -1,0 +1,1 @@
+"""Command groups of the `realise` CLI, one module each, registered in realise/cli.py."""

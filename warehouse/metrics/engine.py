@@ -1,0 +1,250 @@
+"""Compute metric cells in PostgreSQL, suppress small groups, append them to history.
+
+A full refresh recomputes every period. An incremental refresh recomputes only the periods that events
+loaded since the previous refresh fall into (all later periods too, for cumulative metrics); every
+segment of such a period is recomputed, so secondary suppression always sees complete sibling groups.
+Because `analytics.metric_latest` takes the newest value per cell, both leave the same latest values.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from warehouse.metrics.registry import GRAINS, PARENT_SEGMENT, SEGMENTS, TRUST, Metric, all_metrics
+from warehouse.metrics.suppression import suppress
+
+log = logging.getLogger(__name__)
+_SEGMENT_ORDER = list(SEGMENTS)
+_GROUP_COLUMNS = [c for c in SEGMENTS.values() if c is not None]
+CELL_COLUMNS = ["metric_id", "grain", "period", "period_start", "period_index", "segment_type", "segment_value",
+                "parent_segment_type", "parent_segment_value", "value", "numerator", "denominator", "n"]
+
+
+@dataclass(frozen=True)
+class SuppressionPolicy:
+    min_group_size: int = 5
+    comment_min_group_size: int = 10
+
+    def minimum(self, metric: Metric) -> int:
+        return self.comment_min_group_size if metric.comment_metric else self.min_group_size
+
+
+@dataclass
+class RefreshResult:
+    refresh_id: int
+    mode: str
+    metrics: int = 0
+    cells: int = 0
+    suppressed: int = 0
+    seconds: float = 0.0
+    periods: dict[str, int] = field(default_factory=dict)  # metric → recomputed periods (incremental)
+
+
+def _grouping_sql(metric: Metric, grain_column: str, period_filter: str) -> str:
+    """One query per grain: GROUPING SETS over the metric's segments, plus the org levels for parents."""
+    sets = []
+    for segment in metric.segments:
+        column = SEGMENTS[segment]
+        sets.append(f"({grain_column}{', ' + column if column else ''})")
+    bits = ", ".join(_GROUP_COLUMNS)
+    return f"""
+        with base as ({metric.base_sql}),
+        enriched as (
+            select b.*, l.org_l1, l.org_l2
+            from base b left join core.v_org_levels l using (org_unit)
+            where b.{grain_column} is not null {period_filter}
+        )
+        select {grain_column} as period_key, grouping({bits}) as grouping_bits, {bits},
+               {metric.value_sql} as value,
+               {metric.numerator_sql or 'null'} as numerator,
+               {metric.denominator_sql or 'null'} as denominator,
+               {metric.n_sql} as n
+        from enriched
+        group by grouping sets ({', '.join(sets)})
+    """
+
+
+def _segment_of(bits: int, row: dict[str, Any]) -> tuple[str, str | None]:
+    """Which segment a grouping-sets row is: the one grouping column left ungrouped (bit 0)."""
+    ungrouped = [c for i, c in enumerate(_GROUP_COLUMNS) if not bits & (1 << (len(_GROUP_COLUMNS) - 1 - i))]
+    if not ungrouped:
+        return "trust", TRUST
+    column = ungrouped[0]
+    segment = next(s for s, c in SEGMENTS.items() if c == column)
+    return segment, row[column]
+
+
+def compute_cells(conn: Connection, metric: Metric, params: dict[str, Any],
+                  periods: dict[str, list[Any]] | None = None) -> pd.DataFrame:
+    """Cells of one metric (unsuppressed), for all periods or only `periods[grain]`."""
+    frames = []
+    levels = {r.org_unit: (r.org_l1, r.org_l2) for r in conn.execute(sa.text(
+        "select org_unit, org_l1, org_l2 from core.v_org_levels"))}
+    for grain in metric.grains:
+        column = GRAINS[grain]
+        bind = dict(params)
+        period_filter = ""
+        if periods is not None:
+            wanted = periods.get(grain) or []
+            if not wanted:
+                continue
+            period_filter = f"and b.{column} = any(:_periods)"
+            bind["_periods"] = wanted
+        sql = _grouping_sql(metric, column, period_filter)
+        rows = conn.execute(sa.text(sql), bind).mappings().all()
+        cells = []
+        for row in rows:
+            segment, value = _segment_of(row["grouping_bits"], row)
+            if value is None:
+                continue  # e.g. a unit with no directorate above it, or staff with no wave
+            parent_type = PARENT_SEGMENT.get(segment)
+            parent_value = _parent_value(segment, value, levels)
+            key = row["period_key"]
+            cells.append({
+                "metric_id": metric.id, "grain": grain,
+                "period": key.isoformat() if isinstance(key, date) else str(key),
+                "period_start": key if isinstance(key, date) else None,
+                "period_index": key if not isinstance(key, date) else None,
+                "segment_type": segment, "segment_value": str(value),
+                "parent_segment_type": parent_type if parent_value is not None else None,
+                "parent_segment_value": parent_value,
+                "value": _num(row["value"]), "numerator": _num(row["numerator"]),
+                "denominator": _num(row["denominator"]), "n": int(row["n"] or 0),
+            })
+        frames.append(pd.DataFrame(cells, columns=CELL_COLUMNS))
+    if not frames:
+        return pd.DataFrame(columns=CELL_COLUMNS)
+    return pd.concat(frames, ignore_index=True)
+
+
+def _num(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _parent_value(segment: str, value: str, levels: dict[str, tuple[str | None, str | None]]) -> str | None:
+    if segment == "trust":
+        return None
+    if segment == "org_unit":
+        l1, l2 = levels.get(value, (None, None))
+        return l2 if l2 and l2 != value else (l1 if l1 and l1 != value else TRUST)
+    if segment == "org_level_2":
+        for l1, l2 in levels.values():
+            if l2 == value and l1:
+                return l1
+        return TRUST
+    return TRUST
+
+
+def touched_periods(conn: Connection, metric: Metric, since: datetime, params: dict[str, Any]
+                    ) -> dict[str, list[Any]]:
+    """Periods (per grain) holding events of the metric's kinds loaded after `since`."""
+    weeks = [r[0] for r in conn.execute(sa.text(
+        "select distinct date_trunc('week', occurred_at at time zone 'UTC')::date from raw.events "
+        "where loaded_at > :since and kind = any(:kinds)"), {"since": since, "kinds": list(metric.kinds)})]
+    if not weeks:
+        return {}
+    if metric.cumulative:
+        latest = conn.execute(sa.text(f"select max(week_start) from ({metric.base_sql}) b"), params).scalar()
+        first = min(weeks)
+        weeks = [r[0] for r in conn.execute(sa.text(
+            "select generate_series(:first, greatest(:first, :last), interval '7 days')::date"),
+            {"first": first, "last": latest or first})]
+    out: dict[str, list[Any]] = {}
+    if "week" in metric.grains:
+        out["week"] = sorted(set(weeks))
+    if "week_since_go_live" in metric.grains:
+        out["week_since_go_live"] = [r[0] for r in conn.execute(sa.text(
+            f"select distinct weeks_since_go_live from ({metric.base_sql}) b "
+            "where week_start = any(:_weeks) and weeks_since_go_live is not null"), {**params, "_weeks": weeks})]
+    return out
+
+
+def refresh(engine: Engine, *, full: bool = True, policy: SuppressionPolicy | None = None,
+            params: dict[str, Any] | None = None, metric_ids: Iterable[str] | None = None) -> RefreshResult:
+    """Compute metrics and append their cells to `core.metric_values` in one transaction."""
+    policy = policy or SuppressionPolicy()
+    params = params or {}
+    metrics = all_metrics()
+    if metric_ids is not None:
+        metrics = {k: metrics[k] for k in metric_ids}
+    started = time.perf_counter()
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        conn.execute(sa.text("select pg_advisory_xact_lock(7411002)"))  # one refresh at a time
+        previous = conn.execute(sa.text(
+            "select max(started_at) from ops.metric_refreshes where finished_at is not null")).scalar()
+        mode = "full" if full or previous is None else "incremental"
+        refresh_id = conn.execute(sa.text(
+            "insert into ops.metric_refreshes (started_at, mode, min_group_size) values (:now, :mode, :m) "
+            "returning id"), {"now": now, "mode": mode, "m": policy.min_group_size}).scalar_one()
+        result = RefreshResult(refresh_id, mode)
+        _write_definitions(conn, metrics.values(), policy)
+        for metric in metrics.values():
+            periods = None
+            if mode == "incremental":
+                periods = touched_periods(conn, metric, previous, params)
+                result.periods[metric.id] = sum(len(v) for v in periods.values())
+                if not periods:
+                    continue
+            cells = compute_cells(conn, metric, params, periods)
+            if cells.empty:
+                continue
+            cells = suppress(cells, policy.minimum(metric))
+            _write_cells(conn, cells, refresh_id, now)
+            result.metrics += 1
+            result.cells += len(cells)
+            result.suppressed += int(cells["suppressed"].sum())
+        result.seconds = time.perf_counter() - started
+        conn.execute(sa.text(
+            "update ops.metric_refreshes set finished_at = now(), metrics = :m, cells = :c, suppressed = :s, "
+            "seconds = :sec where id = :id"),
+            {"m": result.metrics, "c": result.cells, "s": result.suppressed, "sec": result.seconds,
+             "id": refresh_id})
+    return result
+
+
+def _write_definitions(conn: Connection, metrics: Iterable[Metric], policy: SuppressionPolicy) -> None:
+    for m in metrics:
+        conn.execute(sa.text(
+            "insert into core.metric_definitions (metric_id, title, description, unit, numerator, denominator, "
+            "better, min_group_size, updated_at) values (:id, :t, :d, :u, :num, :den, :b, :min, now()) "
+            "on conflict (metric_id) do update set title = excluded.title, description = excluded.description, "
+            "unit = excluded.unit, numerator = excluded.numerator, denominator = excluded.denominator, "
+            "better = excluded.better, min_group_size = excluded.min_group_size, updated_at = now()"),
+            {"id": m.id, "t": m.title, "d": m.description, "u": m.unit, "num": m.numerator,
+             "den": m.denominator, "b": m.better, "min": policy.minimum(m)})
+
+
+def _write_cells(conn: Connection, cells: pd.DataFrame, refresh_id: int, computed_at: datetime) -> None:
+    """Suppressed cells are stored without value, numerator or denominator: nothing to leak later."""
+    records = []
+    for row in cells.itertuples(index=False):
+        hidden = bool(row.suppressed)
+        records.append({
+            "refresh_id": refresh_id, "metric_id": row.metric_id, "grain": row.grain, "period": row.period,
+            "period_start": row.period_start if isinstance(row.period_start, date) else None,
+            "period_index": None if pd.isna(row.period_index) else int(row.period_index),
+            "segment_type": row.segment_type, "segment_value": row.segment_value,
+            "parent_segment_type": row.parent_segment_type, "parent_segment_value": row.parent_segment_value,
+            "value": None if hidden or pd.isna(row.value) else float(row.value),
+            "numerator": None if hidden or pd.isna(row.numerator) else float(row.numerator),
+            "denominator": None if hidden or pd.isna(row.denominator) else float(row.denominator),
+            "n": int(row.n), "suppressed": hidden,
+            "suppression_reason": row.suppression_reason if hidden else None, "computed_at": computed_at,
+        })
+    conn.execute(sa.text(
+        "insert into core.metric_values (refresh_id, metric_id, grain, period, period_start, period_index, "
+        "segment_type, segment_value, parent_segment_type, parent_segment_value, value, numerator, denominator, "
+        "n, suppressed, suppression_reason, computed_at) values (:refresh_id, :metric_id, :grain, :period, "
+        ":period_start, :period_index, :segment_type, :segment_value, :parent_segment_type, "
+        ":parent_segment_value, :value, :numerator, :denominator, :n, :suppressed, :suppression_reason, "
+        ":computed_at)"), records)

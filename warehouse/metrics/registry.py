@@ -1,0 +1,79 @@
+"""One registry of metric definitions.
+
+A metric is SQL pushed down to PostgreSQL. `base_sql` yields one row per subject (a person, a ticket) and
+calendar week, with these columns and any the metric needs:
+
+    week_start date, weeks_since_go_live int (null when the wave has no go-live date),
+    org_unit text, staff_group text, system text, go_live_wave text, subject text
+
+The engine groups those rows by each grain and segment with GROUPING SETS and evaluates `value_sql`,
+`numerator_sql`, `denominator_sql` and `n_sql` (aggregates over base rows) per cell. Bind parameters
+(`:name`) in the SQL come from the `metrics` settings, so assumptions are configuration.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+SEGMENTS: dict[str, str | None] = {
+    "trust": None,
+    "org_level_1": "org_l1",
+    "org_level_2": "org_l2",
+    "org_unit": "org_unit",
+    "staff_group": "staff_group",
+    "system": "system",
+    "go_live_wave": "go_live_wave",
+}
+# The parent each segment type is compared against for secondary suppression.
+PARENT_SEGMENT: dict[str, str] = {
+    "org_level_1": "trust",
+    "org_level_2": "org_level_1",
+    "org_unit": "org_level_2",
+    "staff_group": "trust",
+    "system": "trust",
+    "go_live_wave": "trust",
+}
+GRAINS: dict[str, str] = {"week": "week_start", "week_since_go_live": "weeks_since_go_live"}
+TRUST = "all"
+
+
+@dataclass(frozen=True)
+class Metric:
+    id: str
+    title: str
+    description: str
+    unit: str
+    numerator: str
+    denominator: str
+    better: Literal["higher", "lower"]
+    base_sql: str
+    value_sql: str
+    numerator_sql: str | None = None
+    denominator_sql: str | None = None
+    n_sql: str = "count(distinct subject)"
+    kinds: tuple[str, ...] = ()  # fact kinds read: new events of these kinds mark periods for refresh
+    cumulative: bool = False  # a new event changes every later period too (e.g. coverage to date)
+    comment_metric: bool = False  # uses free text: the higher minimum group size applies
+    segments: tuple[str, ...] = tuple(SEGMENTS)
+    grains: tuple[str, ...] = tuple(GRAINS)
+
+
+REGISTRY: dict[str, Metric] = {}
+
+
+def register(metric: Metric) -> Metric:
+    if metric.id in REGISTRY:
+        raise ValueError(f"metric {metric.id} is registered twice")
+    unknown = set(metric.segments) - set(SEGMENTS) | set(metric.grains) - set(GRAINS)
+    if unknown:
+        raise ValueError(f"metric {metric.id} names unknown segments or grains: {sorted(unknown)}")
+    REGISTRY[metric.id] = metric
+    return metric
+
+
+def all_metrics() -> dict[str, Metric]:
+    """Every registered metric (importing the definitions registers them)."""
+    import warehouse.metrics.definitions  # noqa: F401
+
+    return dict(REGISTRY)
