@@ -28,9 +28,13 @@ app.add_typer(bench_app, name="bench")
 
 
 def _register_command_groups() -> None:
-    from realise.commands import metrics
+    from realise.commands import bench_metrics, loop, metrics
 
     app.add_typer(metrics.app, name="metrics")
+    app.add_typer(loop.benefits_app, name="benefits")
+    app.add_typer(loop.alerts_app, name="alerts")
+    app.add_typer(loop.actions_app, name="actions")
+    bench_metrics.register(bench_app)
 
 
 _register_command_groups()

@@ -2,6 +2,106 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import typer
+from rich.console import Console
+from rich.table import Table
+
+from realise.errors import UserError
 
 app = typer.Typer(help="Benefits-realisation and adoption metrics.", no_args_is_help=True)
+out = Console()
+
+
+def _engine() -> Any:
+    from realise.cli import settings
+    from realise.stack import resolve_endpoints
+    from warehouse.db import check_connection, create_engine
+
+    s = settings()
+    ep = resolve_endpoints(s, autostart=False, services={"postgres"})
+    engine = create_engine(ep.warehouse_url, sslmode=s.warehouse.sslmode, sslrootcert=s.warehouse.sslrootcert)
+    check_connection(engine)
+    return s, engine
+
+
+@app.command("refresh")
+def refresh_cmd(
+    full: bool = typer.Option(False, "--full", help="Recompute every period (default: only those with new data)."),
+    metric: list[str] = typer.Option(None, "--metric", "-m", help="Only these metric ids."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Recompute metrics into analytics.metric_values (history) and analytics.metric_latest."""
+    from warehouse.metrics.registry import all_metrics
+    from warehouse.metrics.service import refresh_metrics
+
+    s, engine = _engine()
+    unknown = set(metric or []) - set(all_metrics())
+    if unknown:
+        raise UserError(f"unknown metric {', '.join(sorted(unknown))}: see `realise metrics list`")
+    result = refresh_metrics(engine, s, full=full, metric_ids=metric or None)
+    data = {"refresh_id": result.refresh_id, "mode": result.mode, "metrics": result.metrics,
+            "cells": result.cells, "suppressed": result.suppressed, "seconds": round(result.seconds, 3),
+            "min_group_size": s.metrics.min_group_size}
+    if as_json:
+        out.print_json(json.dumps(data))
+        return
+    out.print(f"refresh {data['refresh_id']} ({data['mode']}): {data['metrics']} metrics, {data['cells']:,} cells, "
+              f"{data['suppressed']:,} suppressed (groups under {data['min_group_size']}), {data['seconds']:.2f} s")
+
+
+@app.command("list")
+def list_cmd(as_json: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
+    """The metric registry: what each metric measures."""
+    from warehouse.metrics.registry import all_metrics
+
+    metrics = all_metrics()
+    rows = [{"id": m.id, "title": m.title, "unit": m.unit, "better": m.better, "numerator": m.numerator,
+             "denominator": m.denominator, "description": m.description} for m in metrics.values()]
+    if as_json:
+        out.print_json(json.dumps(rows))
+        return
+    table = Table(title="Metrics")
+    for col in ("id", "title", "unit", "better"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r["id"], r["title"], r["unit"], r["better"])
+    out.print(table)
+
+
+@app.command("show")
+def show_cmd(
+    metric_id: str = typer.Argument(..., help="Metric id (see `realise metrics list`)."),
+    segment: str = typer.Option("trust", help="Segment type: trust, org_level_1, org_level_2, org_unit, "
+                                               "staff_group, system, go_live_wave."),
+    grain: str = typer.Option("week", help="week or week_since_go_live."),
+    limit: int = typer.Option(20, help="Most recent periods to show."),
+    as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
+) -> None:
+    """Latest values of one metric by period and segment; suppressed cells are marked and carry no value."""
+    import sqlalchemy as sa
+
+    _, engine = _engine()
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text(
+            "select period, segment_value, value, n, suppressed, suppression_reason from analytics.metric_latest "
+            "where metric_id = :m and segment_type = :s and grain = :g "
+            "and period in (select distinct period from analytics.metric_latest where metric_id = :m "
+            "and grain = :g order by period desc limit :limit) order by period desc, segment_value"),
+            {"m": metric_id, "s": segment, "g": grain, "limit": limit}).mappings().all()
+    if not rows:
+        raise UserError(f"no values for {metric_id} by {segment} ({grain}): run `realise metrics refresh`, "
+                        "or check the metric id and segment")
+    data = [dict(r) for r in rows]
+    if as_json:
+        out.print_json(json.dumps(data, default=str))
+        return
+    table = Table(title=f"{metric_id} by {segment} ({grain})")
+    for col in ("period", "segment", "value", "n"):
+        table.add_column(col, justify="right" if col in ("value", "n") else "left")
+    for r in data:
+        shown = f"suppressed ({r['suppression_reason']})" if r["suppressed"] else f"{r['value']:.1f}"
+        table.add_row(r["period"], r["segment_value"], shown, "" if r["suppressed"] else str(r["n"]))
+    out.print(table)

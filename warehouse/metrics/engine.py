@@ -47,6 +47,7 @@ class RefreshResult:
     suppressed: int = 0
     seconds: float = 0.0
     periods: dict[str, int] = field(default_factory=dict)  # metric → recomputed periods (incremental)
+    loop: dict[str, Any] = field(default_factory=dict)  # benefits and alerts evaluated after the refresh
 
 
 def _grouping_sql(metric: Metric, grain_column: str, period_filter: str) -> str:

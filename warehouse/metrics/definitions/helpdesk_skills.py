@@ -1,0 +1,1 @@
+"""Metric definitions (being filled in)."""
