@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from prefect import flow, task
 
 from flows.ingest.flow import ingest_flow
+from flows.metrics import metrics_refresh_flow
 from realise import kafka as rk
 from realise.config import load_settings
 from realise.stack import resolve_endpoints
@@ -55,6 +56,32 @@ def generate_and_publish(staff: int, seed: int, forms: int, tickets: int, traini
             "hostile_but_valid": sum(m.valid for m in bad), "staff": len(trust.staff)}
 
 
+@task(name="load-reference-data")
+def load_reference_data(staff: int, seed: int) -> dict[str, Any]:
+    """The trust's staff directory and go-live dates: denominators and the week-since-go-live grain."""
+    from connectors.synthetic import generate_trust
+    from warehouse.directory import DirectoryEntry, load_directory, set_go_live_dates
+
+    settings = load_settings()
+    endpoints = resolve_endpoints(settings, autostart=False, services={"postgres"})
+    engine = create_engine(endpoints.warehouse_url)
+    trust = generate_trust(staff, seed)
+    now = demo_now()
+    try:
+        loaded = load_directory(engine, (
+            DirectoryEntry(s.pseudonym, s.org_unit, s.org_path, s.staff_group, s.band, s.system, s.go_live_wave)
+            for s in trust.staff))
+        dates = {name: wave.go_live(now).date() for name, wave in trust.waves.items()}
+        set_go_live_dates(engine, dates)
+    finally:
+        engine.dispose()
+    return {"directory": loaded, "go_live_dates": {k: v.isoformat() for k, v in sorted(dates.items())}}
+
+
+HEADLINES = ("net_experience_score", "enps", "training_coverage", "tickets_per_100_staff",
+             "median_hours_to_resolve", "time_saved_hours_per_week")
+
+
 @task(name="warehouse-summary")
 def warehouse_summary() -> dict[str, Any]:
     settings = load_settings()
@@ -67,18 +94,29 @@ def warehouse_summary() -> dict[str, Any]:
                 "select reason, count(*) from (select unnest(reasons) as reason from analytics.quarantine) r "
                 "group by reason order by count(*) desc, reason")).all()
             quarantined = conn.execute(sa.text("select count(*) from analytics.quarantine")).scalar_one()
+            headlines = conn.execute(sa.text(
+                "select distinct on (metric_id) metric_id, metric_title, unit, period, value, n, suppressed "
+                "from analytics.metric_latest where grain = 'week' and segment_type = 'trust' "
+                "and metric_id = any(:ids) order by metric_id, period desc"), {"ids": list(HEADLINES)}).mappings().all()
+            suppression = conn.execute(sa.text(
+                "select count(*) filter (where suppressed), count(*) from analytics.metric_latest")).one()
     finally:
         engine.dispose()
     return {"warehouse_totals": totals, "quarantined_total": quarantined,
-            "quarantine_reasons": [(r, n) for r, n in quarantine]}
+            "quarantine_reasons": [(r, n) for r, n in quarantine],
+            "headlines": [dict(h) for h in headlines],
+            "metric_cells": {"suppressed": suppression[0], "total": suppression[1]}}
 
 
 @flow(name="realise-demo", log_prints=True)
 def demo_flow(staff: int = 2000, seed: int = 7, forms: int = 3000, tickets: int = 2500, training: int = 6000,
               skills: int = 1500) -> dict[str, Any]:
-    """Generate → publish → ingest (drain) → summarise."""
+    """Generate → publish → ingest (drain) → refresh metrics → summarise."""
     started = time.perf_counter()
     published = generate_and_publish(staff, seed, forms, tickets, training, skills)
+    reference = load_reference_data(staff, seed)
     ingest = ingest_flow(mode="drain")
+    metrics = metrics_refresh_flow(full=False)
     summary = warehouse_summary()
-    return {**published, "ingest": ingest, **summary, "seconds": round(time.perf_counter() - started, 2)}
+    return {**published, **reference, "ingest": ingest, "metrics": metrics, **summary,
+            "seconds": round(time.perf_counter() - started, 2)}

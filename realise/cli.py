@@ -262,6 +262,16 @@ def _show_demo(r: dict[str, Any]) -> None:
         for reason, n in r["quarantine_reasons"][:25]:
             reasons.add_row(reason, str(n))
         out.print(reasons)
+    if r.get("headlines"):
+        heads = Table(title=f"Latest week, whole trust (metrics refresh: {r['metrics']['cells']:,} cells, "
+                            f"{r['metric_cells']['suppressed']:,} of {r['metric_cells']['total']:,} suppressed)")
+        for col in ("metric", "week", "value", "n"):
+            heads.add_column(col, justify="left" if col == "metric" else "right")
+        for h in r["headlines"]:
+            shown = "suppressed" if h["suppressed"] else f"{h['value']:.1f} {h['unit']}"
+            heads.add_row(h["metric_title"] or h["metric_id"], str(h["period"]), shown,
+                          "" if h["suppressed"] else str(h["n"]))
+        out.print(heads)
     out.print(f"ingest {ing['seconds']:.1f} s, demo flow {r['seconds']:.1f} s, total {r['total_seconds']:.1f} s")
     out.print(f"query it: psql '{r['warehouse_url']}' -c 'select * from analytics.helpdesk_tickets limit 5'")
 

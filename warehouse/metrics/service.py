@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from realise.config import Settings
+from warehouse.directory import set_go_live_dates
 from warehouse.metrics.engine import RefreshResult, SuppressionPolicy, refresh
 
 
@@ -26,15 +26,8 @@ def metric_params(settings: Settings) -> dict[str, Any]:
 
 def apply_go_live_dates(engine: Engine, settings: Settings) -> None:
     """Go-live dates from configuration into core.dim_wave (the grain `week_since_go_live` needs them)."""
-    dates = settings.metrics.go_live_dates
-    if not dates:
-        return
-    with engine.begin() as conn:
-        for wave, day in dates.items():
-            conn.execute(sa.text(
-                "insert into core.dim_wave (go_live_wave, go_live_date) values (:w, :d) "
-                "on conflict (go_live_wave) do update set go_live_date = excluded.go_live_date"),
-                {"w": wave, "d": day})
+    if settings.metrics.go_live_dates:
+        set_go_live_dates(engine, dict(settings.metrics.go_live_dates))
 
 
 def refresh_metrics(engine: Engine, settings: Settings, *, full: bool = False,
