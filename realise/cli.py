@@ -302,6 +302,28 @@ def bench_ingest(
     out.print(table)
 
 
+# --- doctor --------------------------------------------------------------------------------------
+
+@app.command()
+def doctor(as_json: bool = typer.Option(False, "--json", help="Print the checks as JSON.")) -> None:
+    """Check configuration, services and credentials; say how to fix each problem. Exit 1 if any fails."""
+    from realise.doctor import run_checks
+
+    checks = run_checks(settings(), dict(os.environ))
+    if as_json:
+        _print_json([c.__dict__ for c in checks])
+    else:
+        marks = {"ok": "[green]ok[/]", "warn": "[yellow]warn[/]", "fail": "[bold red]fail[/]"}
+        table = Table(title="realise doctor")
+        for col in ("check", "status", "detail", "how to fix"):
+            table.add_column(col)
+        for c in checks:
+            table.add_row(c.name, marks[c.status], c.detail, c.fix)
+        out.print(table)
+    if any(c.status == "fail" for c in checks):
+        raise typer.Exit(1)
+
+
 # --- entry point ---------------------------------------------------------------------------------
 
 def _guard(fn: Callable[[], T]) -> T | None:
