@@ -173,7 +173,11 @@ def refresh(engine: Engine, *, full: bool = True, policy: SuppressionPolicy | No
             params: dict[str, Any] | None = None, metric_ids: Iterable[str] | None = None) -> RefreshResult:
     """Compute metrics and append their cells to `core.metric_values` in one transaction."""
     policy = policy or SuppressionPolicy()
-    params = params or {}
+    if params is None:
+        from realise.config import Settings
+        from warehouse.metrics.service import metric_params
+
+        params = metric_params(Settings())
     metrics = all_metrics()
     if metric_ids is not None:
         metrics = {k: metrics[k] for k in metric_ids}
@@ -184,6 +188,9 @@ def refresh(engine: Engine, *, full: bool = True, policy: SuppressionPolicy | No
         previous = conn.execute(sa.text(
             "select max(started_at) from ops.metric_refreshes where finished_at is not null")).scalar()
         mode = "full" if full or previous is None else "incremental"
+        if mode == "incremental" and conn.execute(sa.text(
+                "select coalesce(max(loaded_at) > :p, false) from core.staff_directory"), {"p": previous}).scalar():
+            mode = "full"  # a new directory changes denominators in every period
         refresh_id = conn.execute(sa.text(
             "insert into ops.metric_refreshes (started_at, mode, min_group_size) values (:now, :mode, :m) "
             "returning id"), {"now": now, "mode": mode, "m": policy.min_group_size}).scalar_one()
