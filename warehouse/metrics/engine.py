@@ -50,21 +50,21 @@ class RefreshResult:
     loop: dict[str, Any] = field(default_factory=dict)  # benefits and alerts evaluated after the refresh
 
 
-def _grouping_sql(metric: Metric, grain_column: str, period_filter: str) -> str:
-    """One query per grain: GROUPING SETS over the metric's segments, plus the org levels for parents."""
-    sets = []
-    for segment in metric.segments:
-        column = SEGMENTS[segment]
-        sets.append(f"({grain_column}{', ' + column if column else ''})")
-    bits = ", ".join(_GROUP_COLUMNS)
-    return f"""
+def _grouping_sql(metric: Metric, grain_column: str, period_filter: str) -> tuple[str, list[str]]:
+    """One query per grain: GROUPING SETS over the metric's segments. Returns the SQL and the segment
+    columns it groups by (in the order of the grouping bits)."""
+    used = [SEGMENTS[s] for s in metric.segments if SEGMENTS[s]]
+    sets = [f"({grain_column}{', ' + SEGMENTS[s] if SEGMENTS[s] else ''})" for s in metric.segments]
+    columns = ", ".join(used + [f"null::text as {c}" for c in _GROUP_COLUMNS if c not in used])
+    bits = f"grouping({', '.join(used)})" if used else "0"
+    sql = f"""
         with base as ({metric.base_sql}),
         enriched as (
             select b.*, l.org_l1, l.org_l2
             from base b left join core.v_org_levels l using (org_unit)
             where b.{grain_column} is not null {period_filter}
         )
-        select {grain_column} as period_key, grouping({bits}) as grouping_bits, {bits},
+        select {grain_column} as period_key, {bits} as grouping_bits, {columns},
                {metric.value_sql} as value,
                {metric.numerator_sql or 'null'} as numerator,
                {metric.denominator_sql or 'null'} as denominator,
@@ -72,11 +72,12 @@ def _grouping_sql(metric: Metric, grain_column: str, period_filter: str) -> str:
         from enriched
         group by grouping sets ({', '.join(sets)})
     """
+    return sql, used
 
 
-def _segment_of(bits: int, row: dict[str, Any]) -> tuple[str, str | None]:
-    """Which segment a grouping-sets row is: the one grouping column left ungrouped (bit 0)."""
-    ungrouped = [c for i, c in enumerate(_GROUP_COLUMNS) if not bits & (1 << (len(_GROUP_COLUMNS) - 1 - i))]
+def _segment_of(bits: int, row: dict[str, Any], used: list[str]) -> tuple[str, str | None]:
+    """Which segment a grouping-sets row is: the one segment column left ungrouped (its bit is 0)."""
+    ungrouped = [c for i, c in enumerate(used) if not bits & (1 << (len(used) - 1 - i))]
     if not ungrouped:
         return "trust", TRUST
     column = ungrouped[0]
@@ -100,11 +101,11 @@ def compute_cells(conn: Connection, metric: Metric, params: dict[str, Any],
                 continue
             period_filter = f"and b.{column} = any(:_periods)"
             bind["_periods"] = wanted
-        sql = _grouping_sql(metric, column, period_filter)
+        sql, used = _grouping_sql(metric, column, period_filter)
         rows = conn.execute(sa.text(sql), bind).mappings().all()
         cells = []
         for row in rows:
-            segment, value = _segment_of(row["grouping_bits"], row)
+            segment, value = _segment_of(row["grouping_bits"], row, used)
             if value is None:
                 continue  # e.g. a unit with no directorate above it, or staff with no wave
             parent_type = PARENT_SEGMENT.get(segment)
@@ -147,25 +148,41 @@ def _parent_value(segment: str, value: str, levels: dict[str, tuple[str | None, 
 
 def touched_periods(conn: Connection, metric: Metric, since: datetime, params: dict[str, Any]
                     ) -> dict[str, list[Any]]:
-    """Periods (per grain) holding events of the metric's kinds loaded after `since`."""
-    weeks = [r[0] for r in conn.execute(sa.text(
+    """Periods (per grain) that data loaded after `since` can change.
+
+    Weeks: those of the new events' times, and for tickets also the weeks they were opened and resolved
+    (metrics count tickets by those dates). Weeks since go-live: every index any day of those weeks has for
+    any wave, whatever date a metric's rows use. Cumulative metrics: every later period as well.
+    """
+    kinds = list(metric.kinds)
+    weeks = {r[0] for r in conn.execute(sa.text(
         "select distinct date_trunc('week', occurred_at at time zone 'UTC')::date from raw.events "
-        "where loaded_at > :since and kind = any(:kinds)"), {"since": since, "kinds": list(metric.kinds)})]
+        "where loaded_at > :since and kind = any(:kinds)"), {"since": since, "kinds": kinds})}
+    if "helpdesk_ticket" in kinds:
+        weeks |= {r[0] for r in conn.execute(sa.text(
+            "select distinct date_trunc('week', d at time zone 'UTC')::date from core.fact_helpdesk_ticket, "
+            "unnest(array[opened_at, resolved_at]) as d where loaded_at > :since and d is not null"),
+            {"since": since})}
     if not weeks:
         return {}
+    first = min(weeks)
     if metric.cumulative:
-        latest = conn.execute(sa.text(f"select max(week_start) from ({metric.base_sql}) b"), params).scalar()
-        first = min(weeks)
-        weeks = [r[0] for r in conn.execute(sa.text(
-            "select generate_series(:first, greatest(:first, :last), interval '7 days')::date"),
-            {"first": first, "last": latest or first})]
+        last = conn.execute(sa.text(
+            "select greatest(max(date_trunc('week', occurred_at at time zone 'UTC'))::date, :first) "
+            "from raw.events"), {"first": first}).scalar()
+        weeks |= {r[0] for r in conn.execute(sa.text(
+            "select generate_series(:first, :last, interval '7 days')::date"), {"first": first, "last": last})}
     out: dict[str, list[Any]] = {}
     if "week" in metric.grains:
-        out["week"] = sorted(set(weeks))
+        out["week"] = sorted(weeks)
     if "week_since_go_live" in metric.grains:
-        out["week_since_go_live"] = [r[0] for r in conn.execute(sa.text(
-            f"select distinct weeks_since_go_live from ({metric.base_sql}) b "
-            "where week_start = any(:_weeks) and weeks_since_go_live is not null"), {**params, "_weeks": weeks})]
+        indices = {r[0] for r in conn.execute(sa.text(
+            "select distinct floor((w.d - v.go_live_date) / 7.0)::int from core.dim_wave v, "
+            "unnest(:weeks) as s(start), generate_series(0, 6) as g(o), lateral (select s.start + g.o as d) w "
+            "where v.go_live_date is not null"), {"weeks": sorted(weeks)})}
+        if metric.cumulative and indices:
+            indices |= set(range(min(indices), max(indices) + 600))
+        out["week_since_go_live"] = sorted(indices)
     return out
 
 

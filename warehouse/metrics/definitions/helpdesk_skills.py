@@ -447,7 +447,5 @@ SKILLS_GROUP_GAP = register(Metric(
     base_sql=_GAP_BASE,
     value_sql="max(gap)",
     n_sql="coalesce(min(smallest_group), 0)",
-    # Trust only in effect: the base rows carry no segment values, so other segments yield no cells.
-    # (segments=("trust",) would be the honest declaration, but the engine's grouping() over columns
-    # missing from GROUP BY fails for any metric with fewer segments.)
+    segments=("trust",),  # a gap between groups exists only across the whole trust
 ))
