@@ -24,7 +24,7 @@ def refresh_task(full: bool) -> dict[str, Any]:
     finally:
         engine.dispose()
     return {"refresh_id": result.refresh_id, "mode": result.mode, "metrics": result.metrics, "cells": result.cells,
-            "suppressed": result.suppressed, "seconds": round(result.seconds, 3)}
+            "suppressed": result.suppressed, "seconds": round(result.seconds, 3), "loop": result.loop}
 
 
 @flow(name="realise-metrics-refresh", log_prints=True)

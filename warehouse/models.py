@@ -14,9 +14,11 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
     Date,
     DateTime,
     Float,
+    ForeignKey,
     Index,
     Integer,
     LargeBinary,
@@ -415,3 +417,27 @@ class MetricDefinition(Base):
     better: Mapped[str] = mapped_column(String(8))  # higher | lower
     min_group_size: Mapped[int] = mapped_column(Integer)
     updated_at: Mapped[datetime] = _ts()
+
+
+class BenefitStatus(Base):
+    """Each refresh's judgement of each benefit: on track, at risk, off track or no data, and why."""
+
+    __tablename__ = "benefit_status"
+    __table_args__ = (
+        CheckConstraint("status in ('on track', 'at risk', 'off track', 'no data')", name="ck_benefit_status_status"),
+        Index("ix_benefit_status_benefit_computed", "benefit_id", "computed_at"),
+        {"schema": "core"},
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    benefit_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("core.benefits.benefit_id", ondelete="CASCADE", name="fk_benefit_status_benefit_id"))
+    refresh_id: Mapped[int | None] = mapped_column(BigInteger)
+    computed_at: Mapped[datetime] = _ts()
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text)
+    current_value: Mapped[float | None] = mapped_column(Float)
+    current_period: Mapped[date | None] = mapped_column(Date)
+    projected_value: Mapped[float | None] = mapped_column(Float)
+    slope_per_week: Mapped[float | None] = mapped_column(Float)
+    points: Mapped[int] = mapped_column(Integer, server_default="0")

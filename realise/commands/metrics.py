@@ -44,12 +44,18 @@ def refresh_cmd(
     result = refresh_metrics(engine, s, full=full, metric_ids=metric or None)
     data = {"refresh_id": result.refresh_id, "mode": result.mode, "metrics": result.metrics,
             "cells": result.cells, "suppressed": result.suppressed, "seconds": round(result.seconds, 3),
-            "min_group_size": s.metrics.min_group_size}
+            "min_group_size": s.metrics.min_group_size, "loop": result.loop}
     if as_json:
         out.print_json(json.dumps(data))
         return
     out.print(f"refresh {data['refresh_id']} ({data['mode']}): {data['metrics']} metrics, {data['cells']:,} cells, "
               f"{data['suppressed']:,} suppressed (groups under {data['min_group_size']}), {data['seconds']:.2f} s")
+    loop = result.loop or {}
+    if loop:
+        statuses = ", ".join(f"{n} {k}" for k, n in sorted((loop.get("benefit_status") or {}).items()))
+        out.print(f"benefits: {loop.get('benefits', 0)} ({statuses or 'none'}); alerts: "
+                  f"{loop.get('alerts_opened', 0)} opened, {loop.get('alerts_resolved', 0)} resolved, "
+                  f"{loop.get('alerts_open', 0)} open")
 
 
 @app.command("list")

@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 import pandas as pd
@@ -146,6 +146,26 @@ def _parent_value(segment: str, value: str, levels: dict[str, tuple[str | None, 
     return TRUST
 
 
+# Per kind, the dates of a source record's versions that metrics may count it under.
+_VERSION_DATES: dict[str, tuple[str, ...]] = {
+    "form_response": ("occurred_at",),
+    "helpdesk_ticket": ("occurred_at", "opened_at", "resolved_at"),
+    "training_record": ("occurred_at",),
+    "skills_assessment": ("occurred_at",),
+}
+# Which events a refresh sees, on the server's clock. A loading transaction stamps loaded_at with its start
+# time (now()) but becomes visible only when it commits, so "loaded after the previous refresh" must be
+# measured from the start of the oldest transaction still open when the refresh began, not from the
+# refresh's own start: otherwise a batch committed during a refresh is missed by every later incremental
+# one. (Other roles' transactions are visible here only to superusers and pg_read_all_stats members.)
+_WATERMARK_SQL = """
+    select clock_timestamp(),
+           least(clock_timestamp(), (select min(xact_start) from pg_stat_activity
+                                     where datname = current_database() and pid <> pg_backend_pid()
+                                       and backend_type = 'client backend' and xact_start is not null))
+"""
+
+
 def touched_periods(conn: Connection, metric: Metric, since: datetime, params: dict[str, Any]
                     ) -> dict[str, list[Any]]:
     """Periods (per grain) that data loaded after `since` can change.
@@ -157,12 +177,19 @@ def touched_periods(conn: Connection, metric: Metric, since: datetime, params: d
     kinds = list(metric.kinds)
     weeks = {r[0] for r in conn.execute(sa.text(
         "select distinct date_trunc('week', occurred_at at time zone 'UTC')::date from raw.events "
-        "where loaded_at > :since and kind = any(:kinds)"), {"since": since, "kinds": kinds})}
-    if "helpdesk_ticket" in kinds:
+        "where loaded_at >= :since and kind = any(:kinds)"), {"since": since, "kinds": kinds})}
+    for kind in kinds:
+        # Views show the latest version of a response or ticket: a new version moves the record out of
+        # the weeks of its earlier versions (and a ticket's opened and resolved weeks), so those change too.
+        dates = _VERSION_DATES.get(kind)
+        if dates is None or not weeks:
+            continue
         weeks |= {r[0] for r in conn.execute(sa.text(
-            "select distinct date_trunc('week', d at time zone 'UTC')::date from core.fact_helpdesk_ticket, "
-            "unnest(array[opened_at, resolved_at]) as d where loaded_at > :since and d is not null"),
-            {"since": since})}
+            f"select distinct date_trunc('week', d at time zone 'UTC')::date from core.fact_{kind} f "
+            "join (select distinct source, source_record_id from raw.events "
+            "      where loaded_at >= :since and kind = :kind) n using (source, source_record_id), "
+            f"unnest(array[{', '.join('f.' + c for c in dates)}]) as d where d is not null"),
+            {"since": since, "kind": kind})}
     if not weeks:
         return {}
     first = min(weeks)
@@ -199,28 +226,30 @@ def refresh(engine: Engine, *, full: bool = True, policy: SuppressionPolicy | No
     if metric_ids is not None:
         metrics = {k: metrics[k] for k in metric_ids}
     started = time.perf_counter()
-    now = datetime.now(UTC)
     with engine.begin() as conn:
         conn.execute(sa.text("select pg_advisory_xact_lock(7411002)"))  # one refresh at a time
+        # After the lock and on the server's clock: computed_at then follows the order refreshes commit in
+        # (analytics.metric_latest takes the newest), and compares with loaded_at, also the server's.
+        now, watermark = conn.execute(sa.text(_WATERMARK_SQL)).one()
         previous = conn.execute(sa.text(
             "select max(started_at) from ops.metric_refreshes where finished_at is not null")).scalar()
         mode = "full" if full or previous is None else "incremental"
-        if mode == "incremental" and conn.execute(sa.text(
-                "select coalesce(max(loaded_at) > :p, false) from core.staff_directory"), {"p": previous}).scalar():
-            mode = "full"  # a new directory changes denominators in every period
+        since = _metric_watermarks(conn, metrics.values(), policy) if mode == "incremental" else {}
         refresh_id = conn.execute(sa.text(
             "insert into ops.metric_refreshes (started_at, mode, min_group_size) values (:now, :mode, :m) "
-            "returning id"), {"now": now, "mode": mode, "m": policy.min_group_size}).scalar_one()
+            "returning id"), {"now": watermark, "mode": mode, "m": policy.min_group_size}).scalar_one()
         result = RefreshResult(refresh_id, mode)
-        _write_definitions(conn, metrics.values(), policy)
+        _write_definitions(conn, metrics.values(), policy, watermark)
         for metric in metrics.values():
             periods = None
-            if mode == "incremental":
-                periods = touched_periods(conn, metric, previous, params)
+            if mode == "incremental" and since.get(metric.id) is not None:
+                periods = touched_periods(conn, metric, since[metric.id], params)
                 result.periods[metric.id] = sum(len(v) for v in periods.values())
                 if not periods:
                     continue
             cells = compute_cells(conn, metric, params, periods)
+            if mode == "incremental" and periods is None:  # new metric, new minimum or new directory
+                result.periods[metric.id] = len(cells[["grain", "period"]].drop_duplicates())
             if cells.empty:
                 continue
             cells = suppress(cells, policy.minimum(metric))
@@ -237,16 +266,48 @@ def refresh(engine: Engine, *, full: bool = True, policy: SuppressionPolicy | No
     return result
 
 
-def _write_definitions(conn: Connection, metrics: Iterable[Metric], policy: SuppressionPolicy) -> None:
+def _metric_watermarks(conn: Connection, metrics: Iterable[Metric], policy: SuppressionPolicy
+                       ) -> dict[str, datetime | None]:
+    """Per metric, what its incremental refresh starts from: the watermark of the last refresh that
+    included it (kept in core.metric_definitions.updated_at), or None to recompute every period.
+
+    Per metric, because a refresh of some metrics (`--metric`) must not hide new data from the others.
+    Every period is recomputed for a metric never refreshed before, for one whose minimum group size
+    changed since (a raised minimum must hide small groups everywhere at once), and when the staff
+    directory was reloaded after its last refresh (denominators change in every period).
+    """
+    stored = {r.metric_id: r for r in conn.execute(sa.text(
+        "select metric_id, updated_at, min_group_size from core.metric_definitions where metric_id = any(:ids)"),
+        {"ids": [m.id for m in metrics]})}
+    directory = conn.execute(sa.text("select max(loaded_at) from core.staff_directory")).scalar()
+    out: dict[str, datetime | None] = {}
+    for m in metrics:
+        row = stored.get(m.id)
+        if row is None or row.min_group_size != policy.minimum(m) or (
+                directory is not None and directory >= row.updated_at):
+            out[m.id] = None
+        else:
+            out[m.id] = row.updated_at
+    return out
+
+
+def _write_definitions(conn: Connection, metrics: Iterable[Metric], policy: SuppressionPolicy,
+                       watermark: datetime) -> None:
+    """Definitions as registered; updated_at is this refresh's watermark (see _metric_watermarks)."""
     for m in metrics:
         conn.execute(sa.text(
             "insert into core.metric_definitions (metric_id, title, description, unit, numerator, denominator, "
-            "better, min_group_size, updated_at) values (:id, :t, :d, :u, :num, :den, :b, :min, now()) "
+            "better, min_group_size, updated_at) values (:id, :t, :d, :u, :num, :den, :b, :min, :at) "
             "on conflict (metric_id) do update set title = excluded.title, description = excluded.description, "
             "unit = excluded.unit, numerator = excluded.numerator, denominator = excluded.denominator, "
-            "better = excluded.better, min_group_size = excluded.min_group_size, updated_at = now()"),
+            "better = excluded.better, min_group_size = excluded.min_group_size, updated_at = excluded.updated_at"),
             {"id": m.id, "t": m.title, "d": m.description, "u": m.unit, "num": m.numerator,
-             "den": m.denominator, "b": m.better, "min": policy.minimum(m)})
+             "den": m.denominator, "b": m.better, "min": policy.minimum(m), "at": watermark})
+
+
+def _text(value: Any) -> str | None:
+    """Text or NULL: pandas' string columns hold a missing value as NaN, which would be stored as 'NaN'."""
+    return None if value is None or pd.isna(value) else str(value)
 
 
 def _write_cells(conn: Connection, cells: pd.DataFrame, refresh_id: int, computed_at: datetime) -> None:
@@ -259,7 +320,8 @@ def _write_cells(conn: Connection, cells: pd.DataFrame, refresh_id: int, compute
             "period_start": row.period_start if isinstance(row.period_start, date) else None,
             "period_index": None if pd.isna(row.period_index) else int(row.period_index),
             "segment_type": row.segment_type, "segment_value": row.segment_value,
-            "parent_segment_type": row.parent_segment_type, "parent_segment_value": row.parent_segment_value,
+            "parent_segment_type": _text(row.parent_segment_type),
+            "parent_segment_value": _text(row.parent_segment_value),
             "value": None if hidden or pd.isna(row.value) else float(row.value),
             "numerator": None if hidden or pd.isna(row.numerator) else float(row.numerator),
             "denominator": None if hidden or pd.isna(row.denominator) else float(row.denominator),

@@ -1,0 +1,266 @@
+"""Small-number suppression on hand-built cells: primary, secondary (the subtraction attack), hierarchies.
+
+Every statistic of a cell (n, numerator, denominator) is additive over a complete set of siblings, so
+anything published can be combined: `recover` plays the attacker, solving every parent equation with
+exactly one unknown child (and every hidden parent whose children are all known), until nothing changes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from warehouse.metrics.engine import CELL_COLUMNS
+from warehouse.metrics.suppression import suppress
+
+MIN = 5
+STATS = ("n", "numerator", "denominator")
+
+
+def cell(segment_type: str, segment_value: str, parent: tuple[str, str] | None, n: int, numerator: float,
+         denominator: float, *, metric_id: str = "net_experience_score", grain: str = "week",
+         period: str = "2025-03-03") -> dict[str, Any]:
+    return {
+        "metric_id": metric_id, "grain": grain, "period": period,
+        "period_start": pd.Timestamp(period).date() if grain == "week" else None,
+        "period_index": None if grain == "week" else int(period),
+        "segment_type": segment_type, "segment_value": segment_value,
+        "parent_segment_type": parent[0] if parent else None,
+        "parent_segment_value": parent[1] if parent else None,
+        "value": 100.0 * numerator / denominator if denominator else None,
+        "numerator": float(numerator), "denominator": float(denominator), "n": n,
+    }
+
+
+def frame(*cells: dict[str, Any]) -> pd.DataFrame:
+    return pd.DataFrame(list(cells), columns=CELL_COLUMNS)
+
+
+def key(row: Any) -> tuple[str, str, str, str, str]:
+    return (row["metric_id"], row["grain"], row["period"], row["segment_type"], row["segment_value"])
+
+
+def hidden_of(cells: pd.DataFrame) -> dict[str, str]:
+    """segment_value → suppression reason, for the hidden cells."""
+    hidden = cells[cells["suppressed"]]
+    return dict(zip(hidden["segment_value"], hidden["suppression_reason"], strict=True))
+
+
+def recover(cells: pd.DataFrame, hidden: pd.Series) -> dict[tuple[str, ...], dict[str, float]]:
+    """What an analyst can work out from the visible cells by adding and subtracting: key → statistics."""
+    known = {key(r): {s: float(r[s]) for s in STATS} for _, r in cells[~hidden].iterrows()}
+    published = {key(r) for _, r in cells.iterrows()}
+    families: dict[tuple[Any, ...], list[tuple[str, ...]]] = {}
+    for _, r in cells[cells["parent_segment_type"].notna()].iterrows():
+        parent = (r["metric_id"], r["grain"], r["period"], r["parent_segment_type"], r["parent_segment_value"])
+        families.setdefault((parent, r["segment_type"]), []).append(key(r))
+    recovered: dict[tuple[str, ...], dict[str, float]] = {}
+    changed = True
+    while changed:
+        changed = False
+        for (parent, _), children in families.items():
+            unknown = [c for c in children if c not in known]
+            if parent in known and len(unknown) == 1:  # parent minus the visible siblings
+                (target,) = unknown
+                known[target] = {s: known[parent][s] - sum(known[c][s] for c in children if c != target)
+                                 for s in STATS}
+                recovered[target] = known[target]
+                changed = True
+            elif parent in published and parent not in known and not unknown:  # the children add up to the parent
+                known[parent] = {s: sum(known[c][s] for c in children) for s in STATS}
+                recovered[parent] = known[parent]
+                changed = True
+    return recovered
+
+
+def primary_only(cells: pd.DataFrame) -> pd.Series:
+    return cells["n"] < MIN
+
+
+def test_given_groups_under_the_minimum_when_suppressed_then_only_those_are_hidden_as_primary():
+    # Two small systems hide each other, so no secondary suppression is needed here.
+    cells = frame(
+        cell("trust", "all", None, 40, 10, 50),
+        cell("system", "EPR", ("trust", "all"), 33, 8, 40),
+        cell("system", "ePMA", ("trust", "all"), 4, 1, 6),
+        cell("system", "Patient Portal", ("trust", "all"), 3, 1, 4),
+    )
+    out = suppress(cells, 3)
+    assert not out["suppressed"].any()
+    out = suppress(cells, MIN)
+    assert hidden_of(out) == {"ePMA": "primary", "Patient Portal": "primary"}
+    assert out.loc[~out["suppressed"], "suppression_reason"].isna().all()
+    # The input is left alone and every input column is kept.
+    assert "suppressed" not in cells.columns
+    assert list(out.columns[: len(CELL_COLUMNS)]) == CELL_COLUMNS
+
+
+def test_given_a_group_of_exactly_the_minimum_then_it_is_shown_and_an_empty_frame_stays_empty():
+    out = suppress(frame(cell("trust", "all", None, MIN, 1, 5)), MIN)
+    assert not out["suppressed"].any()
+    empty = suppress(frame(), MIN)
+    assert empty.empty
+    assert {"suppressed", "suppression_reason"} <= set(empty.columns)
+
+
+def test_subtraction_attack_one_hidden_staff_group_is_recovered_without_secondary_suppression():
+    # Trust n=30 (published); staff groups 20, 7 and 3 people. Numerators and denominators add up too.
+    cells = frame(
+        cell("trust", "all", None, 30, 12, 60),
+        cell("staff_group", "Nursing and Midwifery", ("trust", "all"), 20, 8, 40),
+        cell("staff_group", "Medical and Dental", ("trust", "all"), 7, 5, 14),
+        cell("staff_group", "Estates and Ancillary", ("trust", "all"), 3, -1, 6),
+    )
+    small = ("net_experience_score", "week", "2025-03-03", "staff_group", "Estates and Ancillary")
+
+    # Primary suppression alone hides the n=3 group, but parent minus visible children gives it back.
+    leaked = recover(cells, primary_only(cells))
+    assert leaked[small] == {"n": 30 - 20 - 7, "numerator": 12 - 8 - 5, "denominator": 60 - 40 - 14}
+    assert leaked[small] == {"n": 3, "numerator": -1, "denominator": 6}
+    assert 100 * leaked[small]["numerator"] / leaked[small]["denominator"] == pytest.approx(-16.67, abs=0.01)
+
+    # With secondary suppression the smallest visible sibling (n=7) is hidden as well ...
+    out = suppress(cells, MIN)
+    assert hidden_of(out) == {"Estates and Ancillary": "primary", "Medical and Dental": "secondary"}
+    # ... so the parent minus the visible child leaves the sum of two unknowns, never either one.
+    visible_children = out[(out["segment_type"] == "staff_group") & ~out["suppressed"]]
+    assert 30 - visible_children["n"].sum() == 10  # = 7 + 3: two unknowns, one equation
+    assert (out["segment_type"].eq("staff_group") & out["suppressed"]).sum() >= 2
+    assert recover(out, out["suppressed"]) == {}
+
+
+def test_given_two_hidden_siblings_then_no_further_cell_is_hidden():
+    cells = frame(
+        cell("trust", "all", None, 33, 10, 60),
+        cell("staff_group", "A", ("trust", "all"), 26, 8, 50),
+        cell("staff_group", "B", ("trust", "all"), 4, 1, 5),
+        cell("staff_group", "C", ("trust", "all"), 3, 1, 5),
+    )
+    out = suppress(cells, MIN)
+    assert hidden_of(out) == {"B": "primary", "C": "primary"}
+    assert recover(out, out["suppressed"]) == {}
+
+
+def test_given_a_hidden_parent_then_its_children_need_no_secondary_suppression():
+    # A directorate hidden as the smallest sibling of a tiny one; its wards 6 and 4: only the 4 is hidden.
+    # The directorate itself is unknown, so directorate minus the n=6 ward reveals nothing.
+    cells = frame(
+        cell("org_level_1", "MED", ("trust", "all"), 60, 20, 100),
+        cell("org_level_2", "MED-AEM", ("org_level_1", "MED"), 47, 15, 80),
+        cell("org_level_2", "MED-SPM", ("org_level_1", "MED"), 10, 4, 15),
+        cell("org_level_2", "MED-ELD", ("org_level_1", "MED"), 3, 1, 5),
+        cell("org_unit", "MED-SPM-W9", ("org_level_2", "MED-SPM"), 6, 3, 10),
+        cell("org_unit", "MED-SPM-W10", ("org_level_2", "MED-SPM"), 4, 1, 5),
+        cell("org_unit", "MED-AEM-ED", ("org_level_2", "MED-AEM"), 47, 15, 80),
+        cell("org_unit", "MED-ELD-W14", ("org_level_2", "MED-ELD"), 3, 1, 5),
+    )
+    out = suppress(cells, MIN)
+    assert hidden_of(out) == {"MED-ELD": "primary", "MED-SPM": "secondary", "MED-SPM-W10": "primary",
+                              "MED-ELD-W14": "primary"}
+    assert not out.loc[out["segment_value"] == "MED-SPM-W9", "suppressed"].item()
+    assert recover(out, out["suppressed"]) == {}
+
+
+def test_hierarchy_a_hidden_ward_under_a_published_directorate_hides_a_sibling_ward():
+    # Division MED → directorates AEM, SPM → wards. W7B (n=2) is hidden; AEM is published, so the smallest
+    # visible ward of AEM (W7A, n=6) goes too; SPM's wards are all large enough and stay.
+    cells = frame(
+        cell("trust", "all", None, 90, 30, 150),
+        cell("org_level_1", "MED", ("trust", "all"), 90, 30, 150),
+        cell("org_level_2", "MED-AEM", ("org_level_1", "MED"), 48, 16, 80),
+        cell("org_level_2", "MED-SPM", ("org_level_1", "MED"), 42, 14, 70),
+        cell("org_unit", "MED-AEM-ED", ("org_level_2", "MED-AEM"), 30, 10, 50),
+        cell("org_unit", "MED-AEM-AMU", ("org_level_2", "MED-AEM"), 10, 4, 16),
+        cell("org_unit", "MED-AEM-W7A", ("org_level_2", "MED-AEM"), 6, 3, 10),
+        cell("org_unit", "MED-AEM-W7B", ("org_level_2", "MED-AEM"), 2, -1, 4),
+        cell("org_unit", "MED-SPM-W9", ("org_level_2", "MED-SPM"), 21, 7, 35),
+        cell("org_unit", "MED-SPM-W10", ("org_level_2", "MED-SPM"), 21, 7, 35),
+    )
+    leaked = recover(cells, primary_only(cells))
+    assert leaked == {("net_experience_score", "week", "2025-03-03", "org_unit", "MED-AEM-W7B"):
+                      {"n": 2, "numerator": -1, "denominator": 4}}
+
+    out = suppress(cells, MIN)
+    assert hidden_of(out) == {"MED-AEM-W7B": "primary", "MED-AEM-W7A": "secondary"}
+    assert recover(out, out["suppressed"]) == {}
+
+
+def test_hierarchy_a_directorate_hidden_by_secondary_suppression_is_not_rebuilt_from_its_wards():
+    # Directorates under MED: ELD n=3 (primary), SPM n=10 (the smallest visible: secondary), AEM n=38.
+    # SPM's two wards have 5 people each, so neither is small. If both stayed visible, SPM = W9 + W10,
+    # and then ELD = MED - AEM - SPM: the tiny directorate would be recovered through the level below.
+    cells = frame(
+        cell("org_level_1", "MED", ("trust", "all"), 51, 20, 90),
+        cell("org_level_2", "MED-AEM", ("org_level_1", "MED"), 38, 15, 70),
+        cell("org_level_2", "MED-SPM", ("org_level_1", "MED"), 10, 6, 15),
+        cell("org_level_2", "MED-ELD", ("org_level_1", "MED"), 3, -1, 5),
+        cell("org_unit", "MED-AEM-ED", ("org_level_2", "MED-AEM"), 38, 15, 70),
+        cell("org_unit", "MED-SPM-W9", ("org_level_2", "MED-SPM"), 5, 4, 8),
+        cell("org_unit", "MED-SPM-W10", ("org_level_2", "MED-SPM"), 5, 2, 7),
+        cell("org_unit", "MED-ELD-W14", ("org_level_2", "MED-ELD"), 3, -1, 5),
+    )
+    out = suppress(cells, MIN)
+    hidden = hidden_of(out)
+    assert hidden["MED-ELD"] == "primary"
+    assert hidden["MED-SPM"] == "secondary"
+    assert recover(out, out["suppressed"]) == {}, "a hidden directorate can be worked out from its wards"
+    assert sum(v.startswith("MED-SPM-") for v in hidden) == 1  # one ward of SPM, not both
+
+
+def test_siblings_are_grouped_per_metric_grain_and_period():
+    # The same staff groups in two weeks, two grains and two metrics: only the family with a hidden member
+    # gets secondary suppression; identical segment values elsewhere are untouched.
+    def family(metric_id: str, grain: str, period: str, small: int) -> list[dict[str, Any]]:
+        kw = {"metric_id": metric_id, "grain": grain, "period": period}
+        return [cell("trust", "all", None, 30 + small, 10, 50, **kw),
+                cell("staff_group", "A", ("trust", "all"), 20, 6, 30, **kw),
+                cell("staff_group", "B", ("trust", "all"), 10, 3, 15, **kw),
+                cell("staff_group", "C", ("trust", "all"), small, 1, 5, **kw)]
+
+    cells = frame(*family("net_experience_score", "week", "2025-03-03", 3),
+                  *family("net_experience_score", "week", "2025-03-10", 8),
+                  *family("net_experience_score", "week_since_go_live", "2", 9),
+                  *family("other_metric", "week", "2025-03-03", 7))
+    out = suppress(cells.sample(frac=1, random_state=3), MIN)  # row order must not matter
+    hidden = out[out["suppressed"]]
+    assert sorted(zip(hidden["metric_id"], hidden["grain"], hidden["period"], hidden["segment_value"],
+                      hidden["suppression_reason"], strict=True)) == [
+        ("net_experience_score", "week", "2025-03-03", "B", "secondary"),
+        ("net_experience_score", "week", "2025-03-03", "C", "primary"),
+    ]
+
+
+def test_siblings_under_different_parents_do_not_protect_each_other():
+    # Two directorates each with one small ward: each directorate's own wards take the secondary.
+    cells = frame(
+        cell("org_level_2", "D1", ("org_level_1", "MED"), 30, 10, 50),
+        cell("org_level_2", "D2", ("org_level_1", "MED"), 30, 10, 50),
+        cell("org_level_1", "MED", ("trust", "all"), 60, 20, 100),
+        cell("org_unit", "D1-a", ("org_level_2", "D1"), 20, 7, 30),
+        cell("org_unit", "D1-b", ("org_level_2", "D1"), 8, 2, 15),
+        cell("org_unit", "D1-c", ("org_level_2", "D1"), 2, 1, 5),
+        cell("org_unit", "D2-a", ("org_level_2", "D2"), 24, 8, 40),
+        cell("org_unit", "D2-b", ("org_level_2", "D2"), 6, 2, 10),
+    )
+    out = suppress(cells, MIN)
+    assert hidden_of(out) == {"D1-c": "primary", "D1-b": "secondary"}
+
+
+def test_ties_on_group_size_are_broken_by_segment_value_so_the_result_is_deterministic():
+    cells = frame(
+        cell("trust", "all", None, 23, 10, 50),
+        cell("system", "Patient Portal", ("trust", "all"), 8, 3, 10),
+        cell("system", "EPR", ("trust", "all"), 8, 3, 10),
+        cell("system", "ePMA", ("trust", "all"), 4, 1, 5),
+        cell("system", "Other", ("trust", "all"), 3, 1, 5),
+    )
+    first = suppress(cells, MIN)
+    assert hidden_of(first) == {"ePMA": "primary", "Other": "primary"}
+    cells.loc[cells["segment_value"] == "Other", "n"] = 6
+    out = suppress(cells, MIN)
+    assert hidden_of(out) == {"ePMA": "primary", "Other": "secondary"}
+    cells.loc[cells["segment_value"] == "Other", "n"] = 9
+    out = suppress(cells.iloc[::-1], MIN)
+    assert hidden_of(out) == {"ePMA": "primary", "EPR": "secondary"}

@@ -1,0 +1,342 @@
+"""Alert rules (a version-controlled YAML file) evaluated against the latest weekly metric values.
+
+A rule watches one metric for every value of one segment type (e.g. every org unit) at the weekly grain,
+with a threshold (`below` / `above`) or a trend (`falling` / `rising` for K weeks running). Cells that are
+suppressed, or whose group is smaller than the rule's `min_n`, are never judged: they cannot raise or
+resolve an alert. A breach opens an alert (at most one open per rule and segment; an open one is updated
+instead), an open alert whose latest cell no longer breaches is resolved, and new alerts are published to
+Kafka (`realise.alerts.v1`) when a broker is configured or the embedded one runs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import string
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from pydantic import Field, ValidationError, field_validator, model_validator
+from sqlalchemy.engine import Engine
+
+from realise.errors import ConfigError, UserError
+from warehouse.benefits import (
+    ID_PATTERN,
+    _Strict,
+    describe_errors,
+    known_metrics,
+    read_yaml_entries,
+    unknown_metric_message,
+)
+from warehouse.metrics.registry import SEGMENTS
+
+log = logging.getLogger(__name__)
+
+BREACH, CLEAR, UNKNOWN = "breach", "clear", "unknown"
+LOOKBACK_WEEKS = 12  # segments with no cell in the metric's last LOOKBACK_WEEKS (+ K) weeks are not judged
+_LOCK = 7411003  # one evaluation of the rules at a time
+TEMPLATE_FIELDS = ("rule", "metric", "metric_title", "unit", "segment_type", "segment_value", "period", "value",
+                   "n", "threshold", "weeks", "start_value", "condition")
+DEFAULT_MESSAGES = {
+    "below": "{metric_title} is {value:.1f} for {segment_type} {segment_value} in the week of {period}: "
+             "below {threshold:g}",
+    "above": "{metric_title} is {value:.1f} for {segment_type} {segment_value} in the week of {period}: "
+             "above {threshold:g}",
+    "falling": "{metric_title} for {segment_type} {segment_value} has fallen {weeks} weeks running, from "
+               "{start_value:.1f} to {value:.1f} (week of {period})",
+    "rising": "{metric_title} for {segment_type} {segment_value} has risen {weeks} weeks running, from "
+              "{start_value:.1f} to {value:.1f} (week of {period})",
+}
+
+
+class AlertRule(_Strict):
+    """One rule in the alert rules file."""
+
+    id: str = Field(min_length=1, max_length=64, pattern=ID_PATTERN)
+    metric: str = Field(min_length=1, max_length=64)
+    segment_type: str
+    grain: Literal["week"] = "week"
+    condition: Literal["below", "above", "falling", "rising"]
+    threshold: float | None = None
+    weeks: int | None = Field(None, ge=2, le=26, description="K: weeks running, for falling/rising")
+    min_n: int = Field(0, ge=0, description="Cells from fewer people are not judged (besides suppression)")
+    message: str | None = Field(None, min_length=1, max_length=1000)
+
+    @field_validator("segment_type")
+    @classmethod
+    def _segment_type(cls, v: str) -> str:
+        if v not in SEGMENTS:
+            raise ValueError(f"unknown segment type {v!r}; choose from {', '.join(SEGMENTS)}")
+        return v
+
+    @model_validator(mode="after")
+    def _condition_fields(self) -> AlertRule:
+        if self.condition in ("below", "above"):
+            if self.threshold is None:
+                raise ValueError(f"condition {self.condition} needs a threshold")
+            if not math.isfinite(self.threshold):
+                raise ValueError("threshold must be a finite number")
+            if self.weeks is not None:
+                raise ValueError(f"weeks is for falling/rising rules, not {self.condition}")
+        else:
+            if self.threshold is not None:
+                raise ValueError(f"threshold is for below/above rules, not {self.condition}")
+            if self.weeks is None:
+                self.weeks = 3
+        return self
+
+    @property
+    def trend(self) -> bool:
+        return self.condition in ("falling", "rising")
+
+    @property
+    def template(self) -> str:
+        return self.message or DEFAULT_MESSAGES[self.condition]
+
+    def describe(self) -> str:
+        if self.trend:
+            return f"{self.condition} {self.weeks} weeks running"
+        return f"{self.condition} {self.threshold:g}"
+
+
+def _fields(rule: AlertRule, metric_title: str, unit: str, *, segment_value: str, period: str, value: float,
+            n: int | None, start_value: float | None) -> dict[str, Any]:
+    return {"rule": rule.id, "metric": rule.metric, "metric_title": metric_title, "unit": unit,
+            "segment_type": rule.segment_type, "segment_value": segment_value, "period": period, "value": value,
+            "n": n, "threshold": rule.threshold, "weeks": rule.weeks, "start_value": start_value,
+            "condition": rule.condition}
+
+
+def _check_template(rule: AlertRule) -> str | None:
+    """A problem with the rule's message template, or None."""
+    try:
+        names = [f for _, f, _, _ in string.Formatter().parse(rule.template) if f is not None]
+    except ValueError as exc:
+        return f"message is not a valid template ({exc}); write fields as {{value}}, literal braces as {{{{ }}}}"
+    unknown = sorted({n.split(".")[0].split("[")[0] for n in names} - set(TEMPLATE_FIELDS))
+    if unknown or any(n == "" or n.isdigit() for n in names):
+        return (f"message uses unknown field {', '.join(unknown) or '{}'}; fields are "
+                f"{', '.join('{' + f + '}' for f in TEMPLATE_FIELDS)}")
+    sample = _fields(rule, "Metric", "score", segment_value="X", period="2026-01-05", value=1.5, n=10,
+                     start_value=2.0 if rule.trend else None)
+    try:
+        rule.template.format(**sample)
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+        extra = " (threshold is empty for falling/rising rules)" if rule.trend and "threshold" in rule.template \
+            else ""
+        return f"message cannot be filled in: {exc}{extra}"
+    return None
+
+
+def load_rules(path: Path | str) -> list[AlertRule]:
+    """Read and validate alert rules; every problem is reported with the file, rule and field."""
+    metrics = known_metrics()
+    rules: list[AlertRule] = []
+    problems: list[str] = []
+    seen: set[str] = set()
+    for pos, item in read_yaml_entries(path, "rules", "rule"):
+        try:
+            rule = AlertRule.model_validate(item)
+        except ValidationError as exc:
+            problems.append(describe_errors(path, "rule", pos, item, exc))
+            continue
+        where = f"{path}: rule {rule.id!r}"
+        if rule.id in seen:
+            problems.append(f"{where}: the id is used twice; rule ids must be unique")
+        seen.add(rule.id)
+        metric = metrics.get(rule.metric)
+        if metric is None:
+            problems.append(f"{where}, field 'metric': {unknown_metric_message(rule.metric, metrics)}")
+            continue
+        if rule.segment_type not in metric.segments:
+            problems.append(f"{where}, field 'segment_type': {rule.metric} is not computed by {rule.segment_type} "
+                            f"(it is by {', '.join(metric.segments)})")
+        problem = _check_template(rule)
+        if problem:
+            problems.append(f"{where}, field 'message': {problem}")
+        rules.append(rule)
+    if problems:
+        raise ConfigError("; ".join(problems))
+    return rules
+
+
+# --- judging one segment's cells (pure) ----------------------------------------------------------
+
+@dataclass(frozen=True)
+class Cell:
+    period_start: date
+    value: float | None  # None when suppressed
+    n: int | None  # None when suppressed
+    suppressed: bool = False
+
+
+@dataclass(frozen=True)
+class Verdict:
+    state: str  # breach | clear | unknown
+    cell: Cell | None = None
+    start_value: float | None = None  # trend rules: the value K weeks before
+
+
+def judge(rule: AlertRule, cells: Sequence[Cell]) -> Verdict:
+    """Whether one segment's weekly cells (oldest first) breach the rule in its latest week.
+
+    Suppressed cells, cells without a value and cells from fewer than `min_n` people are never judged: a
+    threshold rule is `unknown` when the latest cell is one; a trend rule is `unknown` when the run of K
+    week-on-week moves cannot be seen because such a cell or a missing week interrupts it.
+    """
+    def usable(c: Cell) -> bool:
+        return not c.suppressed and c.value is not None and c.n is not None and c.n >= rule.min_n
+
+    if not cells or not usable(cells[-1]):
+        return Verdict(UNKNOWN, cells[-1] if cells else None)
+    last = cells[-1]
+    assert last.value is not None
+    if not rule.trend:
+        assert rule.threshold is not None
+        hit = last.value < rule.threshold if rule.condition == "below" else last.value > rule.threshold
+        return Verdict(BREACH if hit else CLEAR, last)
+    k = rule.weeks or 3
+    moves = 0
+    for newer, older in zip(reversed(cells), list(reversed(cells))[1:], strict=False):
+        if moves == k:
+            break
+        if older.period_start != newer.period_start - timedelta(weeks=1) or not usable(older):
+            return Verdict(UNKNOWN, last)
+        assert newer.value is not None and older.value is not None
+        moved = newer.value < older.value if rule.condition == "falling" else newer.value > older.value
+        if not moved:
+            return Verdict(CLEAR, last)
+        moves += 1
+    if moves < k:
+        return Verdict(UNKNOWN, last)
+    return Verdict(BREACH, last, cells[-1 - k].value)
+
+
+# --- evaluation against the warehouse ------------------------------------------------------------
+
+@dataclass
+class Evaluation:
+    opened: list[dict[str, Any]] = field(default_factory=list)
+    updated: int = 0
+    resolved: int = 0
+    open: int = 0
+
+
+def _cells(conn: sa.Connection, rule: AlertRule) -> dict[str, list[Cell]]:
+    latest = conn.execute(sa.text(
+        "select max(period_start) from core.metric_values where metric_id = :m and grain = :g "
+        "and segment_type = :st"), {"m": rule.metric, "g": rule.grain, "st": rule.segment_type}).scalar()
+    if latest is None:
+        return {}
+    since = latest - timedelta(weeks=LOOKBACK_WEEKS + (rule.weeks or 0))
+    rows = conn.execute(sa.text(
+        "select segment_value, period_start, value, n, suppressed from analytics.metric_latest "
+        "where metric_id = :m and grain = :g and segment_type = :st and period_start >= :since "
+        "order by segment_value, period_start"),
+        {"m": rule.metric, "g": rule.grain, "st": rule.segment_type, "since": since}).all()
+    out: dict[str, list[Cell]] = {}
+    for r in rows:
+        out.setdefault(r.segment_value, []).append(Cell(r.period_start, r.value, r.n, bool(r.suppressed)))
+    return out
+
+
+def _message(rule: AlertRule, metric_title: str, unit: str, segment_value: str, verdict: Verdict) -> str:
+    cell = verdict.cell
+    assert cell is not None and cell.value is not None
+    values = _fields(rule, metric_title, unit, segment_value=segment_value, period=cell.period_start.isoformat(),
+                     value=cell.value, n=cell.n, start_value=verdict.start_value)
+    try:
+        return rule.template.format(**values)
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError):
+        return DEFAULT_MESSAGES[rule.condition].format(**values)
+
+
+def evaluate_rules(engine: Engine, rules: Iterable[AlertRule]) -> Evaluation:
+    """Open, update and resolve alerts for every rule against analytics.metric_latest, in one transaction."""
+    metrics = known_metrics()
+    result = Evaluation()
+    with engine.begin() as conn:
+        conn.execute(sa.text("select pg_advisory_xact_lock(:k)"), {"k": _LOCK})
+        for rule in rules:
+            metric = metrics.get(rule.metric)
+            title, unit = (metric.title, metric.unit) if metric else (rule.metric, "")
+            open_alerts = dict(conn.execute(sa.text(
+                "select segment_value, alert_id from core.alerts where rule_id = :r and segment_type = :st "
+                "and status = 'open'"), {"r": rule.id, "st": rule.segment_type}).all())
+            for segment_value, cells in _cells(conn, rule).items():
+                verdict = judge(rule, cells)
+                if verdict.state == BREACH:
+                    cell = verdict.cell
+                    assert cell is not None
+                    message = _message(rule, title, unit, segment_value, verdict)
+                    row = conn.execute(sa.text(
+                        "insert into core.alerts (rule_id, metric_id, segment_type, segment_value, period, value, "
+                        "threshold, message) values (:r, :m, :st, :sv, :p, :v, :t, :msg) "
+                        "on conflict (rule_id, segment_type, segment_value) where status = 'open' do update set "
+                        "metric_id = excluded.metric_id, period = excluded.period, value = excluded.value, "
+                        "threshold = excluded.threshold, message = excluded.message, last_seen_at = now() "
+                        "returning alert_id, opened_at, (xmax = 0) as inserted"),
+                        {"r": rule.id, "m": rule.metric, "st": rule.segment_type, "sv": segment_value,
+                         "p": cell.period_start.isoformat(), "v": cell.value, "t": rule.threshold,
+                         "msg": message}).one()
+                    if row.inserted:
+                        result.opened.append({
+                            "alert_id": row.alert_id, "rule_id": rule.id, "metric_id": rule.metric,
+                            "metric_title": title, "unit": unit, "segment_type": rule.segment_type,
+                            "segment_value": segment_value, "period": cell.period_start.isoformat(),
+                            "value": cell.value, "n": cell.n, "threshold": rule.threshold,
+                            "condition": rule.describe(),
+                            "message": message,
+                            "opened_at": row.opened_at.isoformat(), "status": "open"})
+                    else:
+                        result.updated += 1
+                elif verdict.state == CLEAR and segment_value in open_alerts:
+                    result.resolved += conn.execute(sa.text(
+                        "update core.alerts set status = 'resolved', resolved_at = now() "
+                        "where alert_id = :id and status = 'open'"), {"id": open_alerts[segment_value]}).rowcount
+        result.open = conn.execute(sa.text("select count(*) from core.alerts where status = 'open'")).scalar_one()
+    return result
+
+
+def publish_alerts(settings: Any, alerts: Sequence[dict[str, Any]]) -> int:
+    """Publish new alerts to the alerts topic, keyed by rule and segment; skipped (with a warning) when no
+    broker is configured or running, or it cannot be reached. Returns how many were published."""
+    if not alerts:
+        return 0
+    from kafka.errors import KafkaError
+
+    from realise.kafka import ensure_topics, publish
+    from realise.stack import resolve_endpoints
+    from schemas.topics import ALERTS_TOPIC
+
+    topic = settings.topic(ALERTS_TOPIC)
+    try:
+        bootstrap = resolve_endpoints(settings, autostart=False, services={"kafka"}).kafka_bootstrap
+    except UserError as exc:
+        log.warning("%d new alert(s) not published to %s: %s", len(alerts), topic, exc)
+        return 0
+    records = [(topic, f"{a['rule_id']}|{a['segment_type']}|{a['segment_value']}".encode(),
+                json.dumps(a, default=str, sort_keys=True).encode()) for a in alerts]
+    try:
+        ensure_topics(settings, bootstrap, [topic])
+        return publish(settings, bootstrap, records)
+    except (UserError, KafkaError) as exc:
+        log.warning("%d new alert(s) not published to %s at %s: %s", len(alerts), topic, bootstrap, exc)
+        return 0
+
+
+def rules_for(settings: Any) -> list[AlertRule]:
+    """The configured rules. A missing file at the default path means no rules; elsewhere it is an error."""
+    from realise.config import MetricsSettings
+
+    path = Path(settings.metrics.alert_rules_file)
+    default = MetricsSettings.model_fields["alert_rules_file"].default
+    if not path.exists() and str(settings.metrics.alert_rules_file) == default:
+        log.info("no alert rules file (%s): no alerts evaluated", path)
+        return []
+    return load_rules(path)
