@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -73,9 +74,17 @@ def load_reference_data(staff: int, seed: int) -> dict[str, Any]:
             for s in trust.staff))
         dates = {name: wave.go_live(now).date() for name, wave in trust.waves.items()}
         set_go_live_dates(engine, dates)
+        benefits = 0
+        register = Path(settings.metrics.benefits_file)
+        if register.exists():
+            from warehouse.benefits import load_register, store_register
+
+            benefits = len(load_register(register))
+            store_register(engine, load_register(register))
     finally:
         engine.dispose()
-    return {"directory": loaded, "go_live_dates": {k: v.isoformat() for k, v in sorted(dates.items())}}
+    return {"directory": loaded, "go_live_dates": {k: v.isoformat() for k, v in sorted(dates.items())},
+            "benefits_registered": benefits}
 
 
 HEADLINES = ("net_experience_score", "enps", "training_coverage", "tickets_per_100_staff",
@@ -100,12 +109,19 @@ def warehouse_summary() -> dict[str, Any]:
                 "and metric_id = any(:ids) order by metric_id, period desc"), {"ids": list(HEADLINES)}).mappings().all()
             suppression = conn.execute(sa.text(
                 "select count(*) filter (where suppressed), count(*) from analytics.metric_latest")).one()
+            benefits = conn.execute(sa.text(
+                "select title, status, current_value, target_value, target_date from analytics.benefits "
+                "order by benefit_id")).mappings().all()
+            alerts = conn.execute(sa.text(
+                "select message from analytics.alerts where status = 'open' order by opened_at, alert_id limit 10"
+            )).scalars().all()
     finally:
         engine.dispose()
     return {"warehouse_totals": totals, "quarantined_total": quarantined,
             "quarantine_reasons": [(r, n) for r, n in quarantine],
             "headlines": [dict(h) for h in headlines],
-            "metric_cells": {"suppressed": suppression[0], "total": suppression[1]}}
+            "metric_cells": {"suppressed": suppression[0], "total": suppression[1]},
+            "benefits": [dict(b) for b in benefits], "open_alerts": list(alerts)}
 
 
 @flow(name="realise-demo", log_prints=True)

@@ -272,6 +272,18 @@ def _show_demo(r: dict[str, Any]) -> None:
             heads.add_row(h["metric_title"] or h["metric_id"], str(h["period"]), shown,
                           "" if h["suppressed"] else str(h["n"]))
         out.print(heads)
+    if r.get("benefits"):
+        reg = Table(title="Benefits register")
+        for col in ("benefit", "status", "now", "target", "by"):
+            reg.add_column(col, justify="right" if col in ("now", "target") else "left")
+        for b in r["benefits"]:
+            now = "" if b["current_value"] is None else f"{b['current_value']:.1f}"
+            reg.add_row(b["title"], b["status"], now, f"{b['target_value']:.1f}", str(b["target_date"]))
+        out.print(reg)
+    if r.get("open_alerts"):
+        out.print("[bold]Open alerts[/]")
+        for message in r["open_alerts"]:
+            out.print(f"  - {message}")
     out.print(f"ingest {ing['seconds']:.1f} s, demo flow {r['seconds']:.1f} s, total {r['total_seconds']:.1f} s")
     out.print(f"query it: psql '{r['warehouse_url']}' -c 'select * from analytics.helpdesk_tickets limit 5'")
 
