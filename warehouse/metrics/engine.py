@@ -4,6 +4,12 @@ A full refresh recomputes every period. An incremental refresh recomputes only t
 loaded since the previous refresh fall into (all later periods too, for cumulative metrics); every
 segment of such a period is recomputed, so secondary suppression always sees complete sibling groups.
 Because `analytics.metric_latest` takes the newest value per cell, both leave the same latest values.
+
+"Since the previous refresh" is per metric and on the server's clock: each refresh records a watermark
+(ops.metric_refreshes.started_at, and core.metric_definitions.updated_at for every metric it included)
+no later than the start of any transaction still open when it began, so a batch that commits while a
+refresh runs is picked up by the next one. A metric never refreshed before, or whose minimum group size
+changed, gets every period recomputed.
 """
 
 from __future__ import annotations
