@@ -472,3 +472,46 @@ def test_a_raised_minimum_group_size_applies_to_every_period_at_once(warehouse):
     assert visible_small == [], f"{len(visible_small)} groups under the new minimum still shown"
     refresh(warehouse, full=True, metric_ids=[NES], policy=stricter)
     assert_same(after_incremental, snapshot(warehouse, [NES]))
+
+
+def test_a_new_member_of_staff_changes_every_week_of_a_metric_counting_the_staff_seen(
+        warehouse, loaded, gate, monkeypatch):
+    """While no staff directory is loaded, metrics use everyone seen so far (core.dim_staff) as staff in
+    scope for every week: the first event of a new person changes the denominators of old weeks too."""
+    from realise.privacy import DEMO_KEY, pseudonymise
+
+    metric = Metric(
+        id="test_respondents_per_staff_seen", title="Respondents (test)", description="Staff who responded.",
+        unit="%", numerator="staff seen who responded in the week", denominator="staff seen", better="higher",
+        kinds=("form_response",), grains=("week",),
+        base_sql="""
+            with weeks as (select distinct week_start from analytics.form_responses),
+            responded as (select distinct staff_pseudonym, week_start from analytics.form_responses)
+            select k.week_start, null::int as weeks_since_go_live, s.org_unit, s.staff_group, s.system,
+                   s.go_live_wave, s.pseudonym as subject, (r.staff_pseudonym is not null)::int as responded
+            from core.dim_staff s cross join weeks k
+            left join responded r on r.staff_pseudonym = s.pseudonym and r.week_start = k.week_start
+            where not exists (select from core.staff_directory)
+        """,
+        value_sql="100.0 * avg(responded)", numerator_sql="sum(responded)", denominator_sql="count(*)")
+    monkeypatch.setitem(REGISTRY, metric.id, metric)
+    refresh(warehouse, full=True, metric_ids=[metric.id])
+    before = snapshot(warehouse, [metric.id])
+    envelope = _latest_envelope(warehouse, (
+        "select envelope from raw.events where kind = 'form_response' order by occurred_at desc limit 1"))
+    person = {**envelope["payload"]["person"], "pseudonym": pseudonymise(f"new{uuid.uuid4().hex[:6]}@example.nhs.uk",
+                                                                          DEMO_KEY)}
+    at = loaded.now - timedelta(hours=1)
+    newcomer = make_event(Kind.FORM_RESPONSE, source=envelope["source"], source_record_id=f"newcomer-{uuid.uuid4()}",
+                          record_version=at.isoformat(), occurred_at=at, ingested_at=at,
+                          payload={**envelope["payload"], "person": person})
+    load_events(warehouse, loaded, gate, [newcomer])
+
+    refresh(warehouse, full=False, metric_ids=[metric.id])
+    after_incremental = snapshot(warehouse, [metric.id])
+    refresh(warehouse, full=True, metric_ids=[metric.id])
+    after_full = snapshot(warehouse, [metric.id])
+    old_week = (metric.id, "week", (date.fromisoformat(week_of(loaded.now)) - timedelta(weeks=5)).isoformat(),
+                "trust", "all")
+    assert after_full[old_week] != before[old_week]  # one more person seen: every week's denominator grows
+    assert_same(after_incremental, after_full)

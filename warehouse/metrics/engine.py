@@ -280,7 +280,10 @@ def _metric_watermarks(conn: Connection, metrics: Iterable[Metric], policy: Supp
     Per metric, because a refresh of some metrics (`--metric`) must not hide new data from the others.
     Every period is recomputed for a metric never refreshed before, for one whose minimum group size
     changed since (a raised minimum must hide small groups everywhere at once), and when the staff
-    directory was reloaded after its last refresh (denominators change in every period).
+    directory was reloaded after its last refresh (denominators change in every period). So too for a
+    metric that counts the staff seen so far (core.dim_staff, the stand-in while no directory is loaded)
+    once any event was loaded after its last refresh: a new person, or a person's new unit or group,
+    changes its denominators in every period, and which events did that is not cheap to tell.
     """
     stored = {r.metric_id: r for r in conn.execute(sa.text(
         "select metric_id, updated_at, min_group_size from core.metric_definitions where metric_id = any(:ids)"),
@@ -290,7 +293,10 @@ def _metric_watermarks(conn: Connection, metrics: Iterable[Metric], policy: Supp
     for m in metrics:
         row = stored.get(m.id)
         if row is None or row.min_group_size != policy.minimum(m) or (
-                directory is not None and directory >= row.updated_at):
+                directory is not None and directory >= row.updated_at) or (
+                directory is None and "core.dim_staff" in m.base_sql and conn.execute(sa.text(
+                    "select exists (select from raw.events where loaded_at >= :since)"),
+                    {"since": row.updated_at}).scalar()):
             out[m.id] = None
         else:
             out[m.id] = row.updated_at
