@@ -21,18 +21,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import sqlalchemy as sa
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 from sqlalchemy.engine import Engine
 
-from realise.errors import ConfigError, UserError
-from warehouse.benefits import (
-    ID_PATTERN,
-    _Strict,
-    describe_errors,
-    known_metrics,
-    read_yaml_entries,
-    unknown_metric_message,
-)
+from realise.errors import UserError
+from warehouse.benefits import ID_PATTERN, _Strict, known_metrics, validate_entries
 from warehouse.metrics.registry import SEGMENTS
 
 log = logging.getLogger(__name__)
@@ -135,34 +128,12 @@ def _check_template(rule: AlertRule) -> str | None:
 
 def load_rules(path: Path | str) -> list[AlertRule]:
     """Read and validate alert rules; every problem is reported with the file, rule and field."""
-    metrics = known_metrics()
-    rules: list[AlertRule] = []
-    problems: list[str] = []
-    seen: set[str] = set()
-    for pos, item in read_yaml_entries(path, "rules", "rule"):
-        try:
-            rule = AlertRule.model_validate(item)
-        except ValidationError as exc:
-            problems.append(describe_errors(path, "rule", pos, item, exc))
-            continue
-        where = f"{path}: rule {rule.id!r}"
-        if rule.id in seen:
-            problems.append(f"{where}: the id is used twice; rule ids must be unique")
-        seen.add(rule.id)
-        metric = metrics.get(rule.metric)
-        if metric is None:
-            problems.append(f"{where}, field 'metric': {unknown_metric_message(rule.metric, metrics)}")
-            continue
-        if rule.segment_type not in metric.segments:
-            problems.append(f"{where}, field 'segment_type': {rule.metric} is not computed by {rule.segment_type} "
-                            f"(it is by {', '.join(metric.segments)})")
+
+    def message_fills_in(rule: AlertRule, _metric: Any) -> list[str]:
         problem = _check_template(rule)
-        if problem:
-            problems.append(f"{where}, field 'message': {problem}")
-        rules.append(rule)
-    if problems:
-        raise ConfigError("; ".join(problems))
-    return rules
+        return [f"field 'message': {problem}"] if problem else []
+
+    return validate_entries(path, "rules", "rule", AlertRule, message_fills_in)
 
 
 # --- judging one segment's cells (pure) ----------------------------------------------------------

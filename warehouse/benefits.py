@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -234,38 +234,53 @@ def unknown_metric_message(metric: str, known: Iterable[str]) -> str:
     return f"unknown metric {metric!r}; known metrics: {', '.join(sorted(known))}"
 
 
-def load_register(path: Path | str) -> list[BenefitSpec]:
-    """Read and validate the register; every problem is reported with the file, benefit and field."""
+def validate_entries(path: Path | str, key: str, noun: str, model: type[Any],
+                     check: Callable[[Any, Any], Iterable[str]]) -> list[Any]:
+    """Validate the entries under `key` of a YAML file against `model`, each naming a metric and segment type.
+
+    Shared by the benefits register and the alert rules: unique ids, a known metric computed by the
+    segment type, then `check(entry, metric)` for the file's own rules. Every problem is reported together,
+    with the file, the entry and the field, and nothing is returned unless all entries are valid.
+    """
     metrics = known_metrics()
-    specs: list[BenefitSpec] = []
+    entries: list[Any] = []
     problems: list[str] = []
     seen: set[str] = set()
-    for pos, item in read_yaml_entries(path, "benefits", "benefit"):
+    for pos, item in read_yaml_entries(path, key, noun):
         try:
-            spec = BenefitSpec.model_validate(item)
+            entry = model.model_validate(item)
         except ValidationError as exc:
-            problems.append(describe_errors(path, "benefit", pos, item, exc))
+            problems.append(describe_errors(path, noun, pos, item, exc))
             continue
-        where = f"{path}: benefit {spec.id!r}"
-        if spec.id in seen:
-            problems.append(f"{where}: the id is used twice; benefit ids must be unique")
-        seen.add(spec.id)
-        metric = metrics.get(spec.metric)
+        where = f"{path}: {noun} {entry.id!r}"
+        if entry.id in seen:
+            problems.append(f"{where}: the id is used twice; {noun} ids must be unique")
+        seen.add(entry.id)
+        metric = metrics.get(entry.metric)
         if metric is None:
-            problems.append(f"{where}, field 'metric': {unknown_metric_message(spec.metric, metrics)}")
+            problems.append(f"{where}, field 'metric': {unknown_metric_message(entry.metric, metrics)}")
             continue
-        if spec.segment_type not in metric.segments:
-            problems.append(f"{where}, field 'segment_type': {spec.metric} is not computed by {spec.segment_type} "
-                            f"(it is by {', '.join(metric.segments)})")
-        sign = 1 if metric.better == "higher" else -1
-        if sign * (spec.target.value - spec.baseline.value) < 0:
-            problems.append(f"{where}, field 'target.value': for {spec.metric} {metric.better} is better, so the "
-                            f"target {spec.target.value:g} must not be worse than the baseline "
-                            f"{spec.baseline.value:g}")
-        specs.append(spec)
+        if entry.segment_type not in metric.segments:
+            problems.append(f"{where}, field 'segment_type': {entry.metric} is not computed by "
+                            f"{entry.segment_type} (it is by {', '.join(metric.segments)})")
+        problems.extend(f"{where}, {problem}" for problem in check(entry, metric))
+        entries.append(entry)
     if problems:
         raise ConfigError("; ".join(problems))
-    return specs
+    return entries
+
+
+def _target_direction(spec: BenefitSpec, metric: Any) -> list[str]:
+    sign = 1 if metric.better == "higher" else -1
+    if sign * (spec.target.value - spec.baseline.value) < 0:
+        return [f"field 'target.value': for {spec.metric} {metric.better} is better, so the target "
+                f"{spec.target.value:g} must not be worse than the baseline {spec.baseline.value:g}"]
+    return []
+
+
+def load_register(path: Path | str) -> list[BenefitSpec]:
+    """Read and validate the register; every problem is reported with the file, benefit and field."""
+    return validate_entries(path, "benefits", "benefit", BenefitSpec, _target_direction)
 
 
 # --- the register in the warehouse ---------------------------------------------------------------
