@@ -45,7 +45,7 @@ SCHEMAS = ("raw", "core", "ops", "staging", "analytics")
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map = {dict[str, Any]: JSONB, datetime: DateTime(timezone=True)}
+    type_annotation_map = {dict[str, Any]: JSONB, list[dict[str, Any]]: JSONB, datetime: DateTime(timezone=True)}
 
 
 def _ts() -> Mapped[datetime]:
@@ -441,3 +441,35 @@ class BenefitStatus(Base):
     projected_value: Mapped[float | None] = mapped_column(Float)
     slope_per_week: Mapped[float | None] = mapped_column(Float)
     points: Mapped[int] = mapped_column(Integer, server_default="0")
+
+
+# --- connectors and validation results -----------------------------------------------------------
+
+class ConnectorState(Base):
+    """Incremental state per source stream, advanced only after the broker acknowledged the page's events."""
+
+    __tablename__ = "connector_state"
+    __table_args__ = {"schema": "ops"}
+
+    source: Mapped[str] = mapped_column(String(64), primary_key=True)
+    stream: Mapped[str] = mapped_column(String(64), primary_key=True)
+    state: Mapped[dict[str, Any]]
+    records_total: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    updated_at: Mapped[datetime] = _ts()
+
+
+class ValidationResult(Base):
+    """A summary of one Great Expectations validation of one ingest batch and kind."""
+
+    __tablename__ = "validation_results"
+    __table_args__ = (Index(None, "kind", "validated_at"), {"schema": "ops"})
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    validated_at: Mapped[datetime] = _ts()
+    kind: Mapped[str] = mapped_column(String(32))
+    suite: Mapped[str] = mapped_column(String(128))
+    records: Mapped[int] = mapped_column(Integer)
+    failed_records: Mapped[int] = mapped_column(Integer)
+    success: Mapped[bool] = mapped_column(Boolean)
+    # Per expectation: type, column, success, unexpected count; the page `realise validation` renders.
+    expectations: Mapped[list[dict[str, Any]]]
