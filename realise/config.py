@@ -15,6 +15,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from connectors.core.config import SourceConfig
 from realise.errors import ConfigError
 
 CONFIG_ENV = "REALISE_CONFIG"
@@ -90,6 +91,8 @@ class Settings(_Section):
     ingest: IngestSettings = IngestSettings()
     metrics: MetricsSettings = MetricsSettings()
     stack: StackSettings = StackSettings()
+    sources: dict[str, SourceConfig] = Field(default_factory=dict,
+                                             description="Connectors by name: `realise pull <name>` runs one")
 
     def topic(self, name: str) -> str:
         """Full topic name, e.g. `realise.form_response.v1` with the configured prefix in front."""

@@ -25,7 +25,8 @@ class DirectoryEntry:
     in_scope: bool = True
 
 
-def load_directory(engine: Engine, entries: Iterable[DirectoryEntry]) -> int:
+def load_directory(engine: Engine, entries: Iterable[DirectoryEntry], aliases: dict[str, str] | None = None) -> int:
+    """Replace the directory (and, when given, the identifier aliases) with a new snapshot."""
     rows = [e.__dict__ for e in entries]
     units: dict[str, tuple[str | None, list[str]]] = {}
     for e in rows:
@@ -39,6 +40,12 @@ def load_directory(engine: Engine, entries: Iterable[DirectoryEntry]) -> int:
                 "insert into core.staff_directory (pseudonym, org_unit, staff_group, band, system, go_live_wave, "
                 "in_scope) values (:pseudonym, :org_unit, :staff_group, :band, :system, :go_live_wave, :in_scope)"),
                 rows)
+        if aliases is not None:
+            conn.execute(sa.text("delete from core.staff_alias"))
+            if aliases:
+                conn.execute(sa.text("insert into core.staff_alias (alias, pseudonym) values (:a, :p) "
+                                     "on conflict (alias) do update set pseudonym = excluded.pseudonym"),
+                             [{"a": a, "p": p} for a, p in aliases.items()])
         for code, (parent, path) in units.items():
             conn.execute(sa.text(
                 "insert into core.dim_org_unit (org_unit, parent, level, path) values (:u, :p, :l, :path) "

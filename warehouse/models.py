@@ -458,6 +458,16 @@ class ConnectorState(Base):
     updated_at: Mapped[datetime] = _ts()
 
 
+class StaffAlias(Base):
+    """Keyed hashes of a person's other identifiers (username, staff number) → their canonical pseudonym."""
+
+    __tablename__ = "staff_alias"
+    __table_args__ = {"schema": "core"}
+
+    alias: Mapped[str] = mapped_column(String(32), primary_key=True)
+    pseudonym: Mapped[str] = mapped_column(String(32), index=True)
+
+
 class ValidationResult(Base):
     """A summary of one Great Expectations validation of one ingest batch and kind."""
 
@@ -473,3 +483,6 @@ class ValidationResult(Base):
     success: Mapped[bool] = mapped_column(Boolean)
     # Per expectation: type, column, success, unexpected count; the page `realise validation` renders.
     expectations: Mapped[list[dict[str, Any]]]
+    # The committed batch these results belong to (written in its transaction).
+    batch_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("ops.ingest_batches.id", ondelete="CASCADE", name="fk_validation_results_batch_id"))

@@ -1,4 +1,4 @@
-"""connector state and validation results
+"""connector state, staff identifier aliases and validation results
 
 Revision ID: 0004
 Revises: 0003
@@ -26,6 +26,13 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('source', 'stream', name=op.f('pk_connector_state')),
     schema='ops'
     )
+    op.create_table('staff_alias',
+    sa.Column('alias', sa.String(length=32), nullable=False),
+    sa.Column('pseudonym', sa.String(length=32), nullable=False),
+    sa.PrimaryKeyConstraint('alias', name=op.f('pk_staff_alias')),
+    schema='core'
+    )
+    op.create_index(op.f('ix_staff_alias_pseudonym'), 'staff_alias', ['pseudonym'], unique=False, schema='core')
     op.create_table('validation_results',
     sa.Column('id', sa.BigInteger(), autoincrement=True, nullable=False),
     sa.Column('validated_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
@@ -46,3 +53,5 @@ def downgrade() -> None:
     op.drop_index(op.f('ix_validation_results_kind_validated_at'), table_name='validation_results', schema='ops')
     op.drop_table('validation_results', schema='ops')
     op.drop_table('connector_state', schema='ops')
+    op.drop_index(op.f('ix_staff_alias_pseudonym'), table_name='staff_alias', schema='core')
+    op.drop_table('staff_alias', schema='core')

@@ -1,0 +1,17 @@
+"""The connector error taxonomy: retriable failures are retried with backoff, fatal ones stop with advice."""
+
+from __future__ import annotations
+
+from realise.errors import UserError
+
+
+class SourceError(UserError):
+    """A source cannot be read until the user fixes something: credentials, permission, base URL, mapping."""
+
+
+class RetriableError(Exception):
+    """A failure worth retrying (429, 5xx, timeout, dropped connection); raised once retries are exhausted."""
+
+
+class CursorExpired(Exception):
+    """The source no longer accepts a stored cursor; the stream restarts from its last timestamp."""

@@ -1,0 +1,180 @@
+"""One HTTP client for every API source: auth, timeouts, retries with backoff and one error taxonomy.
+
+Retriable: 429 (honouring Retry-After), 5xx, timeouts and dropped connections, retried with exponential
+backoff up to `max_retries`. Fatal: every other 4xx, raised as a SourceError that says what to fix.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urljoin
+
+import httpx
+
+from connectors.core.config import SourceConfig
+from connectors.core.errors import RetriableError, SourceError
+
+log = logging.getLogger(__name__)
+RETRIABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+
+
+def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header: delta-seconds or an HTTP date; None if absent or unusable."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+class HttpClient:
+    """A source's HTTP session. `get_json` is what streams call; everything else is policy."""
+
+    def __init__(self, source: str, config: SourceConfig, *, headers: Mapping[str, str] | None = None,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        if not config.base_url:
+            raise SourceError(f"source '{source}' ({config.type}) needs base_url: set sources.{source}.base_url")
+        self.source, self.config, self._sleep = source, config, sleep
+        self.base_url = config.base_url.rstrip("/") + "/"
+        self._token: tuple[str, float] | None = None
+        self.requests = 0
+        self.retries = 0
+        auth = None
+        if config.auth.type == "basic":
+            auth = httpx.BasicAuth(config.auth.secret("username_env", source),
+                                   config.auth.secret("password_env", source))
+        self._client = httpx.Client(timeout=httpx.Timeout(config.timeout_seconds), auth=auth,
+                                    headers={"Accept": "application/json", "User-Agent": "realise-connector",
+                                             **(headers or {})},
+                                    follow_redirects=True)
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> HttpClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def url(self, path_or_url: str) -> str:
+        if path_or_url.startswith(("http://", "https://")):
+            return path_or_url
+        return urljoin(self.base_url, path_or_url.lstrip("/"))
+
+    # -- auth ---------------------------------------------------------------------------------------
+
+    def _auth_headers(self) -> dict[str, str]:
+        auth = self.config.auth
+        if auth.type == "bearer":
+            return {"Authorization": f"Bearer {auth.secret('token_env', self.source)}"}
+        if auth.type == "api_key":
+            token = auth.secret("token_env", self.source)
+            return {auth.header: token}
+        if auth.type == "oauth2_client_credentials":
+            return {"Authorization": f"Bearer {self._oauth_token()}"}
+        return {}
+
+    def _oauth_token(self) -> str:
+        if self._token and self._token[1] > time.monotonic():
+            return self._token[0]
+        auth = self.config.auth
+        data = {"grant_type": "client_credentials", "client_id": auth.secret("client_id_env", self.source),
+                "client_secret": auth.secret("client_secret_env", self.source)}
+        if auth.scope:
+            data["scope"] = auth.scope
+        response = self._send("POST", self.url(auth.token_url or ""), data=data, authenticate=False)
+        body = self._json(response)
+        token = body.get("access_token") if isinstance(body, dict) else None
+        if not token:
+            raise SourceError(f"source '{self.source}': the token endpoint {auth.token_url} returned no access_token")
+        lifetime = float(body.get("expires_in") or 3600)
+        self._token = (token, time.monotonic() + max(0.0, lifetime - 30))
+        return token
+
+    # -- requests -----------------------------------------------------------------------------------
+
+    def get_json(self, path_or_url: str, params: Mapping[str, Any] | None = None) -> Any:
+        return self._json(self.request("GET", path_or_url, params=params))
+
+    def request(self, method: str, path_or_url: str, **kwargs: Any) -> httpx.Response:
+        return self._send(method, self.url(path_or_url), **kwargs)
+
+    def _send(self, method: str, url: str, *, authenticate: bool = True, **kwargs: Any) -> httpx.Response:
+        attempt = 0
+        refreshed = False
+        extra_headers = kwargs.pop("headers", {})
+        while True:
+            self.requests += 1
+            headers = {**extra_headers, **(self._auth_headers() if authenticate else {})}
+            try:
+                response = self._client.request(method, url, headers=headers, **kwargs)
+            except httpx.TimeoutException as exc:
+                problem, wait = f"timed out after {self.config.timeout_seconds:g} s ({type(exc).__name__})", None
+            except httpx.TransportError as exc:
+                problem, wait = f"connection failed ({type(exc).__name__}: {exc})", None
+                if isinstance(exc, httpx.ConnectError) and attempt >= min(2, self.config.max_retries):
+                    raise SourceError(f"source '{self.source}': cannot connect to {self.base_url} ({exc}); "
+                                      f"check sources.{self.source}.base_url and that the service is up") from None
+            else:
+                if response.status_code < 400:
+                    return response
+                if (response.status_code == 401 and self.config.auth.type == "oauth2_client_credentials"
+                        and authenticate and not refreshed):
+                    self._token, refreshed = None, True
+                    continue
+                if response.status_code not in RETRIABLE_STATUS:
+                    raise self._fatal(response)
+                problem = f"HTTP {response.status_code}"
+                wait = retry_after_seconds(response.headers.get("Retry-After"))
+            if attempt >= self.config.max_retries:
+                raise RetriableError(f"source '{self.source}': {method} {url} still failing after "
+                                     f"{attempt + 1} attempts: {problem}")
+            backoff = min(self.config.max_backoff_seconds, self.config.backoff_seconds * 2 ** attempt)
+            delay = wait if wait is not None else backoff * (0.5 + random.random() / 2)
+            delay = min(delay, max(self.config.max_backoff_seconds, 1.0))
+            log.info("%s: %s on %s %s; retry %d in %.2f s", self.source, problem, method, url, attempt + 1, delay)
+            self.retries += 1
+            attempt += 1
+            self._sleep(delay)
+
+    def _fatal(self, response: httpx.Response) -> SourceError:
+        status = response.status_code
+        where = f"source '{self.source}' ({self.config.type}) at {response.request.url}"
+        auth = self.config.auth
+        names = [getattr(auth, f) for f in ("username_env", "password_env", "token_env", "client_id_env",
+                                             "client_secret_env") if getattr(auth, f)]
+        creds = f"check the credentials in {', '.join(names)}" if names else \
+            f"set sources.{self.source}.auth (type and the environment variables holding the secrets)"
+        if status == 401:
+            return SourceError(f"{where}: credentials were rejected (HTTP 401); {creds}")
+        if status == 403:
+            return SourceError(f"{where}: permission denied (HTTP 403); give the integration user read access "
+                               "to this resource")
+        if status == 404:
+            return SourceError(f"{where}: not found (HTTP 404); check sources.{self.source}.base_url and options")
+        detail = response.text[:300].replace("\n", " ")
+        return SourceError(f"{where}: request refused (HTTP {status}): {detail}")
+
+    def _json(self, response: httpx.Response) -> Any:
+        try:
+            return response.json()
+        except ValueError:
+            kind = response.headers.get("content-type", "unknown content type")
+            raise SourceError(f"source '{self.source}': {response.request.url} answered {kind}, not JSON; "
+                              f"check sources.{self.source}.base_url points at the API") from None
