@@ -20,6 +20,12 @@ def source_config(settings: Settings, name: str) -> SourceConfig:
         raise SourceError(f"no source named '{name}' under sources: in realise.yaml ({known})") from None
 
 
+def ordered_sources(settings: Settings) -> list[str]:
+    """Enabled sources, staff directories first so every other source resolves people against them."""
+    enabled = [name for name, cfg in settings.sources.items() if cfg.enabled]
+    return sorted(enabled, key=lambda name: settings.sources[name].type != "esr_csv")
+
+
 def pull_sources(settings: Settings, names: list[str], *, since: datetime | None = None, key: bytes | None = None,
                  warehouse_url: str | None = None, bootstrap: str | None = None,
                  progress: Callable[[str, int], None] | None = None) -> list[PullResult]:

@@ -7,7 +7,6 @@ every case in `tests/contract/cases/`.
 
 from __future__ import annotations
 
-import csv
 import json
 import uuid
 from collections.abc import Callable
@@ -16,6 +15,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from connectors import simulator
 from connectors.core.config import SourceConfig
 from connectors.core.pull import Puller, PullResult
 from connectors.simulator.server import Api, SimServer
@@ -49,13 +49,7 @@ def small_world(clock_back: timedelta = timedelta(days=7)) -> World:
 
 def write_directory(world: World, folder: Path) -> Path:
     """The world's staff as an ESR-like CSV export."""
-    rows = world.directory_rows()
-    path = folder / "esr_staff.csv"
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    return path
+    return simulator.write_directory(world, folder)[0]
 
 
 def load_directory(puller: Puller, world: World, folder: Path) -> PullResult:
