@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from connectors.core.errors import SourceError
 
@@ -70,11 +70,12 @@ class SourceConfig(_Section):
     options: dict[str, Any] = Field(default_factory=dict, description="Type-specific options and field mapping")
     enabled: bool = True
 
-    @model_validator(mode="after")
-    def _where(self) -> SourceConfig:
-        if self.base_url is not None and not self.base_url.startswith(("http://", "https://")):
-            raise ValueError(f"base_url must start with http:// or https:// (got {self.base_url!r})")
-        return self
+    @field_validator("base_url")
+    @classmethod
+    def _http(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value
 
 
 def parse_options(model: type[BaseModel], config: SourceConfig, source: str) -> Any:
