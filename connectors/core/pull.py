@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class StreamResult:
     stream: str
+    kind: str | None = None
     pages: int = 0
     records: int = 0
     published: int = 0
@@ -115,7 +116,7 @@ class Puller:
         return result
 
     def _stream(self, source: Source, stream: Stream, builder: EventBuilder) -> StreamResult:
-        res = StreamResult(stream.name)
+        res = StreamResult(stream.name, stream.kind.value if stream.kind else None)
         state = self.store.get(source.name, stream.name)
         res.state = state
         staff: list[StaffRecord] = []
