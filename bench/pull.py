@@ -11,6 +11,7 @@ records/s for the paginated JSON APIs. Events go to bench topics of their own an
 
 from __future__ import annotations
 
+import gc
 import tempfile
 import time
 import uuid
@@ -53,6 +54,9 @@ def run_bench(settings: Settings, *, staff: int, seed: int = 7, sources: list[st
                            sslrootcert=settings.warehouse.sslrootcert)
     upgrade(engine)
     world = World.generate(staff=staff, seed=seed)
+    # The world is large and long-lived; without freezing it the cyclic collector keeps rescanning it and
+    # JSON decoding in the readers slows down many times over.
+    gc.freeze()
     run = uuid.uuid4().hex[:8]
     bench_settings = settings.model_copy(update={"kafka": settings.kafka.model_copy(
         update={"topic_prefix": f"bench{run}."})})

@@ -9,7 +9,8 @@ chunks of all four kinds, so memory stays bounded whatever N is.
 Measured in one run on the same data: a full refresh (the baseline), then 1% new events in the last two
 calendar weeks and an incremental refresh, then a second full refresh. The incremental refresh must leave
 `analytics.metric_latest` identical to the full one (same cells, values and suppression); the figure that
-matters is incremental / full (goal: at most 0.10).
+matters is incremental / full (goal: at most 0.10). An incremental refresh recomputes whole periods, so
+the share of all events dated in the new events' weeks is reported beside it.
 
 `--reuse` keeps the loaded warehouse as a template database (`realise_bench_refresh_<N>`) and runs on a
 copy, so later runs skip the build and always start from the same data.
@@ -226,7 +227,7 @@ def build_warehouse(url: str, settings: Settings, events: int, *, seed: int = 11
                               generated(trust, now, events, seed=seed, prefix="b"))
         build_seconds = time.perf_counter() - started
         waves = set_go_live_dates(engine, trust, now)
-        with engine.connect() as conn:
+        with engine.begin() as conn:  # committed: statistics gathered in a rolled-back transaction are lost
             conn.execute(sa.text("analyze"))
     finally:
         engine.dispose()
@@ -349,7 +350,9 @@ def run_bench(settings: Settings, events: int, *, reuse: bool = False, metric_id
         after_full = snapshot(engine, metrics)
         same = compare(after_incremental, after_full)
         with engine.connect() as conn:
-            raw = conn.execute(sa.text("select count(*) from raw.events")).scalar_one()
+            raw, recent = conn.execute(sa.text(
+                "select count(*), count(*) filter (where occurred_at >= :since) from raw.events"),
+                {"since": since}).one()
     finally:
         engine.dispose()
         if not keep:
@@ -375,6 +378,9 @@ def run_bench(settings: Settings, events: int, *, reuse: bool = False, metric_id
         "incremental_periods": sum(inc.periods.values()),
         "full_refresh_again_s": round(full2_s, 3),
         "full_refresh_again_cells": full2.cells,
+        # The new events' weeks must be recomputed whole: the share of all events dated in them bounds how
+        # small the incremental refresh can be (more on the week-since-go-live grain, which mixes waves).
+        "events_in_new_events_weeks_share": round(recent / raw, 4) if raw else 0.0,
         "incremental_to_full_ratio": round(ratio, 4),
         "goal_ratio": 0.10,
         "meets_goal": ratio <= 0.10,

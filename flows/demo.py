@@ -1,8 +1,10 @@
-"""The main job: a generated trust's feedback published to Kafka, ingested by the Prefect flow, summarised.
+"""The main job: a simulated trust's source systems → connectors → Kafka → Prefect ingest → metrics.
 
-The synthetic trust, its events and a handful of malformed records are generated from a seed and the
-current UTC day, so running the demo again on the same day publishes the same events and loads nothing
-new: a visible check that nothing is doubled.
+The go-live simulator serves a generated trust (seeded, dated from the current UTC day) from local copies of
+the help desk, learning and survey systems' APIs and exports; every configured connector pulls from them,
+directory first, pseudonymising staff and scrubbing free text on the way. A handful of malformed records
+is put straight onto the stream to show quarantine. A same-day re-run finds no changes at the sources and
+loads nothing new: a visible check that nothing is doubled.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ from prefect import flow, task
 
 from flows.ingest.flow import ingest_flow
 from flows.metrics import metrics_refresh_flow
+from flows.report import write_report_task
 from realise import kafka as rk
+from realise import progress
 from realise.config import load_settings
 from realise.stack import resolve_endpoints
 from warehouse.db import create_engine
@@ -36,32 +40,71 @@ def demo_now() -> datetime:
     return datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
-@task(name="generate-and-publish", retries=1, retry_delay_seconds=5)
-def generate_and_publish(staff: int, seed: int, forms: int, tickets: int, training: int,
-                         skills: int) -> dict[str, Any]:
-    from connectors.synthetic import generate_events, generate_trust, malformed_records, serialise
+@task(name="simulate-and-pull")
+def simulate_and_pull(staff: int, seed: int) -> dict[str, Any]:
+    """Serve the generated trust from the simulated source systems and pull every source, directory first."""
+    from connectors.core.config import SourceConfig
+    from connectors.core.pull import Puller, PullResult, StreamResult
+    from connectors.simulator import Simulation
+    from connectors.simulator.world import World
+    from connectors.webhook.receiver import WebhookReceiver
+    from realise.privacy import DEMO_KEY
+
+    settings = load_settings()
+    endpoints = resolve_endpoints(settings, autostart=False, services={"postgres", "kafka"})
+    world = World.generate(staff=staff, seed=seed, now=demo_now())
+    rk.ensure_topics(settings, endpoints.kafka_bootstrap)
+    engine = create_engine(endpoints.warehouse_url)
+    producer = rk.producer(settings, endpoints.kafka_bootstrap)
+    try:
+        with Simulation(world, settings.data_dir / "simulator") as sim:
+            puller = Puller(engine, producer, key=DEMO_KEY, topic_prefix=settings.kafka.topic_prefix,
+                            progress=progress.stream_counter("publish", "source records published"))
+            configs = {name: SourceConfig.model_validate(entry) for name, entry in sim.sources().items()}
+            results = [puller.pull(name, config) for name, config in configs.items() if config.type != "webhook"]
+            webhooks = {name: config for name, config in configs.items() if config.type == "webhook"}
+            with WebhookReceiver(webhooks, engine=engine, producer_factory=lambda: producer, key=DEMO_KEY,
+                                 topic_prefix=settings.kafka.topic_prefix) as receiver:
+                started = time.perf_counter()
+                for name in webhooks:
+                    accepted = sim.deliver_webhooks(receiver.url(name))
+                    results.append(PullResult(name, "webhook", None, [StreamResult(
+                        "deliveries", "form_response", records=accepted, published=accepted)],
+                        seconds=round(time.perf_counter() - started, 3)))
+    finally:
+        producer.close()
+        engine.dispose()
+    published: Counter[str] = Counter()
+    for result in results:
+        for stream in result.streams:
+            if stream.kind:
+                published[stream.kind] += stream.published
+    return {"published": dict(published), "staff": len(world.trust.staff),
+            "sources": [{"source": r.source, "type": r.type, "records": r.records, "published": r.published,
+                         "quarantined": sum(s.rejected for s in r.streams), "seconds": r.seconds,
+                         "requests": r.requests} for r in results]}
+
+
+@task(name="publish-hostile-records", retries=1, retry_delay_seconds=5)
+def publish_hostile(staff: int, seed: int) -> dict[str, Any]:
+    """Malformed and hostile records put straight onto the stream, as a misbehaving producer would."""
+    from connectors.synthetic import generate_trust, malformed_records
 
     settings = load_settings()
     endpoints = resolve_endpoints(settings, autostart=False, services={"kafka"})
-    now = demo_now()
-    trust = generate_trust(staff, seed)
-    events = generate_events(trust, now=now, seed=seed, forms=forms, tickets=tickets, training=training,
-                             skills=skills)
-    bad = malformed_records(trust, now, seed)
-    records = [(settings.topic(topic), key, value) for topic, key, value in map(serialise, events)]
-    records += [(settings.topic(m.topic), m.key, m.value) for m in bad]
+    bad = malformed_records(generate_trust(staff, seed), demo_now(), seed)
     rk.ensure_topics(settings, endpoints.kafka_bootstrap)
-    # Room for the demo's oversized hostile record, which ingest must quarantine rather than choke on.
-    rk.publish(settings, endpoints.kafka_bootstrap, records, max_request_size=4 * 1024 * 1024)
-    return {"published": dict(Counter(e.kind for e in events)), "malformed": sum(not m.valid for m in bad),
-            "hostile_but_valid": sum(m.valid for m in bad), "staff": len(trust.staff)}
+    # Room for the oversized hostile record, which ingest must quarantine rather than choke on.
+    rk.publish(settings, endpoints.kafka_bootstrap, [(settings.topic(m.topic), m.key, m.value) for m in bad],
+               max_request_size=4 * 1024 * 1024)
+    return {"malformed": sum(not m.valid for m in bad), "hostile_but_valid": sum(m.valid for m in bad)}
 
 
 @task(name="load-reference-data")
 def load_reference_data(staff: int, seed: int) -> dict[str, Any]:
-    """The trust's staff directory and go-live dates: denominators and the week-since-go-live grain."""
+    """Go-live dates per wave (the week-since-go-live grain) and the benefits register."""
     from connectors.synthetic import generate_trust
-    from warehouse.directory import DirectoryEntry, load_directory, set_go_live_dates
+    from warehouse.directory import set_go_live_dates
 
     settings = load_settings()
     endpoints = resolve_endpoints(settings, autostart=False, services={"postgres"})
@@ -69,9 +112,6 @@ def load_reference_data(staff: int, seed: int) -> dict[str, Any]:
     trust = generate_trust(staff, seed)
     now = demo_now()
     try:
-        loaded = load_directory(engine, (
-            DirectoryEntry(s.pseudonym, s.org_unit, s.org_path, s.staff_group, s.band, s.system, s.go_live_wave)
-            for s in trust.staff))
         dates = {name: wave.go_live(now).date() for name, wave in trust.waves.items()}
         set_go_live_dates(engine, dates)
         benefits = 0
@@ -81,9 +121,11 @@ def load_reference_data(staff: int, seed: int) -> dict[str, Any]:
 
             benefits = len(load_register(register))
             store_register(engine, load_register(register))
+        with engine.connect() as conn:
+            directory = conn.execute(sa.text("select count(*) from core.staff_directory")).scalar_one()
     finally:
         engine.dispose()
-    return {"directory": loaded, "go_live_dates": {k: v.isoformat() for k, v in sorted(dates.items())},
+    return {"directory": directory, "go_live_dates": {k: v.isoformat() for k, v in sorted(dates.items())},
             "benefits_registered": benefits}
 
 
@@ -125,14 +167,15 @@ def warehouse_summary() -> dict[str, Any]:
 
 
 @flow(name="realise-demo", log_prints=True)
-def demo_flow(staff: int = 2000, seed: int = 7, forms: int = 3000, tickets: int = 2500, training: int = 6000,
-              skills: int = 1500) -> dict[str, Any]:
-    """Generate → publish → ingest (drain) → refresh metrics → summarise."""
+def demo_flow(staff: int = 2000, seed: int = 7) -> dict[str, Any]:
+    """Simulated sources → connectors → stream → ingest (drain) → refresh metrics → summarise → report."""
     started = time.perf_counter()
-    published = generate_and_publish(staff, seed, forms, tickets, training, skills)
+    pulled = simulate_and_pull(staff, seed)
+    hostile = publish_hostile(staff, seed)
     reference = load_reference_data(staff, seed)
     ingest = ingest_flow(mode="drain")
     metrics = metrics_refresh_flow(full=False)
     summary = warehouse_summary()
-    return {**published, **reference, "ingest": ingest, "metrics": metrics, **summary,
+    report = write_report_task()
+    return {**pulled, **hostile, **reference, "ingest": ingest, "metrics": metrics, **summary, "report": report,
             "seconds": round(time.perf_counter() - started, 2)}

@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from realise import progress
 from realise.config import Settings, load_settings
 from realise.errors import UserError
 
@@ -28,13 +29,22 @@ app.add_typer(bench_app, name="bench")
 
 
 def _register_command_groups() -> None:
-    from realise.commands import bench_metrics, loop, metrics
+    import realise.commands.webhook as webhook_commands
+    from realise.commands import bench_metrics, bench_pull, docs, loop, metrics, pull, report, simulate, validation
 
     app.add_typer(metrics.app, name="metrics")
+    app.add_typer(validation.app, name="validation")
+    app.add_typer(docs.app, name="docs")
     app.add_typer(loop.benefits_app, name="benefits")
     app.add_typer(loop.alerts_app, name="alerts")
     app.add_typer(loop.actions_app, name="actions")
     bench_metrics.register(bench_app)
+    app.command("pull")(pull.pull)
+    app.command("simulate")(simulate.simulate)
+    bench_pull.register(bench_app)
+    app.add_typer(pull.sources_app, name="sources")
+    app.command("report")(report.report_cmd)
+    app.add_typer(webhook_commands.app, name="webhook")
 
 
 _register_command_groups()
@@ -95,11 +105,15 @@ def up(only: str = typer.Option("postgres,kafka,prefect", help="Comma-separated 
 
 
 @app.command()
-def down() -> None:
+def down(as_json: bool = typer.Option(False, "--json", help="Print the status after stopping as JSON.")) -> None:
     """Stop the embedded services (their data stays in the data directory; the broker keeps none)."""
     from realise.stack import Stack
 
-    Stack(settings()).down()
+    stack = Stack(settings())
+    stack.down()
+    if as_json:
+        _print_json(stack.status())
+        return
     out.print("embedded stack stopped")
 
 
@@ -141,7 +155,8 @@ def _show_status(data: dict[str, Any], as_json: bool) -> None:
 # --- warehouse -----------------------------------------------------------------------------------
 
 @db_app.command("upgrade")
-def db_upgrade(revision: str = typer.Argument("head", help="Target revision.")) -> None:
+def db_upgrade(revision: str = typer.Argument("head", help="Target revision."),
+               as_json: bool = typer.Option(False, "--json", help="Print the revision as JSON.")) -> None:
     """Apply warehouse migrations (safe to run again)."""
     from realise.stack import resolve_endpoints
     from warehouse.db import create_engine, upgrade
@@ -149,12 +164,17 @@ def db_upgrade(revision: str = typer.Argument("head", help="Target revision.")) 
     s = settings()
     ep = resolve_endpoints(s, autostart=False, services={"postgres"})
     engine = create_engine(ep.warehouse_url, sslmode=s.warehouse.sslmode, sslrootcert=s.warehouse.sslrootcert)
-    out.print(f"warehouse at revision {upgrade(engine, revision)}")
+    now = upgrade(engine, revision)
+    if as_json:
+        _print_json({"revision": now})
+        return
+    out.print(f"warehouse at revision {now}")
 
 
 @db_app.command("analyst-login")
 def db_analyst_login(password_env: str = typer.Option("REALISE_ANALYST_PASSWORD",
-                                                      help="Environment variable holding the password.")) -> None:
+                                                      help="Environment variable holding the password."),
+                     as_json: bool = typer.Option(False, "--json", help="Print the outcome as JSON.")) -> None:
     """Let the read-only `realise_analyst` role log in, with the password from an environment variable."""
     import sqlalchemy as sa
 
@@ -164,11 +184,16 @@ def db_analyst_login(password_env: str = typer.Option("REALISE_ANALYST_PASSWORD"
     password = os.environ.get(password_env)
     if not password:
         raise UserError(f"set ${password_env} to the password the analyst role should use")
-    ep = resolve_endpoints(settings(), autostart=False, services={"postgres"})
-    engine = create_engine(ep.warehouse_url)
+    s = settings()
+    ep = resolve_endpoints(s, autostart=False, services={"postgres"})
+    engine = create_engine(ep.warehouse_url, sslmode=s.warehouse.sslmode, sslrootcert=s.warehouse.sslrootcert)
     with engine.begin() as conn:
         quoted = conn.execute(sa.text("select quote_literal(:p)"), {"p": password}).scalar_one()
         conn.execute(sa.text(f"alter role realise_analyst login password {quoted}"))
+    engine.dispose()
+    if as_json:
+        _print_json({"role": "realise_analyst", "login": True, "reads": ["analytics"]})
+        return
     out.print("realise_analyst can now log in; it reads schema analytics and nothing else")
 
 
@@ -196,8 +221,9 @@ def ingest(
     if follow:
         err.print(f"following {s.topic('realise.*.v1')} on {ep.kafka_bootstrap} as group "
                   f"{group or s.kafka.consumer_group}; Ctrl-C to stop")
-    summary = run_ingest(s, ep.warehouse_url, ep.kafka_bootstrap, mode, group=group,  # type: ignore[arg-type]
-                         emit_prefect_events=api is not None)
+    with progress.bars(err, enabled=drain and err.is_terminal):
+        summary = run_ingest(s, ep.warehouse_url, ep.kafka_bootstrap, mode, group=group,  # type: ignore[arg-type]
+                             emit_prefect_events=api is not None)
     data = summary.as_dict()
     if as_json:
         _print_json(data)
@@ -220,7 +246,8 @@ def demo(
     seed: int = typer.Option(7, help="Seed for the generated trust and events."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
-    """The main job: start the stack, migrate, publish a generated trust's feedback, ingest via Prefect."""
+    """The main job: start the stack, migrate, publish a generated trust's feedback, ingest via Prefect, refresh
+    metrics and write the HTML report."""
     from realise.stack import resolve_endpoints
     from warehouse.db import create_engine, upgrade
 
@@ -233,9 +260,13 @@ def demo(
         upgrade(engine)
     engine.dispose()
     prepare_prefect(s, ep.prefect_api_url)
-    with err.status("generating, publishing and ingesting (Prefect flow realise-demo)"):
-        from flows.demo import demo_flow
+    from flows.demo import demo_flow
 
+    if err.is_terminal:  # bars for publishing, ingest and the metrics refresh
+        err.print("publishing, ingesting and refreshing metrics (Prefect flow realise-demo)")
+        with progress.bars(err):
+            result = demo_flow(staff=staff, seed=seed)
+    else:
         result = demo_flow(staff=staff, seed=seed)
     result["total_seconds"] = round(time.perf_counter() - started, 2)
     result["warehouse_url"] = _redact(ep.warehouse_url)
@@ -247,6 +278,13 @@ def demo(
 
 def _show_demo(r: dict[str, Any]) -> None:
     ing = r["ingest"]
+    pulled = Table(title="Connectors (simulated source systems)")
+    for col in ("source", "type", "records", "events published", "quarantined", "requests", "seconds"):
+        pulled.add_column(col, justify="left" if col in ("source", "type") else "right")
+    for s in r.get("sources", []):
+        pulled.add_row(s["source"], s["type"], f"{s['records']:,}", f"{s['published']:,}", f"{s['quarantined']:,}",
+                       f"{s['requests']:,}", f"{s['seconds']:.1f}")
+    out.print(pulled)
     table = Table(title=f"Realise demo: a trust of {r['staff']:,} staff")
     for col in ("kind", "published", "loaded this run", "in warehouse"):
         table.add_column(col, justify="right" if col != "kind" else "left")
@@ -286,6 +324,9 @@ def _show_demo(r: dict[str, Any]) -> None:
             out.print(f"  - {message}")
     out.print(f"ingest {ing['seconds']:.1f} s, demo flow {r['seconds']:.1f} s, total {r['total_seconds']:.1f} s")
     out.print(f"query it: psql '{r['warehouse_url']}' -c 'select * from analytics.helpdesk_tickets limit 5'")
+    if r.get("report"):
+        out.print(f"report ({r['report']['size_kb']:,} KB, opens offline): {r['report']['path']}", highlight=False,
+                  soft_wrap=True)
 
 
 # --- bench ---------------------------------------------------------------------------------------

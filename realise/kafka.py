@@ -108,9 +108,10 @@ def ensure_topics(settings: Settings, bootstrap: str, names: Iterable[str] | Non
 
 
 def producer(settings: Settings, bootstrap: str, **overrides: Any) -> KafkaProducer:
-    options = {"acks": "all", "linger_ms": 20, "batch_size": 256 * 1024, "retries": 5, **overrides}
+    """`overrides` win over every default, connection timeouts included."""
+    defaults = {"acks": "all", "linger_ms": 20, "batch_size": 256 * 1024, "retries": 5}
     with explained(bootstrap):
-        return KafkaProducer(**client_config(settings, bootstrap), **options)
+        return KafkaProducer(**{**client_config(settings, bootstrap), **defaults, **overrides})
 
 
 def consumer(settings: Settings, bootstrap: str, *, group: str | None, **overrides: Any) -> KafkaConsumer:

@@ -32,11 +32,12 @@ def create_engine(url: str, *, sslmode: str | None = None, sslrootcert: str | No
     if parsed.get_backend_name() != "postgresql":
         raise ConfigError(f"the warehouse must be PostgreSQL, not {parsed.get_backend_name()}; fix {URL_SETTING}")
     parsed = parsed.set(drivername="postgresql+psycopg")
+    # SSL settings go into the URL, not connect_args: ingest's own psycopg connection is built from the
+    # engine's URL, and must use the same SSL mode and CA as every other connection.
+    ssl = {key: value for key, value in (("sslmode", sslmode), ("sslrootcert", sslrootcert)) if value}
+    if ssl:
+        parsed = parsed.update_query_dict(ssl)
     connect_args: dict[str, str | int] = {"connect_timeout": 5, "application_name": "realise"}
-    if sslmode:
-        connect_args["sslmode"] = sslmode
-    if sslrootcert:
-        connect_args["sslrootcert"] = sslrootcert
     return sa.create_engine(parsed, pool_size=pool_size, pool_pre_ping=True, connect_args=connect_args)
 
 

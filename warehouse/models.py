@@ -77,6 +77,8 @@ class RawEvent(Base):
 # --- core: dimensions ----------------------------------------------------------------------------
 
 class DimDate(Base):
+    """One row per calendar day (key YYYYMMDD) with its ISO week, Monday, month, quarter and year."""
+
     __tablename__ = "dim_date"
     __table_args__ = {"schema": "core"}
 
@@ -106,6 +108,8 @@ class DimOrgUnit(Base):
 
 
 class DimStaffGroup(Base):
+    """Staff groups seen in any event, e.g. Nursing and Midwifery."""
+
     __tablename__ = "dim_staff_group"
     __table_args__ = {"schema": "core"}
 
@@ -113,6 +117,8 @@ class DimStaffGroup(Base):
 
 
 class DimSystem(Base):
+    """Systems the feedback is about, e.g. EPR, ePMA, Patient Portal."""
+
     __tablename__ = "dim_system"
     __table_args__ = {"schema": "core"}
 
@@ -120,6 +126,8 @@ class DimSystem(Base):
 
 
 class DimWave(Base):
+    """Go-live waves and their go-live dates (the week-since-go-live grain counts from these)."""
+
     __tablename__ = "dim_wave"
     __table_args__ = {"schema": "core"}
 
@@ -161,15 +169,20 @@ class _Fact:
     loaded_at: Mapped[datetime] = _ts()
 
 
-def _fact_indexes(name: str) -> tuple[Any, ...]:
+def _fact_indexes(name: str, *more: Index) -> tuple[Any, ...]:
     return (
         Index(f"ix_{name}_record", "source", "source_record_id", "occurred_at"),
         Index(f"ix_{name}_org_date", "org_unit", "date_key"),
+        # Metrics find the first and last dated fact, and an incremental refresh the recent ones.
+        Index(f"ix_{name}_occurred_at", "occurred_at"),
+        *more,
         {"schema": "core"},
     )
 
 
 class FactFormResponse(_Fact, Base):
+    """Every version of every form or survey response."""
+
     __tablename__ = "fact_form_response"
     __table_args__ = _fact_indexes("fact_form_response")
 
@@ -182,8 +195,11 @@ class FactFormResponse(_Fact, Base):
 
 
 class FactHelpdeskTicket(_Fact, Base):
+    """Every version of every help-desk ticket (a new version each time the source updates it)."""
+
     __tablename__ = "fact_helpdesk_ticket"
-    __table_args__ = _fact_indexes("fact_helpdesk_ticket")
+    # Demand per 100 staff spans the days from the first ticket opened to the last.
+    __table_args__ = _fact_indexes("fact_helpdesk_ticket", Index("ix_fact_helpdesk_ticket_opened_at", "opened_at"))
 
     opened_at: Mapped[datetime]
     updated_at: Mapped[datetime]
@@ -197,6 +213,8 @@ class FactHelpdeskTicket(_Fact, Base):
 
 
 class FactTrainingRecord(_Fact, Base):
+    """Every learning statement: enrolled, attempted, completed, passed or failed."""
+
     __tablename__ = "fact_training_record"
     __table_args__ = _fact_indexes("fact_training_record")
 
@@ -210,8 +228,12 @@ class FactTrainingRecord(_Fact, Base):
 
 
 class FactSkillsAssessment(_Fact, Base):
+    """Every digital capability self-assessment, with a score per domain."""
+
     __tablename__ = "fact_skills_assessment"
-    __table_args__ = _fact_indexes("fact_skills_assessment")
+    # A follow-up is paired with the same person's latest earlier baseline.
+    __table_args__ = _fact_indexes("fact_skills_assessment",
+                                   Index("ix_fact_skills_assessment_person", "pseudonym", "occurred_at"))
 
     assessment_id: Mapped[str] = mapped_column(String(64))
     phase: Mapped[str] = mapped_column(String(16))
@@ -417,6 +439,9 @@ class MetricDefinition(Base):
     better: Mapped[str] = mapped_column(String(8))  # higher | lower
     min_group_size: Mapped[int] = mapped_column(Integer)
     updated_at: Mapped[datetime] = _ts()
+    # Hash of the reference data every period reads (go-live dates, staff in scope, span of weeks) at the
+    # last refresh: when it changes, the next incremental refresh recomputes every period.
+    reference_hash: Mapped[str | None] = mapped_column(String(32))
 
 
 class BenefitStatus(Base):

@@ -10,7 +10,7 @@ import email.utils
 import logging
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urljoin
@@ -46,7 +46,9 @@ class HttpClient:
     """A source's HTTP session. `get_json` is what streams call; everything else is policy."""
 
     def __init__(self, source: str, config: SourceConfig, *, headers: Mapping[str, str] | None = None,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep, auth: httpx.Auth | None = None) -> None:
+        """`auth` replaces the scheme built from `config.auth`, for APIs that shape credentials their own way
+        (Zendesk's `{email}/token` user name); errors still name the configured environment variables."""
         if not config.base_url:
             raise SourceError(f"source '{source}' ({config.type}) needs base_url: set sources.{source}.base_url")
         self.source, self.config, self._sleep = source, config, sleep
@@ -54,8 +56,7 @@ class HttpClient:
         self._token: tuple[str, float] | None = None
         self.requests = 0
         self.retries = 0
-        auth = None
-        if config.auth.type == "basic":
+        if auth is None and config.auth.type == "basic":
             auth = httpx.BasicAuth(config.auth.secret("username_env", source),
                                    config.auth.secret("password_env", source))
         self._client = httpx.Client(timeout=httpx.Timeout(config.timeout_seconds), auth=auth,
@@ -112,10 +113,13 @@ class HttpClient:
     def get_json(self, path_or_url: str, params: Mapping[str, Any] | None = None) -> Any:
         return self._json(self.request("GET", path_or_url, params=params))
 
-    def request(self, method: str, path_or_url: str, **kwargs: Any) -> httpx.Response:
-        return self._send(method, self.url(path_or_url), **kwargs)
+    def request(self, method: str, path_or_url: str, *, allow: Collection[int] = (), **kwargs: Any) -> httpx.Response:
+        """One request with the retry policy; statuses in `allow` are returned rather than raised, for APIs
+        whose 4xx answers a connector handles itself (an expired cursor)."""
+        return self._send(method, self.url(path_or_url), allow=allow, **kwargs)
 
-    def _send(self, method: str, url: str, *, authenticate: bool = True, **kwargs: Any) -> httpx.Response:
+    def _send(self, method: str, url: str, *, authenticate: bool = True, allow: Collection[int] = (),
+              **kwargs: Any) -> httpx.Response:
         attempt = 0
         refreshed = False
         extra_headers = kwargs.pop("headers", {})
@@ -132,7 +136,7 @@ class HttpClient:
                     raise SourceError(f"source '{self.source}': cannot connect to {self.base_url} ({exc}); "
                                       f"check sources.{self.source}.base_url and that the service is up") from None
             else:
-                if response.status_code < 400:
+                if response.status_code < 400 or response.status_code in allow:
                     return response
                 if (response.status_code == 401 and self.config.auth.type == "oauth2_client_credentials"
                         and authenticate and not refreshed):

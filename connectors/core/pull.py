@@ -164,6 +164,11 @@ class Puller:
             if page.state is not None:
                 res.state = self.store.save(conn, source.name, stream.name, page.state, len(page.records))
 
+    def quarantine(self, source: Source, stream: Stream, rejects: list[tuple[dict[str, Any], str]]) -> None:
+        """Store records that cannot be mapped, outside a pull (push sources: the webhook receiver)."""
+        with self.engine.begin() as conn:
+            self._quarantine(conn, source, stream, rejects, StreamResult(stream.name))
+
     def _quarantine(self, conn: sa.Connection, source: Source, stream: Stream,
                     rejects: list[tuple[dict[str, Any], str]], res: StreamResult) -> None:
         for record, reason in rejects:

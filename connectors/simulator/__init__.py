@@ -9,9 +9,10 @@ runs it in-process, then pulls every source.
 from __future__ import annotations
 
 import importlib
+import inspect
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,21 +22,34 @@ from connectors.simulator.world import World
 
 @dataclass(frozen=True)
 class SimulatedSystem:
-    """One source system as the simulator presents it, and the `sources:` entry that reads it."""
+    """One source system as the simulator presents it, and the `sources:` entry that reads it.
+
+    `module` is connectors.simulator.<module>, which defines `source_config(root[, folder])` and may define
+    `apis(world)`, `write_exports(world, folder)` and `ENV` (the credentials the simulated system accepts).
+    """
 
     source: str
-    module: str  # connectors.simulator.<module>: may define apis(world) and write_exports(world, folder)
-    config: Callable[[str, Path], dict[str, Any]]  # (server root URL, export folder) -> sources entry
-    env: dict[str, str] = field(default_factory=dict)  # credentials the simulated system accepts
+    module: str
 
 
-def _directory(root: str, folder: Path) -> dict[str, Any]:
-    return {"type": "esr_csv", "path": str(folder / "esr_staff.csv")}
-
-
+# Pulled in this order: the staff directory first, so every other source resolves people against it.
 SYSTEMS: list[SimulatedSystem] = [
-    SimulatedSystem("directory", "directory", _directory),
+    SimulatedSystem("directory", "directory"),
+    SimulatedSystem("servicenow", "servicenow"),
+    SimulatedSystem("jira", "jira"),
+    SimulatedSystem("zendesk", "zendesk"),
+    SimulatedSystem("xapi", "xapi"),
+    SimulatedSystem("moodle", "moodle"),
+    SimulatedSystem("msforms", "msforms"),
+    SimulatedSystem("googleforms", "googleforms"),
+    SimulatedSystem("csvdrop", "csvdrop"),
+    SimulatedSystem("qualtrics", "qualtrics"),
+    SimulatedSystem("webhook", "webhook"),  # push: `deliver_webhooks` sends, the receiver publishes
 ]
+
+
+def _directory_config(root: str, folder: Path) -> dict[str, Any]:
+    return {"type": "esr_csv", "path": str(folder / "esr_staff.csv")}
 
 
 def write_directory(world: World, folder: Path) -> list[Path]:
@@ -57,10 +71,12 @@ class Simulation:
         self.systems = systems if systems is not None else SYSTEMS
         apis: list[Api] = []
         self._exports: list[Callable[[World, Path], list[Path]]] = [write_directory]
+        self._modules: dict[str, Any] = {}
         for system in self.systems:
             if system.module == "directory":
                 continue
             module = importlib.import_module(f"connectors.simulator.{system.module}")
+            self._modules[system.source] = module
             if hasattr(module, "apis"):
                 apis.extend(module.apis(world))
             if hasattr(module, "write_exports"):
@@ -79,13 +95,31 @@ class Simulation:
         return written
 
     def sources(self) -> dict[str, dict[str, Any]]:
-        return {s.source: s.config(self.root, self.folder) for s in self.systems}
+        """The `sources:` settings that point each connector at its simulated system."""
+        out: dict[str, dict[str, Any]] = {}
+        for system in self.systems:
+            module = self._modules.get(system.source)
+            if module is None:
+                out[system.source] = _directory_config(self.root, self.folder)
+                continue
+            takes_folder = len(inspect.signature(module.source_config).parameters) > 1
+            out[system.source] = (module.source_config(self.root, self.folder) if takes_folder
+                                  else module.source_config(self.root))
+        return out
 
     def environment(self) -> dict[str, str]:
         env: dict[str, str] = {}
-        for system in self.systems:
-            env.update(system.env)
+        for module in self._modules.values():
+            env.update(getattr(module, "ENV", {}))
         return env
+
+    def deliver_webhooks(self, receiver_url: str) -> int:
+        """Send every form response the simulated push-style tool holds, signed; returns those accepted."""
+        from connectors.simulator.webhook import WebhookSender
+
+        with WebhookSender(receiver_url) as sender:
+            answers = sender.send_new(self.world)
+        return sum(a.is_success for a in answers)
 
     def start(self) -> Simulation:
         self.write_exports()

@@ -113,7 +113,7 @@ class World:
 
 def _identity(s: StaffMember) -> Identity:
     number = s.identifier.split("@", 1)[0].removeprefix("staff")
-    return Identity(email=s.identifier, username=f"staff{number}", employee_number=f"2{number.zfill(7)}",
+    return Identity(email=s.identifier, username=f"staff{number}", employee_number=f"9{number.zfill(7)}",
                     display_name=f"Staff Member {number}")
 
 

@@ -71,6 +71,8 @@ class BatchPlan:
     # (topic, partition) → (first offset, last offset) read in this batch
     ranges: dict[tuple[str, int], tuple[int, int]] = field(default_factory=dict)
     records: int = 0
+    # One summary per kind validated by the quality gate (QualityResult.summary), stored with the batch.
+    validations: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def valid_count(self) -> int:
@@ -111,6 +113,7 @@ def plan_batch(records: Iterable[SourceRecord], gate: QualityChecker, *, topic_p
             continue
         frame = pd.DataFrame([v.row for v in items], columns=list(frame_columns(kind)))
         outcome = gate.check(kind, frame, now=now)
+        plan.validations.append(outcome.summary())
         if not outcome.failures:
             continue
         kept = []

@@ -25,7 +25,8 @@ class Rejected:
 
 
 def _shown(value: Any) -> str:
-    text = repr(value)
+    """The offending value as the reason shows it: scrubbed, so a misplaced identifier is not repeated."""
+    text = repr(scrub(value)) if isinstance(value, str) else scrub(repr(value)) or ""
     return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 3] + "..."
 
 

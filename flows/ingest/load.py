@@ -187,15 +187,27 @@ class WarehouseWriter:
                                 (nxt, self.topic_ids.get(topic), self.group, topic, partition))
                 cur.execute(
                     "insert into ops.ingest_batches (consumer_group, records, loaded, duplicates, quarantined, "
-                    "loaded_by_kind, max_occurred_at) values (%s, %s, %s, %s, %s, %s, %s)",
+                    "loaded_by_kind, max_occurred_at) values (%s, %s, %s, %s, %s, %s, %s) returning id",
                     (self.group, plan.records, result.loaded_total, result.duplicates, result.quarantined,
                      json.dumps(result.loaded), result.max_occurred_at))
+                batch_id = cur.fetchone()[0]  # type: ignore[index]
+                if kept and plan.validations:  # a batch read again after a crash is not validated twice
+                    self._store_validations(cur, batch_id, plan.validations)
             conn.commit()
         except BaseException:
             if not conn.closed:
                 conn.rollback()
             raise
         return result
+
+    @staticmethod
+    def _store_validations(cur: psycopg.Cursor[Any], batch_id: int, summaries: list[dict[str, Any]]) -> None:
+        """One ops.validation_results row per kind, in the batch's transaction: results match what loaded."""
+        cur.executemany(
+            "insert into ops.validation_results (batch_id, kind, suite, records, failed_records, success, "
+            "expectations) values (%s, %s, %s, %s, %s, %s, %s::jsonb)",
+            [(batch_id, v["kind"], v["suite"], v["records"], v["failed_records"], v["success"],
+              json.dumps(v["expectations"])) for v in summaries])
 
     def _lock_offsets(self, cur: psycopg.Cursor[Any], ranges: dict[tuple[str, int], tuple[int, int]]
                       ) -> dict[tuple[str, int], int]:

@@ -113,10 +113,25 @@ class QualityResult:
     passed: int
     statistics: dict[str, Any]  # GE's: evaluated/successful/unsuccessful_expectations, success_percent
     expectations: list[dict[str, Any]]  # type, columns, description, success, unexpected_count
+    kind: str = ""
+    suite: str = ""
 
     @property
     def failed(self) -> int:
         return len(self.failures)
+
+    def summary(self) -> dict[str, Any]:
+        """The row ingest stores in ops.validation_results: built from counts GE already returned, no rerun."""
+        return {
+            "kind": self.kind,
+            "suite": self.suite,
+            "records": self.evaluated,
+            "failed_records": self.failed,
+            "success": all(e["success"] for e in self.expectations),
+            "expectations": [{"expectation": e["type"], "column": ", ".join(e["columns"]),
+                              "rule": e["description"], "success": e["success"],
+                              "unexpected_count": e["unexpected_count"]} for e in self.expectations],
+        }
 
 
 # Renders the reasons for the failing rows of one rule: (frame, positions) -> one text per position.
@@ -178,7 +193,8 @@ class QualityGate:
         if frame.empty:
             return QualityResult(failures={}, evaluated=0, passed=0, expectations=[], statistics={
                 "evaluated_expectations": 0, "successful_expectations": 0,
-                "unsuccessful_expectations": 0, "success_percent": None})
+                "unsuccessful_expectations": 0, "success_percent": None},
+                kind=kind.value, suite=self._suites[kind].name)
         if now is None:
             now = datetime.now(UTC)
         elif now.tzinfo is None:
@@ -229,6 +245,8 @@ class QualityGate:
             passed=len(data) - len(failures),
             statistics=dict(outcome.statistics),
             expectations=expectations,
+            kind=kind.value,
+            suite=self._suites[kind].name,
         )
 
     def _build_suite(self, gxe: Any, kind: Kind) -> tuple[ExpectationSuite, list[_Rule]]:

@@ -31,6 +31,7 @@ from sqlalchemy.engine import Engine
 from flows.ingest.batch import BatchPlan, SourceRecord, plan_batch
 from flows.ingest.load import CommitResult, OffsetGap, WarehouseWriter
 from realise import kafka as rk
+from realise import progress
 from realise.config import Settings
 from realise.errors import UserError
 from schemas.topics import DEAD_LETTER_TOPIC
@@ -111,6 +112,9 @@ class IngestRunner:
         self._pending: tuple[Future[CommitResult], BatchPlan] | None = None
         self._summary: IngestSummary | None = None
         self._mode: Mode = "drain"
+        # Drain progress, measured only while a progress bar is shown: (start, end offsets, watermarks).
+        self._backlog: tuple[dict[TopicPartition, int], dict[TopicPartition, int],
+                             dict[TopicPartition, int | None]] | None = None
 
     # -- positioning -------------------------------------------------------------------------------
 
@@ -161,6 +165,9 @@ class IngestRunner:
                 # Filled from the first fetch response per partition: some brokers' ListOffsets(latest)
                 # answers the last batch's base offset rather than the high watermark.
                 watermarks = dict.fromkeys(partitions)
+                if progress.active():
+                    self._backlog = ({tp: consumer.position(tp) for tp in partitions},
+                                     consumer.end_offsets(partitions), watermarks)
             else:
                 consumer.subscribe(self.topics, listener=_SeekToWarehouse(self))
             idle_since = time.monotonic()
@@ -255,6 +262,10 @@ class IngestRunner:
             return False
         if self._summary is not None:
             self._summary.add(plan, result)
+            if self._backlog is not None:
+                starts, ends, marks = self._backlog
+                total = sum(max(0, (marks.get(tp) or ends.get(tp) or 0) - start) for tp, start in starts.items())
+                progress.current().update("ingest", self._summary.records, total, "records to the high watermark")
         if result.quarantined_records and self.settings.ingest.publish_dead_letters:
             self._dead_letter(result)
         if self._mode == "follow" and result.next_offsets and consumer is not None and not in_listener:

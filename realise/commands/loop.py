@@ -309,8 +309,8 @@ def actions_list(
 
 @actions_app.command("done")
 @_schema_checked
-def actions_done(action_id: int = typer.Argument(..., help="Action to mark done (see `realise actions list`).")
-                 ) -> None:
+def actions_done(action_id: int = typer.Argument(..., help="Action to mark done (see `realise actions list`)."),
+                 as_json: bool = typer.Option(False, "--json", help="Print the outcome as JSON.")) -> None:
     """Mark an action done."""
     import sqlalchemy as sa
 
@@ -320,8 +320,11 @@ def actions_done(action_id: int = typer.Argument(..., help="Action to mark done 
                            {"id": action_id}).first()
         if row is None:
             raise UserError(f"no action {action_id}: see `realise actions list` for action ids")
-        if row.status == "done":
-            out.print(f"action {action_id} is already done")
-            return
-        conn.execute(sa.text("update core.actions set status = 'done' where action_id = :id"), {"id": action_id})
-    out.print(f"action {action_id} done")
+        already = row.status == "done"
+        if not already:
+            conn.execute(sa.text("update core.actions set status = 'done' where action_id = :id"),
+                         {"id": action_id})
+    if as_json:
+        _print_json({"action_id": action_id, "status": "done", "changed": not already})
+        return
+    out.print(f"action {action_id} is already done" if already else f"action {action_id} done")

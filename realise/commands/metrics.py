@@ -41,7 +41,11 @@ def refresh_cmd(
     unknown = set(metric or []) - set(all_metrics())
     if unknown:
         raise UserError(f"unknown metric {', '.join(sorted(unknown))}: see `realise metrics list`")
-    result = refresh_metrics(engine, s, full=full, metric_ids=metric or None)
+    from realise import progress
+    from realise.cli import err
+
+    with progress.bars(err):
+        result = refresh_metrics(engine, s, full=full, metric_ids=metric or None)
     data = {"refresh_id": result.refresh_id, "mode": result.mode, "metrics": result.metrics,
             "cells": result.cells, "suppressed": result.suppressed, "seconds": round(result.seconds, 3),
             "min_group_size": s.metrics.min_group_size, "loop": result.loop}

@@ -122,6 +122,7 @@ def reset_source(
     name: str = typer.Argument(..., help="Source whose state to forget."),
     stream: str | None = typer.Option(None, help="Only this stream."),
     yes: bool = typer.Option(False, "--yes", help="Do not ask."),
+    as_json: bool = typer.Option(False, "--json", help="Print the outcome as JSON."),
 ) -> None:
     """Forget a source's state: the next pull reads everything again (events dedupe downstream)."""
     from connectors.core.state import StateStore
@@ -139,4 +140,7 @@ def reset_source(
     check_connection(engine)
     removed = StateStore(engine).reset(name, stream)
     engine.dispose()
+    if as_json:
+        out.print_json(json.dumps({"source": name, "stream": stream, "states_forgotten": removed}))
+        return
     out.print(f"forgot {removed} stream state(s) of {name}")

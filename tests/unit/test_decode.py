@@ -134,6 +134,15 @@ def test_given_record_without_person_when_decoded_then_contract_reason_names_the
     assert result.event_id == data["event_id"]
 
 
+def test_given_raw_email_as_pseudonym_when_decoded_then_reason_does_not_repeat_the_address() -> None:
+    data = as_dict(form())
+    data["payload"]["person"]["pseudonym"] = "ann.smith@example.nhs.uk"
+
+    result = rejected(encode(data))
+
+    assert result.reasons == ["payload.person.pseudonym: String should match pattern '^[0-9a-f]{32}$' (got '[EMAIL]')"]
+
+
 def test_given_recommend_as_string_digit_when_decoded_then_rejected_because_decoding_is_strict() -> None:
     data = as_dict(form())
     data["payload"]["recommend"] = "7"

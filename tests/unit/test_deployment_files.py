@@ -827,6 +827,26 @@ def test_pull_step_starts_flow_runs_in_the_image_workdir():
     assert directories == [str(_workdir())], f"pull steps {pull} should set the directory to {_workdir()}"
 
 
+def _flows_in_code() -> list[str]:
+    """Every module-level function decorated with @flow under flows/, as a prefect.yaml entrypoint."""
+    found = []
+    for file in sorted((ROOT / "flows").rglob("*.py")):
+        tree = ast.parse(file.read_text(), filename=str(file))
+        for node in tree.body:
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and \
+                    "flow" in {_decorator_name(d) for d in node.decorator_list}:
+                found.append(f"{file.relative_to(ROOT).as_posix()}:{node.name}")
+    return found
+
+
+def test_every_flow_has_a_deployment():
+    flows = _flows_in_code()
+    assert "flows/ingest/flow.py:ingest_flow" in flows, "the flow scan found no ingest flow: is it still @flow?"
+    deployed = {d["entrypoint"] for d in _deployments().values()}
+    missing = [f for f in flows if f not in deployed]
+    assert not missing, f"flows with no deployment in prefect.yaml: {missing}"
+
+
 def test_deployment_entrypoints_name_flow_functions():
     deployments = _deployments()
     assert deployments, "prefect.yaml defines no deployments"

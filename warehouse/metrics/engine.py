@@ -5,26 +5,50 @@ loaded since the previous refresh fall into (all later periods too, for cumulati
 segment of such a period is recomputed, so secondary suppression always sees complete sibling groups.
 Because `analytics.metric_latest` takes the newest value per cell, both leave the same latest values.
 
+Periods touched
+    The weeks of the new events, the weeks of every version of the records they are new versions of (a
+    record counts under its latest version only, so it leaves its old weeks), for tickets also the weeks
+    opened and resolved, and the weeks a metric's `touched_sql` names (rows that depend on other records).
+    On the week-since-go-live grain, every index any day of those weeks has for any wave.
+
+Early filter
+    Each grain's query is bound `:_since`, the Monday of the earliest week a recomputed row can be dated in
+    (for the week-since-go-live grain, the earliest go-live plus the smallest touched index), and the metric
+    SQL drops older rows before its heavy work (latest versions, staff x weeks); see definitions/common.py.
+    So incremental work follows the touched weeks, not the history.
+
 "Since the previous refresh" is per metric and on the server's clock: each refresh records a watermark
 (ops.metric_refreshes.started_at, and core.metric_definitions.updated_at for every metric it included)
 no later than the start of any transaction still open when it began, so a batch that commits while a
-refresh runs is picked up by the next one. A metric never refreshed before, or whose minimum group size
-changed, gets every period recomputed.
+refresh runs is picked up by the next one.
+
+Every period is recomputed for a metric never refreshed before, for one whose minimum group size changed
+(a raised minimum must hide small groups everywhere at once), and for one whose reference data changed
+since its last refresh. Reference data is what every period of a metric reads whatever its events: the
+go-live dates; the staff in scope, for a metric that counts them (the directory's staff in scope, or while
+no directory is loaded everyone seen so far, with the attributes last seen: a newcomer, or a person seen in
+another unit, changes the denominators of every week); and the span of weeks, for a metric whose rows run
+from its first to its last week of data. A hash of it is kept per metric (core.metric_definitions.
+reference_hash), so events from people already seen with the same attributes, the usual case, leave such
+a metric as incremental as any other.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from realise import progress
+from warehouse.metrics.definitions.common import STAFF_IN_SCOPE
 from warehouse.metrics.registry import GRAINS, PARENT_SEGMENT, SEGMENTS, TRUST, Metric, all_metrics
 from warehouse.metrics.suppression import suppress
 
@@ -92,14 +116,15 @@ def _segment_of(bits: int, row: dict[str, Any], used: list[str]) -> tuple[str, s
 
 
 def compute_cells(conn: Connection, metric: Metric, params: dict[str, Any],
-                  periods: dict[str, list[Any]] | None = None) -> pd.DataFrame:
+                  periods: dict[str, list[Any]] | None = None,
+                  levels: dict[str, tuple[str | None, str | None]] | None = None) -> pd.DataFrame:
     """Cells of one metric (unsuppressed), for all periods or only `periods[grain]`."""
     frames = []
-    levels = {r.org_unit: (r.org_l1, r.org_l2) for r in conn.execute(sa.text(
-        "select org_unit, org_l1, org_l2 from core.v_org_levels"))}
+    if levels is None:
+        levels = org_levels(conn)
     for grain in metric.grains:
         column = GRAINS[grain]
-        bind = dict(params)
+        bind = {**params, "_since": None}
         period_filter = ""
         if periods is not None:
             wanted = periods.get(grain) or []
@@ -107,6 +132,7 @@ def compute_cells(conn: Connection, metric: Metric, params: dict[str, Any],
                 continue
             period_filter = f"and b.{column} = any(:_periods)"
             bind["_periods"] = wanted
+            bind["_since"] = _earliest_week(conn, grain, wanted)
         sql, used = _grouping_sql(metric, column, period_filter)
         rows = conn.execute(sa.text(sql), bind).mappings().all()
         cells = []
@@ -132,6 +158,29 @@ def compute_cells(conn: Connection, metric: Metric, params: dict[str, Any],
     if not frames:
         return pd.DataFrame(columns=CELL_COLUMNS)
     return pd.concat(frames, ignore_index=True)
+
+
+def org_levels(conn: Connection) -> dict[str, tuple[str | None, str | None]]:
+    """Each org unit's level-1 and level-2 ancestors (or itself), for the parents of secondary suppression."""
+    return {r.org_unit: (r.org_l1, r.org_l2) for r in conn.execute(sa.text(
+        "select org_unit, org_l1, org_l2 from core.v_org_levels"))}
+
+
+def _earliest_week(conn: Connection, grain: str, periods: list[Any]) -> date | None:
+    """The Monday of the earliest week a row of these periods can be dated in (the early filter's bound).
+
+    A week since go-live k of a wave going live on day g holds rows dated from g + 7k on (a person-week row
+    is dated by its Monday and indexed by its Sunday: from g + 7k - 6), so the earliest go-live bounds them
+    all. None (no bound) when no wave has a go-live date: then no row has a week since go-live.
+    """
+    if grain == "week":
+        return min(periods)
+    first_go_live = conn.execute(sa.text(
+        "select min(go_live_date) from core.dim_wave where go_live_date is not null")).scalar()
+    if first_go_live is None:
+        return None
+    day = first_go_live + timedelta(days=7 * min(periods) - 6)
+    return day - timedelta(days=day.weekday())
 
 
 def _num(value: Any) -> float | None:
@@ -172,51 +221,65 @@ _WATERMARK_SQL = """
 """
 
 
-def touched_periods(conn: Connection, metric: Metric, since: datetime, params: dict[str, Any]
-                    ) -> dict[str, list[Any]]:
-    """Periods (per grain) that data loaded after `since` can change.
+def touched_periods(conn: Connection, metric: Metric, since: datetime, params: dict[str, Any],
+                    cache: dict[Any, Any] | None = None) -> dict[str, list[Any]]:
+    """Periods (per grain) that data loaded after `since` can change (see the module docstring).
 
-    Weeks: those of the new events' times, and for tickets also the weeks they were opened and resolved
-    (metrics count tickets by those dates). Weeks since go-live: every index any day of those weeks has for
-    any wave, whatever date a metric's rows use. Cumulative metrics: every later period as well.
+    Cumulative metrics: every later period as well. `cache` (one per refresh) keeps what metrics reading
+    the same kinds share, so it is asked once per refresh rather than once per metric.
     """
-    kinds = list(metric.kinds)
+    cache = {} if cache is None else cache
+
+    def once(key: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
+        if key not in cache:
+            cache[key] = compute()
+        return cache[key]
+
+    weeks: set[date] = set()
+    for kind in metric.kinds:
+        weeks |= once(("kind", kind, since), lambda kind=kind: _touched_weeks(conn, kind, since))
+    if not weeks:
+        return {}
+    if metric.touched_sql:
+        weeks |= once(("sql", metric.touched_sql, since), lambda: {r[0] for r in conn.execute(sa.text(
+            f"select distinct date_trunc('week', d at time zone 'UTC')::date from ({metric.touched_sql}) t "
+            "where d is not null"), {**params, "since": since})})
+    first = min(weeks)
+    if metric.cumulative:
+        last = max(first, once(("last week",), lambda: conn.execute(sa.text(
+            "select max(date_trunc('week', occurred_at at time zone 'UTC'))::date from raw.events")).scalar()
+            or first))
+        weeks |= {first + timedelta(weeks=i) for i in range((last - first).days // 7 + 1)}
+    out: dict[str, list[Any]] = {}
+    if "week" in metric.grains:
+        out["week"] = sorted(weeks)
+    if "week_since_go_live" in metric.grains:
+        indices = once(("indices", frozenset(weeks)), lambda: {r[0] for r in conn.execute(sa.text(
+            "select distinct floor((w.d - v.go_live_date) / 7.0)::int from core.dim_wave v, "
+            "unnest(:weeks) as s(start), generate_series(0, 6) as g(o), lateral (select s.start + g.o as d) w "
+            "where v.go_live_date is not null"), {"weeks": sorted(weeks)})})
+        if metric.cumulative and indices:
+            indices = indices | set(range(min(indices), max(indices) + 600))
+        out["week_since_go_live"] = sorted(indices)
+    return out
+
+
+def _touched_weeks(conn: Connection, kind: str, since: datetime) -> set[date]:
+    """Weeks of the events of `kind` loaded after `since`, and of every version of their records."""
     weeks = {r[0] for r in conn.execute(sa.text(
         "select distinct date_trunc('week', occurred_at at time zone 'UTC')::date from raw.events "
-        "where loaded_at >= :since and kind = any(:kinds)"), {"since": since, "kinds": kinds})}
-    for kind in kinds:
-        # Views show the latest version of a response or ticket: a new version moves the record out of
-        # the weeks of its earlier versions (and a ticket's opened and resolved weeks), so those change too.
-        dates = _VERSION_DATES.get(kind)
-        if dates is None or not weeks:
-            continue
+        "where loaded_at >= :since and kind = :kind"), {"since": since, "kind": kind})}
+    # Views show the latest version of a response or ticket: a new version moves the record out of the
+    # weeks of its earlier versions (and a ticket's opened and resolved weeks), so those change too.
+    dates = _VERSION_DATES.get(kind)
+    if dates and weeks:
         weeks |= {r[0] for r in conn.execute(sa.text(
             f"select distinct date_trunc('week', d at time zone 'UTC')::date from core.fact_{kind} f "
             "join (select distinct source, source_record_id from raw.events "
             "      where loaded_at >= :since and kind = :kind) n using (source, source_record_id), "
             f"unnest(array[{', '.join('f.' + c for c in dates)}]) as d where d is not null"),
             {"since": since, "kind": kind})}
-    if not weeks:
-        return {}
-    first = min(weeks)
-    if metric.cumulative:
-        last = conn.execute(sa.text(
-            "select greatest(max(date_trunc('week', occurred_at at time zone 'UTC'))::date, :first) "
-            "from raw.events"), {"first": first}).scalar()
-        weeks |= {r[0] for r in conn.execute(sa.text(
-            "select generate_series(:first, :last, interval '7 days')::date"), {"first": first, "last": last})}
-    out: dict[str, list[Any]] = {}
-    if "week" in metric.grains:
-        out["week"] = sorted(weeks)
-    if "week_since_go_live" in metric.grains:
-        indices = {r[0] for r in conn.execute(sa.text(
-            "select distinct floor((w.d - v.go_live_date) / 7.0)::int from core.dim_wave v, "
-            "unnest(:weeks) as s(start), generate_series(0, 6) as g(o), lateral (select s.start + g.o as d) w "
-            "where v.go_live_date is not null"), {"weeks": sorted(weeks)})}
-        if metric.cumulative and indices:
-            indices |= set(range(min(indices), max(indices) + 600))
-        out["week_since_go_live"] = sorted(indices)
-    return out
+    return weeks
 
 
 def refresh(engine: Engine, *, full: bool = True, policy: SuppressionPolicy | None = None,
@@ -240,21 +303,26 @@ def refresh(engine: Engine, *, full: bool = True, policy: SuppressionPolicy | No
         previous = conn.execute(sa.text(
             "select max(started_at) from ops.metric_refreshes where finished_at is not null")).scalar()
         mode = "full" if full or previous is None else "incremental"
-        since = _metric_watermarks(conn, metrics.values(), policy) if mode == "incremental" else {}
+        references = _reference_hashes(conn, metrics.values())
+        since = _metric_watermarks(conn, metrics.values(), policy, references) if mode == "incremental" else {}
         refresh_id = conn.execute(sa.text(
             "insert into ops.metric_refreshes (started_at, mode, min_group_size) values (:now, :mode, :m) "
             "returning id"), {"now": watermark, "mode": mode, "m": policy.min_group_size}).scalar_one()
         result = RefreshResult(refresh_id, mode)
-        _write_definitions(conn, metrics.values(), policy, watermark)
-        for metric in metrics.values():
+        _write_definitions(conn, metrics.values(), policy, watermark, references)
+        levels = org_levels(conn)
+        touched: dict[Any, Any] = {}
+        bar = progress.current()
+        for done, metric in enumerate(metrics.values()):
+            bar.update("metrics", done, len(metrics), "metrics refreshed")
             periods = None
             if mode == "incremental" and since.get(metric.id) is not None:
-                periods = touched_periods(conn, metric, since[metric.id], params)
+                periods = touched_periods(conn, metric, since[metric.id], params, touched)
                 result.periods[metric.id] = sum(len(v) for v in periods.values())
                 if not periods:
                     continue
-            cells = compute_cells(conn, metric, params, periods)
-            if mode == "incremental" and periods is None:  # new metric, new minimum or new directory
+            cells = compute_cells(conn, metric, params, periods, levels)
+            if mode == "incremental" and periods is None:  # new metric, new minimum or new reference data
                 result.periods[metric.id] = len(cells[["grain", "period"]].drop_duplicates())
             if cells.empty:
                 continue
@@ -263,6 +331,7 @@ def refresh(engine: Engine, *, full: bool = True, policy: SuppressionPolicy | No
             result.metrics += 1
             result.cells += len(cells)
             result.suppressed += int(cells["suppressed"].sum())
+        bar.update("metrics", len(metrics), len(metrics), "metrics refreshed")
         result.seconds = time.perf_counter() - started
         conn.execute(sa.text(
             "update ops.metric_refreshes set finished_at = now(), metrics = :m, cells = :c, suppressed = :s, "
@@ -272,49 +341,70 @@ def refresh(engine: Engine, *, full: bool = True, policy: SuppressionPolicy | No
     return result
 
 
-def _metric_watermarks(conn: Connection, metrics: Iterable[Metric], policy: SuppressionPolicy
-                       ) -> dict[str, datetime | None]:
+def _metric_watermarks(conn: Connection, metrics: Iterable[Metric], policy: SuppressionPolicy,
+                       references: dict[str, str]) -> dict[str, datetime | None]:
     """Per metric, what its incremental refresh starts from: the watermark of the last refresh that
     included it (kept in core.metric_definitions.updated_at), or None to recompute every period.
 
     Per metric, because a refresh of some metrics (`--metric`) must not hide new data from the others.
-    Every period is recomputed for a metric never refreshed before, for one whose minimum group size
-    changed since (a raised minimum must hide small groups everywhere at once), and when the staff
-    directory was reloaded after its last refresh (denominators change in every period). So too for a
-    metric that counts the staff seen so far (core.dim_staff, the stand-in while no directory is loaded)
-    once any event was loaded after its last refresh: a new person, or a person's new unit or group,
-    changes its denominators in every period, and which events did that is not cheap to tell.
+    None for a metric never refreshed before, whose minimum group size changed since, or whose reference
+    data changed since (see the module docstring).
     """
     stored = {r.metric_id: r for r in conn.execute(sa.text(
-        "select metric_id, updated_at, min_group_size from core.metric_definitions where metric_id = any(:ids)"),
-        {"ids": [m.id for m in metrics]})}
-    directory = conn.execute(sa.text("select max(loaded_at) from core.staff_directory")).scalar()
+        "select metric_id, updated_at, min_group_size, reference_hash from core.metric_definitions "
+        "where metric_id = any(:ids)"), {"ids": [m.id for m in metrics]})}
     out: dict[str, datetime | None] = {}
     for m in metrics:
         row = stored.get(m.id)
-        if row is None or row.min_group_size != policy.minimum(m) or (
-                directory is not None and directory >= row.updated_at) or (
-                directory is None and "core.dim_staff" in m.base_sql and conn.execute(sa.text(
-                    "select exists (select from raw.events where loaded_at >= :since)"),
-                    {"since": row.updated_at}).scalar()):
-            out[m.id] = None
-        else:
-            out[m.id] = row.updated_at
+        unchanged = (row is not None and row.min_group_size == policy.minimum(m)
+                     and row.reference_hash == references[m.id])
+        out[m.id] = row.updated_at if unchanged else None
+    return out
+
+
+# Reference data (see the module docstring), each as one text: go-live dates, and the staff in scope.
+_WAVES_SQL = ("select coalesce(string_agg(go_live_wave || '=' || coalesce(go_live_date::text, ''), ',' "
+              "order by go_live_wave), '') from core.dim_wave")
+_STAFF_SQL = f"select md5(coalesce(string_agg(s::text, ',' order by s::text), '')) from ({STAFF_IN_SCOPE}) s"
+
+
+def _reference_hashes(conn: Connection, metrics: Iterable[Metric]) -> dict[str, str]:
+    """Per metric, a hash of the reference data every period of it reads. Read once per refresh, at its
+    start: staff or spans that change while it runs differ from the hash, so the next refresh sees them."""
+    waves = conn.execute(sa.text(_WAVES_SQL)).scalar_one()
+    staff: str | None = None
+    spans: dict[str, str] = {}
+    out = {}
+    for m in metrics:
+        parts = [waves]
+        if m.reads_staff:
+            if staff is None:
+                staff = conn.execute(sa.text(_STAFF_SQL)).scalar_one()
+            parts.append(staff)
+        if m.span_sql:
+            if m.span_sql not in spans:
+                spans[m.span_sql] = conn.execute(sa.text(f"select s::text from ({m.span_sql}) s")).scalar_one()
+            parts.append(spans[m.span_sql])
+        out[m.id] = hashlib.md5("\n".join(parts).encode(), usedforsecurity=False).hexdigest()
     return out
 
 
 def _write_definitions(conn: Connection, metrics: Iterable[Metric], policy: SuppressionPolicy,
-                       watermark: datetime) -> None:
-    """Definitions as registered; updated_at is this refresh's watermark (see _metric_watermarks)."""
+                       watermark: datetime, references: dict[str, str]) -> None:
+    """Definitions as registered; updated_at is this refresh's watermark and reference_hash the hash of its
+    reference data (see _metric_watermarks)."""
     for m in metrics:
         conn.execute(sa.text(
             "insert into core.metric_definitions (metric_id, title, description, unit, numerator, denominator, "
-            "better, min_group_size, updated_at) values (:id, :t, :d, :u, :num, :den, :b, :min, :at) "
-            "on conflict (metric_id) do update set title = excluded.title, description = excluded.description, "
-            "unit = excluded.unit, numerator = excluded.numerator, denominator = excluded.denominator, "
-            "better = excluded.better, min_group_size = excluded.min_group_size, updated_at = excluded.updated_at"),
+            "better, min_group_size, updated_at, reference_hash) values (:id, :t, :d, :u, :num, :den, :b, :min, "
+            ":at, :ref) on conflict (metric_id) do update set title = excluded.title, "
+            "description = excluded.description, unit = excluded.unit, numerator = excluded.numerator, "
+            "denominator = excluded.denominator, better = excluded.better, "
+            "min_group_size = excluded.min_group_size, updated_at = excluded.updated_at, "
+            "reference_hash = excluded.reference_hash"),
             {"id": m.id, "t": m.title, "d": m.description, "u": m.unit, "num": m.numerator,
-             "den": m.denominator, "b": m.better, "min": policy.minimum(m), "at": watermark})
+             "den": m.denominator, "b": m.better, "min": policy.minimum(m), "at": watermark,
+             "ref": references[m.id]})
 
 
 def _text(value: Any) -> str | None:

@@ -8,7 +8,16 @@ calendar week, with these columns and any the metric needs:
 
 The engine groups those rows by each grain and segment with GROUPING SETS and evaluates `value_sql`,
 `numerator_sql`, `denominator_sql` and `n_sql` (aggregates over base rows) per cell. Bind parameters
-(`:name`) in the SQL come from the `metrics` settings, so assumptions are configuration.
+(`:name`) in the SQL come from the `metrics` settings, so assumptions are configuration; the engine adds
+`:_since`, the earliest week an incremental refresh recomputes (see definitions/common.py).
+
+What an incremental refresh must know about a metric beyond `kinds` and `cumulative`:
+
+* `span_sql`: for a metric whose rows run over a span of weeks set by the data (every person in scope in
+  every week from the first to the last week with data), one row saying the span; when it changes, every
+  period is recomputed, since weeks with no new event gain or lose rows.
+* `touched_sql`: dates (column `d`) of further rows that events loaded after `:since` can change, for a
+  metric whose rows depend on other rows than their own record's (a follow-up on its person's baseline).
 """
 
 from __future__ import annotations
@@ -57,6 +66,13 @@ class Metric:
     comment_metric: bool = False  # uses free text: the higher minimum group size applies
     segments: tuple[str, ...] = tuple(SEGMENTS)
     grains: tuple[str, ...] = tuple(GRAINS)
+    span_sql: str | None = None
+    touched_sql: str | None = None
+
+    @property
+    def reads_staff(self) -> bool:
+        """Whether the metric counts the staff in scope (the directory, or the staff seen while it is empty)."""
+        return "core.staff_directory" in self.base_sql or "core.dim_staff" in self.base_sql
 
 
 REGISTRY: dict[str, Metric] = {}

@@ -1,13 +1,153 @@
-"""SQL pieces shared by metric definitions, and the survey metrics."""
+"""SQL pieces shared by metric definitions, and the survey metrics.
+
+Early filter
+    The engine binds `:_since` to the Monday of the earliest week a row it recomputes can be dated in (null
+    in a full refresh: every week). Base SQL must keep every row dated on or after it and may drop any row
+    before it. The builders here drop them as early as possible, inside the latest-version lookups and the
+    staff-in-scope x week series, so an incremental refresh reads the recent weeks rather than all history;
+    anything a recent row depends on from earlier weeks (a person's baseline, a first completion) is read
+    without the filter.
+
+Latest versions
+    `latest_form_responses`, `latest_helpdesk_tickets` and `latest_skills_assessments` yield the rows of
+    analytics.form_responses, analytics.helpdesk_tickets and the latest version of each skills assessment,
+    limited to records whose latest version is dated on or after `_since` (for a ticket: updated or
+    resolved then; it was opened before it was updated).
+"""
 
 from __future__ import annotations
 
 from warehouse.metrics.registry import Metric, register
 
+# The earliest day and instant (UTC) an early filter keeps.
+SINCE_DAY = "coalesce(cast(:_since as date), '-infinity'::date)"
+SINCE_TIME = f"({SINCE_DAY}::timestamp at time zone 'UTC')"
+
 
 def weeks_since_go_live(date_sql: str) -> str:
     """Whole weeks from the wave's go-live to `date_sql` (negative before it); needs `left join core.dim_wave w`."""
     return f"floor(({date_sql} - w.go_live_date) / 7.0)::int"
+
+
+def _is_latest(table: str, order: str, alias: str = "f") -> str:
+    """`alias` is the latest version of its record: no version of it orders later (as DISTINCT ON ordered by
+    `order` desc, record_version desc picks it)."""
+    return (f"not exists (select from {table} g where g.source = {alias}.source "
+            f"and g.source_record_id = {alias}.source_record_id "
+            f"and (g.{order}, g.record_version) > ({alias}.{order}, {alias}.record_version))")
+
+
+def _latest(table: str, order: str, where: str) -> str:
+    """The latest versions that satisfy `where`. An anti-join rather than DISTINCT ON: `where` may then test
+    any column of the latest version (not only a lower bound on `order`), and the planner estimates it from
+    the table's statistics instead of guessing behind a DISTINCT ON, which led it into nested loops."""
+    return f"select f.* from {table} f where ({where}) and {_is_latest(table, order)}"
+
+
+def latest_form_responses() -> str:
+    """analytics.form_responses (same columns), early-filtered."""
+    return f"""
+        select l.event_id, l.source, l.source_record_id as response_id, l.occurred_at as submitted_at,
+               d.date, d.week_start, l.org_unit, l.staff_group, l.system, l.go_live_wave,
+               l.pseudonym as staff_pseudonym, l.form_id, l.likert, l.likert_count, l.recommend,
+               l.minutes_saved_per_shift, l.comment
+        from ({_latest("core.fact_form_response", "occurred_at", f"f.occurred_at >= {SINCE_TIME}")}) l
+        join core.dim_date d using (date_key)
+    """
+
+
+# A ticket counts in the weeks it was opened, resolved and closed (resolved, else last updated). The quality
+# gate rejects a ticket updated before it was opened, but a resolution time may follow the last update.
+_TICKET_TABLE = "core.fact_helpdesk_ticket"
+_RECENT_TICKET = f"f.updated_at >= {SINCE_TIME} or f.resolved_at >= {SINCE_TIME}"
+
+
+def latest_helpdesk_tickets() -> str:
+    """analytics.helpdesk_tickets (same columns), early-filtered by the dates a ticket counts under. The
+    day and week opened are worked out from opened_at rather than joined from core.dim_date by an
+    expression, which the planner can only do row by row."""
+    return f"""
+        select l.event_id, l.source, l.source_record_id as ticket_id, l.opened_at, l.updated_at, l.resolved_at,
+               l.opened_date, date_trunc('week', l.opened_date)::date as opened_week_start,
+               l.status, l.category, l.priority, l.reopen_count, l.satisfaction, l.summary,
+               round((extract(epoch from (l.resolved_at - l.opened_at)) / 3600.0)::numeric, 2) as hours_to_resolve,
+               l.org_unit, l.staff_group, l.system, l.go_live_wave, l.pseudonym as requester_pseudonym
+        from (select t.*, (t.opened_at at time zone 'UTC')::date as opened_date
+              from ({_latest(_TICKET_TABLE, "updated_at", _RECENT_TICKET)}) t) l
+    """
+
+
+def latest_skills_assessments(phase: str, *, early: bool = True) -> str:
+    """The latest version of each skills assessment response in `phase`, with its day and week;
+    early-filtered unless `early` is false (a follow-up's baseline may be from any week)."""
+    where = f"f.phase = '{phase}'" + (f" and f.occurred_at >= {SINCE_TIME}" if early else "")
+    return f"""
+        select l.*, d.date, d.week_start
+        from ({_latest("core.fact_skills_assessment", "occurred_at", where)}) l
+        join core.dim_date d using (date_key)
+    """
+
+
+# First and last week of the latest form responses. The last one is also the last week of any version (the
+# latest version is the latest-dated); the first is found walking up from the earliest version.
+FIRST_RESPONSE_WEEK = f"""(select d.week_start from core.fact_form_response f join core.dim_date d using (date_key)
+        where {_is_latest("core.fact_form_response", "occurred_at")}
+        order by f.occurred_at, f.record_version limit 1)"""
+LAST_RESPONSE_WEEK = """(select d.week_start from core.fact_form_response f join core.dim_date d using (date_key)
+        order by f.occurred_at desc limit 1)"""
+# First and last day a ticket (latest version) was opened.
+FIRST_TICKET_DAY = f"""(select (f.opened_at at time zone 'UTC')::date from {_TICKET_TABLE} f
+        where {_is_latest(_TICKET_TABLE, "updated_at")} order by f.opened_at limit 1)"""
+LAST_TICKET_DAY = f"""(select (f.opened_at at time zone 'UTC')::date from {_TICKET_TABLE} f
+        where {_is_latest(_TICKET_TABLE, "updated_at")} order by f.opened_at desc limit 1)"""
+
+
+def _week_of(instant_sql: str) -> str:
+    return f"date_trunc('week', {instant_sql} at time zone 'UTC')::date"
+
+
+FIRST_TRAINING_WEEK = _week_of("(select min(occurred_at) from core.fact_training_record)")
+# The latest week holding any loaded fact: coverage to date runs up to it.
+LAST_DATA_WEEK = _week_of("""greatest(
+        (select max(occurred_at) from core.fact_form_response),
+        (select max(occurred_at) from core.fact_training_record),
+        (select max(occurred_at) from core.fact_helpdesk_ticket),
+        (select max(occurred_at) from core.fact_skills_assessment))""")
+
+# --- staff in scope ----------------------------------------------------------------------------------------
+
+# The directory's staff in scope, or while it holds no rows at all everyone seen in any source.
+STAFF_IN_SCOPE = """
+    select pseudonym, org_unit, staff_group, system, go_live_wave
+    from core.staff_directory where in_scope
+    union all
+    select pseudonym, org_unit, staff_group, system, go_live_wave
+    from core.dim_staff where not exists (select from core.staff_directory)
+"""
+
+
+def staff_weeks(first_week_sql: str, last_week_sql: str, columns: str, *, ctes: str = "", joins: str = "",
+                where: str = "") -> str:
+    """Base SQL with one row per person in scope (alias `s`) and week (alias `k`) from the first week to the
+    last, early-filtered. A row's week since go-live is that of the week's last day (Sunday)."""
+    return f"""
+        with staff as ({STAFF_IN_SCOPE}),
+        weeks as (
+            select generate_series(greatest(b.first_week, cast(:_since as date)), b.last_week,
+                                   interval '7 days')::date as week_start
+            from (select {first_week_sql} as first_week, {last_week_sql} as last_week) b
+            where b.first_week is not null
+        ){',' if ctes else ''}
+        {ctes}
+        select k.week_start, {weeks_since_go_live("(k.week_start + 6)")} as weeks_since_go_live,
+               s.org_unit, s.staff_group, s.system, s.go_live_wave, s.pseudonym as subject,
+               {columns}
+        from staff s
+        cross join weeks k
+        left join core.dim_wave w on w.go_live_wave = s.go_live_wave
+        {joins}
+        {where}
+    """
 
 
 NET_EXPERIENCE_SCORE = register(Metric(
@@ -22,13 +162,21 @@ NET_EXPERIENCE_SCORE = register(Metric(
     denominator="answers 1, 2, 4 or 5 (neutral excluded)",
     better="higher",
     kinds=("form_response",),
+    # One row per response (its answers summed) rather than per answer: the same sums from a seventh of
+    # the rows to group.
     base_sql=f"""
-        select i.week_start, {weeks_since_go_live("i.date")} as weeks_since_go_live,
-               i.org_unit, i.staff_group, i.system, i.go_live_wave, i.staff_pseudonym as subject,
-               case when i.answer >= 4 then 1 when i.answer <= 2 then -1 else 0 end as direction,
-               (i.answer <> 3)::int as counted
-        from analytics.form_response_items i
+        select r.week_start, {weeks_since_go_live("r.date")} as weeks_since_go_live,
+               r.org_unit, r.staff_group, r.system, r.go_live_wave, r.staff_pseudonym as subject,
+               a.direction, a.counted
+        from ({latest_form_responses()}) r
         left join core.dim_wave w using (go_live_wave)
+        cross join lateral (
+            select sum(case when (i.value)::int >= 4 then 1 when (i.value)::int <= 2 then -1 else 0 end)
+                       as direction,
+                   sum(((i.value)::int <> 3)::int) as counted
+            from jsonb_each(r.likert) i
+        ) a
+        where a.counted is not null  -- a response without agree/disagree answers has no row
     """,
     value_sql="100.0 * sum(direction) / nullif(sum(counted), 0)",
     numerator_sql="sum(direction)",

@@ -54,7 +54,14 @@ per domain of the six-domain national digital capability framework, `SkillsDomai
 
 from __future__ import annotations
 
-from warehouse.metrics.definitions.common import weeks_since_go_live
+from warehouse.metrics.definitions.common import (
+    FIRST_TICKET_DAY,
+    LAST_TICKET_DAY,
+    STAFF_IN_SCOPE,
+    latest_helpdesk_tickets,
+    latest_skills_assessments,
+    weeks_since_go_live,
+)
 from warehouse.metrics.registry import Metric, register
 
 # ------------------------------------------------------------------------------------------ classification
@@ -96,13 +103,14 @@ _DIMS = "t.org_unit, t.staff_group, t.system, t.go_live_wave"
 _RESOLVED = "t.resolved_at is not null and t.status in ('resolved', 'closed')"
 _RESOLVED_DAY = "(t.resolved_at at time zone 'UTC')::date"
 _CLOSED_DAY = "(coalesce(t.resolved_at, t.updated_at) at time zone 'UTC')::date"
+_TICKETS = latest_helpdesk_tickets()
 
 # Ticket rows in the week opened.
 _OPENED_BASE = f"""
     select t.opened_week_start as week_start, {weeks_since_go_live("t.opened_date")} as weeks_since_go_live,
            {_DIMS}, t.requester_pseudonym as subject,
            {request_type_sql()} as request_type
-    from analytics.helpdesk_tickets t
+    from ({_TICKETS}) t
     left join core.dim_wave w using (go_live_wave)
 """
 
@@ -112,42 +120,36 @@ _RESOLVED_BASE = f"""
            {weeks_since_go_live(_RESOLVED_DAY)} as weeks_since_go_live,
            {_DIMS}, t.requester_pseudonym as subject,
            t.hours_to_resolve, (t.reopen_count > 0)::int as reopened, t.satisfaction
-    from analytics.helpdesk_tickets t
+    from ({_TICKETS}) t
     left join core.dim_wave w using (go_live_wave)
     where {_RESOLVED}
 """
 
-# Staff in scope: the directory, or while it is empty everyone seen in any source.
-_STAFF = """
-    select pseudonym, org_unit, staff_group, system, go_live_wave
-    from core.staff_directory where in_scope
-    union all
-    select pseudonym, org_unit, staff_group, system, go_live_wave
-    from core.dim_staff where not exists (select from core.staff_directory)
-"""
-
+_TICKET_SPAN = f"select {FIRST_TICKET_DAY} as first_day, {LAST_TICKET_DAY} as last_day"
 _TICKETS_AND_STAFF_BASE = f"""
-    with staff as ({_STAFF}),
+    with staff as ({STAFF_IN_SCOPE}),
     span as (
-        select min(opened_date) as first_day, max(opened_date) as last_day,
-               min(opened_week_start) as first_week, max(opened_week_start) as last_week
-        from analytics.helpdesk_tickets
+        select first_day, last_day, date_trunc('week', first_day)::date as first_week,
+               date_trunc('week', last_day)::date as last_week
+        from ({_TICKET_SPAN}) d
     )
     -- one row per ticket, in the week opened
     select t.opened_week_start as week_start, {weeks_since_go_live("t.opened_date")} as weeks_since_go_live,
            {_DIMS}, t.requester_pseudonym as subject, 1 as tickets, 0 as staff
-    from analytics.helpdesk_tickets t
+    from ({_TICKETS}) t
     left join core.dim_wave w using (go_live_wave)
     union all
     -- grain week: each person in scope once per calendar week the ticket data spans
     select wk::date, null::int, s.org_unit, s.staff_group, s.system, s.go_live_wave, s.pseudonym, 0, 1
     from staff s cross join span
-    cross join generate_series(span.first_week::timestamp, span.last_week::timestamp, interval '7 days') wk
+    cross join generate_series(greatest(span.first_week, cast(:_since as date))::timestamp,
+                               span.last_week::timestamp, interval '7 days') wk
     union all
     -- grain week_since_go_live: each person in scope once per week since their wave's go-live it spans
     select null::date, k, s.org_unit, s.staff_group, s.system, s.go_live_wave, s.pseudonym, 0, 1
     from staff s join core.dim_wave w using (go_live_wave) cross join span
-    cross join generate_series({weeks_since_go_live("span.first_day")},
+    cross join generate_series(greatest({weeks_since_go_live("span.first_day")},
+                                        {weeks_since_go_live("cast(:_since as date)")}),
                                {weeks_since_go_live("span.last_day")}) k
     where w.go_live_date is not null
 """
@@ -169,6 +171,7 @@ TICKETS_PER_100_STAFF = register(Metric(
     denominator="staff in scope",
     better="lower",
     kinds=("helpdesk_ticket",),
+    span_sql=_TICKET_SPAN,
     base_sql=_TICKETS_AND_STAFF_BASE,
     value_sql="100.0 * sum(tickets) / nullif(sum(staff), 0)",
     numerator_sql="sum(tickets)",
@@ -258,12 +261,12 @@ BACKLOG_GROWTH = register(Metric(
     base_sql=f"""
         select t.opened_week_start as week_start, {weeks_since_go_live("t.opened_date")} as weeks_since_go_live,
                {_DIMS}, t.requester_pseudonym as subject, 1 as opened, 0 as closed
-        from analytics.helpdesk_tickets t
+        from ({_TICKETS}) t
         left join core.dim_wave w using (go_live_wave)
         union all
         select date_trunc('week', {_CLOSED_DAY})::date, {weeks_since_go_live(_CLOSED_DAY)},
                {_DIMS}, t.requester_pseudonym, 0, 1
-        from analytics.helpdesk_tickets t
+        from ({_TICKETS}) t
         left join core.dim_wave w using (go_live_wave)
         where t.status in ('resolved', 'closed', 'cancelled')
     """,
@@ -294,49 +297,53 @@ SKILLS_DOMAINS = ("identity_wellbeing_safety", "communication_collaboration", "i
                   "teaching_learning", "technical_proficiency", "creation_innovation_research")
 GAP_MIN_GROUP = 5  # people assessed in a staff group in the period for it to count in the gap
 
-# Latest version of each assessment response, with the day and week it was submitted.
-_RESPONSES = """
-    select r.*, d.date, d.week_start
-    from (select distinct on (source, source_record_id) *
-          from core.fact_skills_assessment
-          order by source, source_record_id, occurred_at desc, record_version desc) r
-    join core.dim_date d using (date_key)
+# Each follow-up (early-filtered) with the same person's latest baseline submitted before it, from any week.
+# One join on the person (indexed) and DISTINCT ON per follow-up: each follow-up meets only its own person's
+# baselines, rather than a lookup per follow-up through every response. Ties on the baseline's time are
+# broken by its version and id, so every refresh pairs alike.
+_PAIRS = f"""
+    select distinct on (fu.source, fu.source_record_id) fu.*, bl.scores as baseline_scores
+    from ({latest_skills_assessments("follow_up")}) fu
+    join ({latest_skills_assessments("baseline", early=False)}) bl
+      on bl.pseudonym = fu.pseudonym and bl.occurred_at < fu.occurred_at
+    order by fu.source, fu.source_record_id, bl.occurred_at desc, bl.record_version desc, bl.source desc,
+             bl.source_record_id desc
+"""
+# A follow-up pairs with an earlier baseline: events that change a person's assessment responses (any of
+# their versions) can change the pairing of that person's follow-ups dated after them, in any later week.
+_REPAIRED_FOLLOW_UPS = """
+    with changed as (
+        select f.pseudonym, min(f.occurred_at) as since
+        from core.fact_skills_assessment f
+        join (select distinct source, source_record_id from raw.events
+              where loaded_at >= :since and kind = 'skills_assessment') n using (source, source_record_id)
+        group by f.pseudonym
+    )
+    select f.occurred_at as d
+    from core.fact_skills_assessment f join changed c using (pseudonym)
+    where f.phase = 'follow_up' and f.occurred_at > c.since
 """
 
 
 def _scores_base(phase: str) -> str:
     return f"""
-        with responses as ({_RESPONSES})
         select r.week_start, {weeks_since_go_live("r.date")} as weeks_since_go_live,
                r.org_unit, r.staff_group, r.system, r.go_live_wave, r.pseudonym as subject,
                s.key as domain, (s.value)::int as score
-        from responses r
+        from ({latest_skills_assessments(phase)}) r
         left join core.dim_wave w using (go_live_wave)
         cross join lateral jsonb_each(r.scores) s
-        where r.phase = '{phase}'
     """
 
 
 def _change_base(domain: str | None) -> str:
     only = f"and f.key = '{domain}'" if domain else ""
     return f"""
-        with responses as ({_RESPONSES}),
-        pairs as (
-            select fu.*, bl.scores as baseline_scores
-            from responses fu
-            join lateral (
-                select b.scores from responses b
-                where b.phase = 'baseline' and b.pseudonym = fu.pseudonym and b.occurred_at < fu.occurred_at
-                order by b.occurred_at desc, b.record_version desc
-                limit 1
-            ) bl on true
-            where fu.phase = 'follow_up'
-        )
         select p.week_start, {weeks_since_go_live("p.date")} as weeks_since_go_live,
                p.org_unit, p.staff_group, p.system, p.go_live_wave, p.pseudonym as subject,
                f.key as domain, (f.value)::int as follow_up_score,
                (p.baseline_scores ->> f.key)::int as baseline_score
-        from pairs p
+        from ({_PAIRS}) p
         left join core.dim_wave w using (go_live_wave)
         cross join lateral jsonb_each(p.scores) f
         where jsonb_typeof(p.baseline_scores -> f.key) = 'number' {only}
@@ -388,6 +395,7 @@ def _change(domain: str | None) -> Metric:
         denominator="paired domain scores (follow-up with a baseline of the same person and domain)",
         better="higher",
         kinds=("skills_assessment",),
+        touched_sql=_REPAIRED_FOLLOW_UPS,
         base_sql=_change_base(domain),
         value_sql="avg(follow_up_score) - avg(baseline_score)",
         numerator_sql="sum(follow_up_score - baseline_score)",
@@ -399,14 +407,12 @@ SKILLS_CHANGE = _change(None)
 SKILLS_CHANGE_BY_DOMAIN = {domain: _change(domain) for domain in SKILLS_DOMAINS}
 
 _GAP_BASE = f"""
-    with responses as ({_RESPONSES}),
-    scores as (
+    with scores as (
         select r.week_start, {weeks_since_go_live("r.date")} as weeks_since_go_live, r.staff_group,
                r.pseudonym, (s.value)::int as score
-        from responses r
+        from ({latest_skills_assessments("follow_up")}) r
         left join core.dim_wave w using (go_live_wave)
         cross join lateral jsonb_each(r.scores) s
-        where r.phase = 'follow_up'
     ),
     by_week as (
         select week_start, staff_group, avg(score) as mean, count(distinct pseudonym) as people

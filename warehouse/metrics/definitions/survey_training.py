@@ -46,50 +46,20 @@ connector. Comment metrics use the higher minimum group size (`metrics.comment_m
 
 from __future__ import annotations
 
-from warehouse.metrics.definitions.common import weeks_since_go_live
+from warehouse.metrics.definitions.common import (
+    FIRST_RESPONSE_WEEK,
+    FIRST_TRAINING_WEEK,
+    LAST_DATA_WEEK,
+    LAST_RESPONSE_WEEK,
+    latest_form_responses,
+    staff_weeks,
+    weeks_since_go_live,
+)
 from warehouse.metrics.registry import Metric, register
 
 FORM = ("form_response",)
 ALL_KINDS = ("form_response", "helpdesk_ticket", "training_record", "skills_assessment")
-
-# --- staff in scope × weeks ------------------------------------------------------------------------------
-
-STAFF_IN_SCOPE_SQL = """
-    select pseudonym, org_unit, staff_group, system, go_live_wave
-    from core.staff_directory where in_scope
-    union all
-    select pseudonym, org_unit, staff_group, system, go_live_wave
-    from core.dim_staff where not exists (select from core.staff_directory)
-"""
-# The latest week holding any loaded fact: coverage to date runs up to it.
-LAST_DATA_WEEK_SQL = """(select d.week_start from core.dim_date d where d.date_key = greatest(
-        (select max(date_key) from core.fact_form_response),
-        (select max(date_key) from core.fact_training_record),
-        (select max(date_key) from core.fact_helpdesk_ticket),
-        (select max(date_key) from core.fact_skills_assessment)))"""
-WEEK_SINCE_GO_LIVE_OF_WEEK = weeks_since_go_live("(k.week_start + 6)")
-
-
-def _staff_weeks(first_week_sql: str, last_week_sql: str, ctes: str, columns: str, joins: str,
-                 where: str = "") -> str:
-    """Base SQL with one row per person in scope (alias `s`) and week (alias `k`) from first to last week."""
-    return f"""
-        with staff as ({STAFF_IN_SCOPE_SQL}),
-        weeks as (
-            select generate_series(b.first_week, b.last_week, interval '7 days')::date as week_start
-            from (select {first_week_sql} as first_week, {last_week_sql} as last_week) b
-        ),
-        {ctes}
-        select k.week_start, {WEEK_SINCE_GO_LIVE_OF_WEEK} as weeks_since_go_live,
-               s.org_unit, s.staff_group, s.system, s.go_live_wave, s.pseudonym as subject,
-               {columns}
-        from staff s
-        cross join weeks k
-        left join core.dim_wave w on w.go_live_wave = s.go_live_wave
-        {joins}
-        {where}
-    """
-
+_RESPONSES = latest_form_responses()
 
 # --- eNPS ------------------------------------------------------------------------------------------------
 
@@ -110,7 +80,7 @@ ENPS = register(Metric(
         select r.week_start, {weeks_since_go_live("r.date")} as weeks_since_go_live,
                r.org_unit, r.staff_group, r.system, r.go_live_wave, r.staff_pseudonym as subject,
                case when r.recommend >= 9 then 1 when r.recommend <= 6 then -1 else 0 end as direction
-        from analytics.form_responses r
+        from ({_RESPONSES}) r
         left join core.dim_wave w using (go_live_wave)
         where r.recommend is not null
     """,
@@ -122,7 +92,8 @@ ENPS = register(Metric(
 # --- training coverage and readiness ---------------------------------------------------------------------
 
 # A person's first week with a completed or passed required course: the configured course list when it is
-# not empty, otherwise the record's own `required` flag.
+# not empty, otherwise the record's own `required` flag. Read over all history, not early-filtered: a course
+# completed before the recomputed weeks still counts in them.
 _REQUIRED_DONE_CTE = """
         required_done as (
             select t.staff_pseudonym, min(t.week_start) as done_week
@@ -134,13 +105,13 @@ _REQUIRED_DONE_CTE = """
             group by t.staff_pseudonym
         )
 """
-_COVERAGE_BASE = _staff_weeks(
-    first_week_sql="(select min(week_start) from analytics.training_records)",
-    last_week_sql=LAST_DATA_WEEK_SQL,
+_COVERAGE_BASE = staff_weeks(
+    FIRST_TRAINING_WEEK, LAST_DATA_WEEK,
+    "coalesce(c.done_week <= k.week_start, false)::int as completed",
     ctes=_REQUIRED_DONE_CTE,
-    columns="coalesce(c.done_week <= k.week_start, false)::int as completed",
     joins="left join required_done c on c.staff_pseudonym = s.pseudonym",
 )
+_COVERAGE_SPAN = f"select {FIRST_TRAINING_WEEK}, {LAST_DATA_WEEK}"
 _REQUIRED_TEXT = (
     "A required course is one listed in the setting metrics.required_courses, or, when that list is empty, "
     "one whose training record says required = true. Completed means a 'completed' or 'passed' statement; "
@@ -162,6 +133,7 @@ TRAINING_COVERAGE = register(Metric(
     better="higher",
     kinds=ALL_KINDS,
     cumulative=True,
+    span_sql=_COVERAGE_SPAN,
     base_sql=_COVERAGE_BASE,
     value_sql="100.0 * sum(completed) / nullif(count(*), 0)",
     numerator_sql="sum(completed)",
@@ -182,6 +154,7 @@ TRAINING_READINESS_GAP = register(Metric(
     better="higher",
     kinds=ALL_KINDS,
     cumulative=True,
+    span_sql=_COVERAGE_SPAN,
     base_sql=_COVERAGE_BASE,
     value_sql="100.0 * sum(completed) / nullif(count(*), 0) - :readiness_target_pct",
     numerator_sql="sum(completed)",
@@ -190,8 +163,7 @@ TRAINING_READINESS_GAP = register(Metric(
 
 # --- participation ---------------------------------------------------------------------------------------
 
-_FIRST_FORM_WEEK = "(select min(week_start) from analytics.form_responses)"
-_LAST_FORM_WEEK = "(select max(week_start) from analytics.form_responses)"
+_FORM_SPAN = f"select {FIRST_RESPONSE_WEEK}, {LAST_RESPONSE_WEEK}"
 
 PARTICIPATION = register(Metric(
     id="participation",
@@ -207,13 +179,11 @@ PARTICIPATION = register(Metric(
     denominator="staff in scope",
     better="higher",
     kinds=FORM,
-    base_sql=_staff_weeks(
-        first_week_sql=_FIRST_FORM_WEEK,
-        last_week_sql=_LAST_FORM_WEEK,
-        ctes="""
-        responded as (select distinct staff_pseudonym, week_start from analytics.form_responses)
-        """,
-        columns="(r.staff_pseudonym is not null)::int as responded",
+    span_sql=_FORM_SPAN,
+    base_sql=staff_weeks(
+        FIRST_RESPONSE_WEEK, LAST_RESPONSE_WEEK,
+        "(r.staff_pseudonym is not null)::int as responded",
+        ctes=f"responded as (select distinct staff_pseudonym, week_start from ({_RESPONSES}) f)",
         joins="left join responded r on r.staff_pseudonym = s.pseudonym and r.week_start = k.week_start",
     ),
     value_sql="100.0 * sum(responded) / nullif(count(*), 0)",
@@ -225,18 +195,17 @@ PARTICIPATION = register(Metric(
 
 # One row per person in scope whose wave is live by the end of the week (or whose wave has no go-live date)
 # and week; `minutes` is the person's mean answer that week, null when they gave none.
-_TIME_SAVED_BASE = _staff_weeks(
-    first_week_sql=_FIRST_FORM_WEEK,
-    last_week_sql=_LAST_FORM_WEEK,
-    ctes="""
+_TIME_SAVED_BASE = staff_weeks(
+    FIRST_RESPONSE_WEEK, LAST_RESPONSE_WEEK,
+    "m.minutes",
+    ctes=f"""
         minutes as (
             select staff_pseudonym, week_start, avg(minutes_saved_per_shift) as minutes
-            from analytics.form_responses
+            from ({_RESPONSES}) f
             where minutes_saved_per_shift is not null
             group by staff_pseudonym, week_start
         )
     """,
-    columns="m.minutes",
     joins="left join minutes m on m.staff_pseudonym = s.pseudonym and m.week_start = k.week_start",
     where="where w.go_live_date is null or w.go_live_date <= k.week_start + 6",
 )
@@ -263,6 +232,7 @@ TIME_SAVED_HOURS = register(Metric(
                 "shifts_per_week / 60 x live staff in scope)",
     better="higher",
     kinds=FORM,
+    span_sql=_FORM_SPAN,
     base_sql=_TIME_SAVED_BASE,
     value_sql=_HOURS_SQL,
     numerator_sql="sum(minutes)",
@@ -284,6 +254,7 @@ TIME_SAVED_FTE = register(Metric(
                 "shifts_per_week / 60 x live staff in scope / fte_hours_per_week)",
     better="higher",
     kinds=FORM,
+    span_sql=_FORM_SPAN,
     base_sql=_TIME_SAVED_BASE,
     value_sql=f"{_HOURS_SQL} / :fte_hours_per_week",
     numerator_sql="sum(minutes)",
@@ -305,6 +276,7 @@ TIME_SAVED_GBP = register(Metric(
                 "shifts_per_week / 60 x live staff in scope x hourly_cost_gbp)",
     better="higher",
     kinds=FORM,
+    span_sql=_FORM_SPAN,
     base_sql=_TIME_SAVED_BASE,
     value_sql=f"{_HOURS_SQL} * :hourly_cost_gbp",
     numerator_sql="sum(minutes)",
@@ -420,8 +392,8 @@ SENTIMENT_PATTERNS: dict[str, str] = {
 
 
 def _count(pattern: str) -> str:
-    """Occurrences of `pattern` in the comment (regexp_matches keeps this working before PostgreSQL 15)."""
-    return f"(select count(*) from regexp_matches(r.comment, {_sql_literal(pattern)}, 'gi'))"
+    """Non-overlapping occurrences of `pattern` in the comment (regexp_count: PostgreSQL 15 or later)."""
+    return f"regexp_count(r.comment, {_sql_literal(pattern)}, 1, 'i')"
 
 
 # Each negated positive was counted once as positive: take it back, and count it as negative.
@@ -434,7 +406,7 @@ def _comment_base(column_sql: str) -> str:
         select r.week_start, {weeks_since_go_live("r.date")} as weeks_since_go_live,
                r.org_unit, r.staff_group, r.system, r.go_live_wave, r.staff_pseudonym as subject,
                {column_sql}
-        from analytics.form_responses r
+        from ({_RESPONSES}) r
         left join core.dim_wave w using (go_live_wave)
         where r.comment is not null and btrim(r.comment) <> ''
     """

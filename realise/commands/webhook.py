@@ -1,0 +1,65 @@
+"""`realise webhook serve`: receive signed form-response webhooks and publish them, durable before the 2xx."""
+
+from __future__ import annotations
+
+import typer
+from rich.console import Console
+
+from realise.errors import UserError
+
+app = typer.Typer(help="Signed webhooks from push-style form tools.", no_args_is_help=True)
+err = Console(stderr=True)
+
+
+@app.command("serve")
+def serve(
+    port: int = typer.Option(8090, min=0, max=65535, help="Port to listen on (0: any free port)."),
+    host: str = typer.Option("127.0.0.1", help="Address to listen on; 0.0.0.0 behind a TLS-terminating proxy."),
+    source: list[str] = typer.Option([], "--source", "-s",
+                                     help="Only these webhook sources (default: every `type: webhook` source)."),
+    ack_timeout: float = typer.Option(10.0, min=0.5, max=120.0,
+                                      help="Seconds to wait for the broker before answering 503."),
+) -> None:
+    """Serve POST /webhooks/<source> for the webhook sources in realise.yaml until Ctrl-C or SIGTERM."""
+    from connectors.webhook.receiver import WebhookReceiver, producer_options
+    from flows.ingest.service import stop_on_signals
+    from realise import kafka
+    from realise.cli import settings
+    from realise.privacy import load_key
+    from realise.stack import resolve_endpoints
+    from warehouse.db import check_connection, create_engine
+
+    s = settings()
+    webhooks = {name: cfg for name, cfg in s.sources.items() if cfg.type == "webhook"}
+    unknown = [name for name in source if name not in webhooks]
+    if unknown:
+        raise UserError(f"no webhook source named {', '.join(unknown)} under sources: in realise.yaml "
+                        f"(webhook sources: {', '.join(sorted(webhooks)) or 'none'})")
+    chosen = {name: webhooks[name] for name in source} if source else webhooks
+    key = load_key()
+    ep = resolve_endpoints(s, autostart=False, services={"postgres", "kafka"})
+    engine = create_engine(ep.warehouse_url, sslmode=s.warehouse.sslmode, sslrootcert=s.warehouse.sslrootcert)
+    try:
+        check_connection(engine)
+        kafka.ensure_topics(s, ep.kafka_bootstrap)
+        options = producer_options(ack_timeout)
+        receiver = WebhookReceiver(
+            chosen, engine=engine, key=key, topic_prefix=s.kafka.topic_prefix, host=host, port=port,
+            producer_factory=lambda: kafka.producer(s, ep.kafka_bootstrap, **options), ack_timeout_seconds=ack_timeout)
+        try:
+            receiver.producer()  # connect now, so a missing broker or directory is reported before serving
+            receiver.resolver()
+            receiver.start()
+            for name in sorted(receiver.endpoints):
+                err.print(f"receiving {name} at {receiver.url(name)}")
+            with stop_on_signals() as stop:
+                while not stop.wait(1.0):
+                    pass
+        except KeyboardInterrupt:
+            pass
+        finally:
+            receiver.stop()
+            counts = ", ".join(f"{k} {v}" for k, v in receiver.counts.items())
+            err.print(f"webhook receiver stopped ({counts})")
+    finally:
+        engine.dispose()

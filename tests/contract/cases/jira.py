@@ -1,0 +1,21 @@
+"""Jira Service Management search: JQL by updated minute, pages capped at 100, basic auth with an API token."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from connectors.core.config import SourceConfig
+from connectors.simulator import jira as sim
+from connectors.simulator.server import SimServer
+from connectors.simulator.world import World
+from tests.contract.harness import ContractCase
+
+
+def _config(server: SimServer | None, world: World, folder: Path) -> SourceConfig:
+    assert server is not None
+    entry = sim.source_config(f"http://127.0.0.1:{server.port}")
+    return SourceConfig.model_validate({**entry, "page_size": 25, "backoff_seconds": 0.01})
+
+
+CASES = [ContractCase(name="jira", apis=sim.apis, config=_config, env=dict(sim.ENV),
+                      expected_ids=sim.expected_ids)]

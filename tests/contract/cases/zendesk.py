@@ -1,0 +1,21 @@
+"""Zendesk incremental ticket export: start_time then cursors, API-token auth, side-loaded requesters."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from connectors.core.config import SourceConfig
+from connectors.simulator import zendesk as sim
+from connectors.simulator.server import SimServer
+from connectors.simulator.world import World
+from tests.contract.harness import ContractCase
+
+
+def _config(server: SimServer | None, world: World, folder: Path) -> SourceConfig:
+    assert server is not None
+    entry = sim.source_config(f"http://127.0.0.1:{server.port}")
+    return SourceConfig.model_validate({**entry, "page_size": 25, "backoff_seconds": 0.01})
+
+
+CASES = [ContractCase(name="zendesk", apis=sim.apis, config=_config, env=dict(sim.ENV),
+                      expected_ids=sim.expected_ids)]

@@ -1,0 +1,139 @@
+"""Jira Service Management quirks against the simulated site over real HTTP, through broker and warehouse."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from connectors.core.build import EventBuilder
+from connectors.core.errors import SourceError
+from connectors.core.identity import UNMATCHED_UNIT, StaffResolver
+from connectors.jira import map_webhook
+from connectors.jira.settings import JiraOptions
+from connectors.simulator import jira as sim
+from connectors.simulator.server import SimServer
+from connectors.simulator.servicenow import current_tickets
+from connectors.simulator.world import World
+from realise.privacy import pseudonymise
+from tests.contract.harness import KEY, read_events
+from tests.integration import helpdesk
+from tests.integration.helpdesk import Rig
+
+rig = helpdesk.rig
+
+
+@pytest.fixture(autouse=True)
+def _credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in sim.ENV.items():
+        monkeypatch.setenv(name, value)
+
+
+def _entry(server: SimServer, **options: Any) -> dict[str, Any]:
+    entry = sim.source_config(f"http://127.0.0.1:{server.port}")
+    return {**entry, "options": {**entry["options"], **options}}
+
+
+def _searches(server: SimServer) -> list[dict[str, list[str]]]:
+    return [parse_qs(urlsplit(path).query) for method, path, status in server.log
+            if sim.SEARCH_PATH in path and status == 200]
+
+
+def _assert_loaded_as_source(rig: Rig) -> None:
+    loaded = rig.tickets("jira")
+    current = {sim.issue_key(t.event.source_record_id): t.event.payload for t in current_tickets(rig.world, "jira")}
+    assert set(loaded) == set(current)
+    for key, row in loaded.items():
+        assert row["updated_at"] == current[key].updated_at
+    versions = rig.raw_versions("jira")
+    assert len(versions) == len(set(versions))
+
+
+def test_given_jql_minute_precision_when_resumed_then_the_stored_minute_is_reread_and_deduped(rig: Rig) -> None:
+    with SimServer(sim.apis(rig.world)) as server:
+        config = rig.config(_entry(server))
+        first = rig.pull("jira", config)
+        cursor = rig.state("jira", "issues")["cursor"]
+        again = rig.pull("jira", config)
+        jql = _searches(server)[-1]["jql"][0]
+    stored = datetime.strptime(cursor, "%Y-%m-%dT%H:%M:%SZ")
+    assert f'updated >= "{stored:%Y/%m/%d %H:%M}"' in jql and jql.endswith("ORDER BY updated ASC, key ASC")
+    assert again.records >= 1  # the issues of the stored minute come back
+    summary = rig.ingest()
+    assert summary.loaded_total == first.published and summary.duplicates == again.published
+    _assert_loaded_as_source(rig)
+
+
+def test_given_max_results_above_100_when_pulled_then_pages_hold_100_and_none_are_missed(rig: Rig) -> None:
+    world = World.generate(staff=150, seed=11, counts={"forms": 1, "tickets": 2400, "training": 1, "skills": 1})
+    rig.use_world(world)
+    with SimServer(sim.apis(world)) as server:
+        result = rig.pull("jira", rig.config(_entry(server), page_size=500))
+        searches = _searches(server)
+    issues = len(current_tickets(world, "jira"))
+    assert issues > 250
+    assert all(q["maxResults"] == ["100"] for q in searches)
+    assert result.records == issues and result.streams[0].pages >= issues // 100
+    rig.ingest()
+    _assert_loaded_as_source(rig)
+
+
+def test_given_a_reporter_whose_profile_hides_the_email_when_pulled_then_the_account_id_is_an_unmatched_person(
+        rig: Rig) -> None:
+    with SimServer(sim.apis(rig.world)) as server:
+        result = rig.pull("jira", rig.config(_entry(server)))
+    rig.ingest()
+    loaded = rig.tickets("jira")
+    hidden = {sim.issue_key(t.event.source_record_id): t.event.payload.person
+              for t in current_tickets(rig.world, "jira") if sim.email_hidden(t.event.payload.person.pseudonym)}
+    assert hidden, "the simulated site should have reporters with hidden addresses"
+    assert result.streams[0].unmatched_staff == len({p.pseudonym for p in hidden.values()})
+    for key, person in hidden.items():
+        assert loaded[key]["org_unit"] == UNMATCHED_UNIT
+        assert loaded[key]["requester_pseudonym"] == pseudonymise(sim.account_id(person.pseudonym), KEY)
+    shown = [k for k in loaded if k not in hidden]
+    assert shown and all(loaded[k]["org_unit"] != UNMATCHED_UNIT for k in shown)
+
+
+def test_given_a_profile_time_zone_west_of_utc_when_resumed_then_jql_dates_are_local_and_nothing_is_lost(
+        rig: Rig) -> None:
+    api = sim.JiraApi(rig.world, user_timezone="America/New_York")
+    with SimServer([api]) as server:
+        config = rig.config(_entry(server, jql_timezone="America/New_York"))
+        rig.pull("jira", config)
+        cursor = datetime.strptime(rig.state("jira", "issues")["cursor"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        rig.world.advance(timedelta(days=8))
+        rig.pull("jira", config)
+        jql = _searches(server)[-1]["jql"][0]
+    local = cursor.astimezone(api.zone)
+    assert f'updated >= "{local:%Y/%m/%d %H:%M}"' in jql and local.utcoffset() != timedelta(0)
+    rig.ingest()
+    _assert_loaded_as_source(rig)
+
+
+def test_given_a_webhook_delivery_when_mapped_then_it_is_the_event_the_search_published(rig: Rig) -> None:
+    api = sim.JiraApi(rig.world, user_timezone="Europe/London")
+    with SimServer([api]) as server:
+        rig.pull("jira", rig.config(_entry(server)))
+    published = {e["source_record_id"]: e for e in read_events(rig.settings, rig.bootstrap) if e["source"] == "jira"}
+    build = EventBuilder("jira", StaffResolver.from_warehouse(rig.engine, KEY), system="EPR",
+                         ingested_at=datetime.now(UTC))
+    options = JiraOptions(satisfaction_field=sim.SATISFACTION_FIELD)
+    for key in sorted(published)[:5]:
+        event = map_webhook(api.webhook_delivery(key), build, options)
+        assert event is not None and str(event.event_id) == published[key]["event_id"]
+        assert event.payload.model_dump(mode="json") == published[key]["payload"]
+
+
+def test_given_a_mapping_naming_a_field_issues_lack_when_pulled_then_the_error_names_the_setting(rig: Rig) -> None:
+    with SimServer(sim.apis(rig.world)) as server, \
+            pytest.raises(SourceError, match=r"options\.satisfaction_field: issues have no field 'customfield_99999'"):
+        rig.pull("jira", rig.config(_entry(server, satisfaction_field="customfield_99999")))
+
+
+def test_given_jql_jira_refuses_when_pulled_then_jiras_message_is_shown(rig: Rig) -> None:
+    with SimServer(sim.apis(rig.world)) as server, \
+            pytest.raises(SourceError, match="HTTP 400.*Field 'projekt' does not exist"):
+        rig.pull("jira", rig.config(_entry(server, jql="projekt = ITSD")))

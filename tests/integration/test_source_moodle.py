@@ -1,0 +1,142 @@
+"""The Moodle/Totara web services source against the simulated LMS over real HTTP, with the real broker and
+warehouse: one test per quirk of the REST protocol."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from connectors.core.config import SourceConfig
+from connectors.core.errors import SourceError
+from connectors.simulator import moodle as sim
+from tests.integration.test_source_xapi import Rig, RigFactory
+from tests.integration.test_source_xapi import make_rig as make_rig  # noqa: F401 - the fixture, for `rig`
+
+
+@pytest.fixture
+def rig(make_rig: RigFactory) -> Rig:  # noqa: F811
+    """The simulated LMS on a local server, its world's directory loaded."""
+    return make_rig(sim.apis, sim.ENV)
+
+
+def moodle_config(rig: Rig, **overrides: Any) -> SourceConfig:
+    entry = sim.source_config(rig.root())
+    options = overrides.pop("options", {})
+    return SourceConfig.model_validate({**entry, "page_size": 10, "backoff_seconds": 0.01, **overrides,
+                                        "options": options})
+
+
+def lms(rig: Rig) -> sim.MoodleApi:
+    api = rig.apis[0]
+    assert isinstance(api, sim.MoodleApi)
+    return api
+
+
+def test_given_an_invalid_token_when_pulled_then_the_http_200_exception_becomes_an_error_saying_fix_the_token(
+        rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
+    answer = httpx.post(rig.root() + sim.PREFIX + sim.ENDPOINT, data={
+        "wstoken": "wrong", "wsfunction": "core_course_get_courses", "moodlewsrestformat": "json"})
+    assert answer.status_code == 200 and answer.json()["errorcode"] == "invalidtoken"
+    monkeypatch.setenv("MOODLE_TOKEN", "wrong")
+    with pytest.raises(SourceError, match=r"rejected the web service token.*MOODLE_TOKEN.*Manage tokens") as caught:
+        rig.pull("moodle", moodle_config(rig))
+    assert "\n" not in str(caught.value)
+
+
+def test_given_a_function_missing_from_the_service_when_pulled_then_the_error_names_function_and_service(
+        rig: Rig) -> None:
+    lms(rig).disabled.add("core_completion_get_course_completion_status")
+    with pytest.raises(SourceError, match=r"refused core_completion_get_course_completion_status \(accessexception"
+                                          r".*External services > Functions"):
+        rig.pull("moodle", moodle_config(rig))
+
+
+def test_given_no_json_format_parameter_when_called_then_moodle_answers_xml_and_the_connector_asks_for_json(
+        rig: Rig) -> None:
+    answer = httpx.post(rig.root() + sim.PREFIX + sim.ENDPOINT, data={
+        "wstoken": sim.TOKEN, "wsfunction": "core_course_get_courses"})
+    assert answer.headers["content-type"].startswith("application/xml")
+    assert rig.pull("moodle", moodle_config(rig)).published > 0
+
+
+def test_given_the_site_course_and_a_sandbox_without_completion_when_pulled_then_only_tracked_courses_are_read(
+        rig: Rig) -> None:
+    rig.pull("moodle", moodle_config(rig))
+    courses = {e["payload"]["course_id"] for e in rig.events("moodle")}
+    assert courses and courses <= set(sim.MOODLE_COURSES)
+    assert {e["source_record_id"] for e in rig.events("moodle")} == sim.expected_record_ids(rig.world)
+    listed = moodle_config(rig, options={"courses": [sim.SANDBOX[0]]})
+    rig.pull("moodle_sandbox", listed)
+    sandbox = rig.events("moodle_sandbox")
+    assert sandbox and {e["payload"]["course_id"] for e in sandbox} == {sim.SANDBOX[0]}
+    assert {e["payload"]["verb"] for e in sandbox} == {"enrolled"}
+
+
+def test_given_a_listed_course_the_site_lacks_when_pulled_then_the_error_names_the_setting(
+        rig: Rig) -> None:
+    with pytest.raises(SourceError, match=r"sources.moodle.options.courses lists NOPE-101"):
+        rig.pull("moodle", moodle_config(rig, options={"courses": ["EPMA-GL-101", "NOPE-101"]}))
+
+
+def test_given_trainers_enrolled_in_courses_when_pulled_then_only_learners_become_records(
+        rig: Rig) -> None:
+    trainers = {e.user_id for e in lms(rig).enrolments if e.role == "editingteacher"}
+    result = rig.pull("moodle", moodle_config(rig))
+    users = {int(e["source_record_id"].split("/")[3]) for e in rig.events("moodle")}
+    assert users and not users & trainers
+    assert result.streams[0].unmatched_staff == 0 and result.streams[1].unmatched_staff == 0
+
+
+def test_given_a_learner_registered_with_a_personal_email_when_pulled_then_the_username_links_them(
+        rig: Rig) -> None:
+    learners = [e for e in lms(rig).enrolments if e.pseudonym and e.course in sim.MOODLE_COURSES
+                and e.enrolled_at <= rig.world.clock]
+    lms(rig).personal_emails |= {e.pseudonym for e in learners[::3] if e.pseudonym}
+    personal = [e for e in learners if e.pseudonym in lms(rig).personal_emails]
+    rig.pull("moodle", moodle_config(rig))
+    by_id = {e["source_record_id"]: e["payload"]["person"] for e in rig.events("moodle")}
+    for e in personal:
+        person = by_id[sim.enrolment_record_id(sim.MOODLE_COURSES[e.course][0], e.user_id)]
+        assert person["pseudonym"] == e.pseudonym and person["org_unit"] == rig.world.member(e.pseudonym).org_unit
+
+
+def test_given_no_change_when_pulled_again_then_completed_learners_are_not_asked_again_and_nothing_is_published(
+        rig: Rig) -> None:
+    config = moodle_config(rig)
+    rig.pull("moodle", config)
+    first_calls = lms(rig).requests
+    again = rig.pull("moodle", config)
+    completed = sum(1 for e in sim.expected_record_ids(rig.world) if e.endswith("/completion"))
+    assert again.published == 0 and again.records == 0
+    assert completed > 0 and lms(rig).requests - first_calls == first_calls - completed
+
+
+def test_given_a_learner_who_completes_between_pulls_when_pulled_then_one_completion_dated_by_the_last_criterion(
+        rig: Rig) -> None:
+    config = moodle_config(rig)
+    rig.pull("moodle", config)
+    before = {e["source_record_id"] for e in rig.events("moodle")}
+    rig.world.advance(timedelta(days=8))
+    rig.pull("moodle", config)
+    new = [e for e in rig.events("moodle") if e["source_record_id"] not in before]
+    assert new and {e["source_record_id"] for e in new} == sim.expected_record_ids(rig.world) - before
+    for event in (e for e in new if e["payload"]["verb"] == "completed"):
+        course, user = int(event["source_record_id"].split("/")[1]), int(event["source_record_id"].split("/")[3])
+        expected = next(x.completed_at for x in lms(rig).enrolments
+                        if x.user_id == user and sim.MOODLE_COURSES.get(x.course, (0,))[0] == course)
+        assert expected is not None and event["record_version"] == expected.isoformat()
+        assert datetime.fromisoformat(event["occurred_at"]) == expected
+    enrolled = [e for e in new if e["payload"]["verb"] == "enrolled"]
+    assert all(e["record_version"] == "enrolled" for e in enrolled)
+
+
+def test_given_a_service_with_only_get_courses_by_field_when_configured_for_it_then_courses_are_listed(
+        rig: Rig) -> None:
+    lms(rig).disabled.add("core_course_get_courses")
+    with pytest.raises(SourceError, match=r"refused core_course_get_courses \(accessexception"):
+        rig.pull("moodle", moodle_config(rig))
+    result = rig.pull("moodle", moodle_config(rig, options={"courses_function": "core_course_get_courses_by_field"}))
+    assert result.published == len(sim.expected_record_ids(rig.world)) > 0

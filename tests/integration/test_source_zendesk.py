@@ -1,0 +1,140 @@
+"""Zendesk incremental export quirks against the simulated account over real HTTP, through broker and warehouse."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from connectors.core.errors import SourceError
+from connectors.simulator import zendesk as sim
+from connectors.simulator.server import SimServer
+from connectors.simulator.servicenow import current_tickets
+from tests.integration import helpdesk
+from tests.integration.helpdesk import Rig
+
+rig = helpdesk.rig
+
+
+@pytest.fixture(autouse=True)
+def _credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in sim.ENV.items():
+        monkeypatch.setenv(name, value)
+
+
+def _entry(server: SimServer, **options: Any) -> dict[str, Any]:
+    entry = sim.source_config(f"http://127.0.0.1:{server.port}")
+    return {**entry, "options": {**entry["options"], **options}}
+
+
+def _exports(server: SimServer) -> list[tuple[dict[str, list[str]], int]]:
+    return [(parse_qs(urlsplit(path).query), status) for method, path, status in server.log
+            if "/incremental/tickets/cursor" in path]
+
+
+def _current(rig: Rig) -> dict[str, Any]:
+    tickets = current_tickets(rig.world, "zendesk")
+    return {str(sim.ticket_id(t.event.source_record_id)): t.event.payload for t in tickets}
+
+
+def _assert_loaded_as_source(rig: Rig) -> None:
+    loaded, current = rig.tickets("zendesk"), _current(rig)
+    assert set(loaded) == set(current)
+    for ticket, row in loaded.items():
+        assert row["updated_at"] == current[ticket].updated_at
+    versions = rig.raw_versions("zendesk")
+    assert len(versions) == len(set(versions))
+
+
+def test_given_an_export_walked_to_its_end_when_pulled_again_then_it_resumes_from_the_stored_after_cursor(
+        rig: Rig) -> None:
+    with SimServer(sim.apis(rig.world)) as server:
+        config = rig.config(_entry(server), page_size=10)
+        rig.pull("zendesk", config)
+        stored = rig.state("zendesk", "tickets")
+        rig.world.advance(timedelta(days=8))
+        changed = rig.pull("zendesk", config)
+        exports = _exports(server)
+    first_of_second_run = exports[len(exports) - changed.streams[0].pages]
+    assert "start_time" in exports[0][0] and first_of_second_run[0]["cursor"] == [stored["after_cursor"]]
+    assert changed.records > 0
+    rig.ingest()
+    _assert_loaded_as_source(rig)
+
+
+def test_given_a_stored_cursor_that_expired_when_pulled_then_it_restarts_from_the_stored_updated_at(
+        rig: Rig) -> None:
+    api = sim.ZendeskApi(rig.world)
+    with SimServer([api]) as server:
+        config = rig.config(_entry(server), page_size=10)
+        rig.pull("zendesk", config)
+        stored = rig.state("zendesk", "tickets")
+        rig.world.advance(timedelta(days=8))
+        api.expire_cursors()
+        changed = rig.pull("zendesk", config)
+        exports = _exports(server)
+    refused = [i for i, (_, status) in enumerate(exports) if status == 422]
+    assert len(refused) == 1
+    restart = exports[refused[0] + 1][0]
+    assert restart["start_time"] == [str(int(sim_time(stored["cursor"])))]
+    assert changed.records > 0
+    rig.ingest()
+    _assert_loaded_as_source(rig)
+
+
+def sim_time(iso: str) -> float:
+    return datetime.strptime(iso, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
+
+
+def test_given_the_exports_rate_limit_when_pulled_then_429s_wait_for_retry_after_and_nothing_is_lost(
+        rig: Rig) -> None:
+    api = sim.ZendeskApi(rig.world, rate_limit=5)
+    with SimServer([api]) as server:
+        result = rig.pull("zendesk", rig.config(_entry(server), page_size=1))
+        limited = [status for _, status in _exports(server) if status == 429]
+    assert limited and result.retries >= len(limited)
+    rig.ingest()
+    _assert_loaded_as_source(rig)
+
+
+def test_given_requesters_only_in_side_loaded_users_when_pulled_then_tickets_belong_to_directory_staff(
+        rig: Rig) -> None:
+    with SimServer(sim.apis(rig.world)) as server:
+        result = rig.pull("zendesk", rig.config(_entry(server)))
+    assert result.streams[0].unmatched_staff == 0 and result.streams[0].rejected == 0
+    rig.ingest()
+    loaded, current = rig.tickets("zendesk"), _current(rig)
+    for ticket, row in loaded.items():
+        person = current[ticket].person
+        assert (row["requester_pseudonym"], row["org_unit"], row["staff_group"]) == \
+            (person.pseudonym, person.org_unit, person.staff_group)
+
+
+def test_given_satisfaction_scores_and_drop_down_tags_when_pulled_then_good_is_5_bad_is_1_and_labels_are_shown(
+        rig: Rig) -> None:
+    with SimServer(sim.apis(rig.world)) as server:
+        rig.pull("zendesk", rig.config(_entry(server)))
+    rig.ingest()
+    loaded, current = rig.tickets("zendesk"), _current(rig)
+    for ticket, row in loaded.items():
+        p = current[ticket]
+        score = sim.satisfaction_score(p.satisfaction, p.status in ("resolved", "cancelled"))["score"]
+        assert row["satisfaction"] == {"good": 5, "bad": 1}.get(score)
+        assert row["category"] == p.category
+    assert {r["satisfaction"] for r in loaded.values()} >= {5, None}
+
+
+def test_given_a_wrong_api_token_when_pulled_then_the_error_names_the_environment_variables(
+        rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ZENDESK_API_TOKEN", "wrong")
+    with SimServer(sim.apis(rig.world)) as server, \
+            pytest.raises(SourceError, match="HTTP 401.*ZENDESK_EMAIL, ZENDESK_API_TOKEN"):
+        rig.pull("zendesk", rig.config(_entry(server)))
+
+
+def test_given_a_category_field_id_tickets_lack_when_pulled_then_the_error_names_the_setting(rig: Rig) -> None:
+    with SimServer(sim.apis(rig.world)) as server, \
+            pytest.raises(SourceError, match=r"options\.category_field_id"):
+        rig.pull("zendesk", rig.config(_entry(server, category_field_id=42)))
