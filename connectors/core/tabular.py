@@ -17,8 +17,10 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from pydantic import field_validator
+
 from connectors.core.errors import SourceError
-from connectors.core.stream import MappingError
+from connectors.core.stream import MappingError, Options
 
 # Agree/disagree answer labels as Microsoft Forms, Google Forms and most survey tools write them.
 LIKERT_LABELS: dict[str, int] = {
@@ -226,3 +228,20 @@ def duration_seconds(value: Any, what: str, unit: str = "minutes") -> int | None
     if factor is None:
         raise MappingError(f"{what}: unknown duration unit {unit!r}")
     return round(amount * factor)
+
+
+class ExportOptions(Options):
+    """Checks shared by file-export sources: a real time zone name and Likert labels mapping to 1..5."""
+
+    @field_validator("timezone", check_fields=False)
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        zone(value)
+        return value
+
+    @field_validator("likert_labels", check_fields=False)
+    @classmethod
+    def _labels(cls, value: dict[str, int]) -> dict[str, int]:
+        if any(not 1 <= v <= 5 for v in value.values()):
+            raise ValueError("every label must map to 1..5")
+        return {k.strip().lower(): v for k, v in value.items()}

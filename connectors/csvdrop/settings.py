@@ -11,7 +11,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from connectors.core.stream import Options
-from connectors.core.tabular import LIKERT_LABELS, zone
+from connectors.core.tabular import LIKERT_LABELS, ExportOptions
 from schemas.events import ItemCode, TicketStatus, TrainingVerb
 
 DropKind = Literal["form_response", "helpdesk_ticket", "training_record"]
@@ -118,7 +118,7 @@ class TrainingColumns(_Columns):
         return {k.strip().lower(): v for k, v in value.items()}
 
 
-class CsvDropOptions(Options):
+class CsvDropOptions(ExportOptions):
     kind: DropKind = Field(description="What every file in the folder holds")
     pattern: str = Field("*.csv", description="Which files of the folder to read")
     encoding: str = "utf-8-sig"
@@ -130,19 +130,6 @@ class CsvDropOptions(Options):
     ticket: TicketColumns = Field(default_factory=TicketColumns)
     training: TrainingColumns = Field(default_factory=TrainingColumns)
     likert_labels: dict[str, int] = Field(default_factory=lambda: dict(LIKERT_LABELS))
-
-    @field_validator("timezone")
-    @classmethod
-    def _zone(cls, value: str) -> str:
-        zone(value)
-        return value
-
-    @field_validator("likert_labels")
-    @classmethod
-    def _labels(cls, value: dict[str, int]) -> dict[str, int]:
-        if any(not 1 <= v <= 5 for v in value.values()):
-            raise ValueError("every label must map to 1..5")
-        return {k.strip().lower(): v for k, v in value.items()}
 
     @model_validator(mode="after")
     def _one_kind(self) -> CsvDropOptions:

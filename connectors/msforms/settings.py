@@ -9,10 +9,10 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from connectors.core.stream import Options
-from connectors.core.tabular import LIKERT_LABELS, zone
+from connectors.core.tabular import LIKERT_LABELS, ExportOptions
 from schemas.events import ItemCode
 
 # Leading columns of every export; "Last modified time" only in exports made since editing responses arrived.
@@ -90,7 +90,7 @@ DEFAULT_FORMS: dict[str, FormMapping] = {
 }
 
 
-class MsFormsOptions(Options):
+class MsFormsOptions(ExportOptions):
     timezone: str = Field("Europe/London", description="Zone of the export's times (they carry none)")
     date_format: str = Field("auto", description="strptime pattern of text times, or auto: ISO and m/d/yyyy "
                                                  "(day/month when the file's values show it)")
@@ -105,19 +105,6 @@ class MsFormsOptions(Options):
     encoding: str = Field("utf-8-sig", description="Encoding of CSV exports (Excel writes utf-8-sig or cp1252)")
     on_unknown_form: Literal["error", "skip"] = Field(
         "error", description="A file whose form title is not under forms: stop with an error, or leave it")
-
-    @field_validator("timezone")
-    @classmethod
-    def _zone(cls, value: str) -> str:
-        zone(value)
-        return value
-
-    @field_validator("likert_labels")
-    @classmethod
-    def _labels(cls, value: dict[str, int]) -> dict[str, int]:
-        if any(not 1 <= v <= 5 for v in value.values()):
-            raise ValueError("every label must map to 1..5")
-        return {k.strip().lower(): v for k, v in value.items()}
 
     def form(self, title: str) -> FormMapping | None:
         wanted = title.strip().lower()
