@@ -4,6 +4,11 @@ File sources (form exports, CSV drops) share these rules: a path is one file or 
 known by the sha256 of its bytes, so a renamed or moved copy is not read twice; times written without a zone
 are local wall-clock times in a configured IANA zone, turned into UTC here; day-first or month-first slash
 dates are told apart from the file's own values when the format is `auto`.
+
+A wall-clock time cannot say which of the two instants it is in the hour that repeats when the clocks go back
+(01:00-02:00 on the last Sunday of October in Europe/London): such a time is read as its first occurrence
+(summer time), the rule of Python's zoneinfo with fold=0. A time in the hour skipped when they go forward is
+read with the offset in force before the change.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ import csv
 import hashlib
 import weakref
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -92,6 +92,14 @@ class FormExport:
     def file_name(self) -> str:
         suffix = "csv" if self.style == "csv_us" else "xlsx"
         return f"{self.title}({1 if self.rows else 0}-{len(self.rows)}).{suffix}"
+
+
+def as_exported(moment: datetime) -> datetime:
+    """The UTC instant an export's London wall-clock time for `moment` reads back as. It is `moment` itself
+    except in the hour repeated when the clocks go back, which a wall-clock time cannot tell apart: there
+    it is the first occurrence (see connectors.core.tabular)."""
+    wall = moment.astimezone(LONDON).replace(tzinfo=None, microsecond=0, fold=0)
+    return wall.replace(tzinfo=LONDON).astimezone(UTC)
 
 
 def _local(moment: datetime, style: Style) -> datetime | str:

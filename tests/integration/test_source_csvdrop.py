@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from connectors.core.errors import SourceError
 from connectors.simulator import csvdrop as sim
+from connectors.simulator.msforms import as_exported
 from schemas.events import Kind
 from tests.contract.harness import read_events
 from tests.integration import helpdesk
@@ -61,7 +62,8 @@ def test_given_form_response_drop_when_pulled_then_every_row_loads_as_the_tool_r
         p, row = event.payload, loaded[rid]
         assert (row["form_id"], row["likert"], row["recommend"], row["minutes_saved_per_shift"],
                 row["submitted_at"], row["staff_pseudonym"], row["org_unit"]) == \
-            (p.form_id, p.likert, p.recommend, p.minutes_saved_per_shift, event.occurred_at, p.person.pseudonym,
+            (p.form_id, p.likert, p.recommend, p.minutes_saved_per_shift, as_exported(event.occurred_at),
+             p.person.pseudonym,
              p.person.org_unit)
 
 
@@ -79,7 +81,8 @@ def test_given_service_desk_report_with_uk_dates_and_usernames_when_pulled_then_
         p, row = event.payload, loaded[rid]
         assert (row["status"], row["priority"], row["category"], row["reopen_count"], row["satisfaction"],
                 row["opened_at"], row["resolved_at"], row["requester_pseudonym"]) == \
-            (p.status, p.priority, p.category, p.reopen_count, p.satisfaction, p.opened_at, p.resolved_at,
+            (p.status, p.priority, p.category, p.reopen_count, p.satisfaction, as_exported(p.opened_at),
+             p.resolved_at and as_exported(p.resolved_at),
              p.person.pseudonym)
 
 
@@ -97,7 +100,7 @@ def test_given_learning_hub_extract_keyed_by_employee_number_when_pulled_then_re
         p, row = event.payload, loaded[rid]
         assert (row["verb"], row["course_id"], row["duration_seconds"], row["required"], row["occurred_at"],
                 row["staff_pseudonym"], row["org_unit"]) == \
-            (p.verb, p.course_id, p.duration_seconds, p.required, event.occurred_at, p.person.pseudonym,
+            (p.verb, p.course_id, p.duration_seconds, p.required, as_exported(event.occurred_at), p.person.pseudonym,
              p.person.org_unit)
         assert row["score"] == pytest.approx(p.score) if p.score is not None else row["score"] is None
 

@@ -47,7 +47,7 @@ def _assert_loaded_as_source(rig: Rig) -> None:
         p, row = event.payload, loaded[rid]
         assert (row["form_id"], row["likert"], row["recommend"], row["minutes_saved_per_shift"]) == \
             (p.form_id, p.likert, p.recommend, p.minutes_saved_per_shift)
-        assert row["submitted_at"] == event.occurred_at and row["org_unit"] == p.person.org_unit
+        assert row["submitted_at"] == sim.as_exported(event.occurred_at) and row["org_unit"] == p.person.org_unit
         assert row["staff_group"] == p.person.staff_group and row["system"] == p.person.system
         assert (row["comment"] is None) == (p.comment is None)
     versions = rig.raw_versions(SOURCE)
@@ -137,7 +137,7 @@ def test_given_day_first_csv_times_when_pulled_with_auto_format_then_dates_are_r
     rig.ingest()
     loaded = _loaded(rig)
     for n, event in enumerate(sim.visible(rig.world)["epma-pulse"], 1):
-        assert loaded[f"epma-pulse:{n}"]["submitted_at"] == event.occurred_at
+        assert loaded[f"epma-pulse:{n}"]["submitted_at"] == sim.as_exported(event.occurred_at)
 
 
 def test_given_configured_question_missing_from_export_when_pulled_then_error_names_question_and_setting(

@@ -30,6 +30,29 @@ def test_given_iso_text_and_twelve_hour_clock_when_parsed_then_both_read_as_loca
     assert times.parse("11/3/2026 12:00:00 AM") == datetime(2026, 11, 3, 0, 0, 0, tzinfo=UTC)
 
 
+def test_given_a_time_in_the_hour_repeated_when_clocks_go_back_when_parsed_then_it_is_the_first_occurrence() -> None:
+    times = LocalTimes("Europe/London", day_first=True)
+    # 25 October 2026: 01:24 local happens at 00:24 UTC (BST) and again at 01:24 UTC (GMT).
+    assert times.parse("25/10/2026 01:24:16") == datetime(2026, 10, 25, 0, 24, 16, tzinfo=UTC)
+    assert times.parse("25/10/2026 02:24:16") == datetime(2026, 10, 25, 2, 24, 16, tzinfo=UTC)
+
+
+def test_given_a_time_in_the_hour_skipped_when_clocks_go_forward_when_parsed_then_the_winter_offset_applies() -> None:
+    times = LocalTimes("Europe/London", day_first=True)
+    # 29 March 2026: local 01:00-02:00 does not exist; 01:30 is read as GMT.
+    assert times.parse("29/03/2026 01:30:00") == datetime(2026, 3, 29, 1, 30, tzinfo=UTC)
+    assert times.parse("29/03/2026 02:30:00") == datetime(2026, 3, 29, 1, 30, tzinfo=UTC)
+
+
+def test_given_the_simulated_export_time_of_an_instant_when_read_back_then_only_the_repeated_hour_moves() -> None:
+    from connectors.simulator.msforms import as_exported
+
+    second_one_am = datetime(2026, 10, 25, 1, 24, 16, tzinfo=UTC)
+    assert as_exported(second_one_am) == datetime(2026, 10, 25, 0, 24, 16, tzinfo=UTC)
+    assert as_exported(datetime(2026, 10, 25, 0, 24, 16, tzinfo=UTC)) == datetime(2026, 10, 25, 0, 24, 16, tzinfo=UTC)
+    assert as_exported(datetime(2026, 11, 3, 9, 0, tzinfo=UTC)) == datetime(2026, 11, 3, 9, 0, tzinfo=UTC)
+
+
 def test_given_xlsx_time_cell_with_float_error_when_parsed_then_it_rounds_to_the_second() -> None:
     times = LocalTimes("Europe/London")
     assert times.parse(datetime(2026, 1, 5, 9, 14, 4, 999996)) == datetime(2026, 1, 5, 9, 14, 5, tzinfo=UTC)
