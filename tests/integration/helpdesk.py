@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 
 from connectors.core.config import SourceConfig
 from connectors.core.pull import Puller, PullResult
+from connectors.simulator.server import SimServer
 from connectors.simulator.world import World
 from flows.ingest.runner import IngestSummary
 from flows.ingest.service import run_ingest
@@ -64,6 +65,23 @@ class Rig:
 
     def state(self, source: str, stream: str) -> dict[str, Any]:
         return self.puller.store.get(source, stream)
+
+
+def credentials(env: dict[str, str]) -> Any:
+    """An autouse fixture putting a simulated system's credentials (its `ENV`) into the environment."""
+
+    @pytest.fixture(autouse=True)
+    def _credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+
+    return _credentials
+
+
+def entry(sim: Any, server: SimServer, **options: Any) -> dict[str, Any]:
+    """A simulated system's `source_config` against the running server, with `options` overriding its own."""
+    config = sim.source_config(f"http://127.0.0.1:{server.port}")
+    return {**config, "options": {**config["options"], **options}}
 
 
 @pytest.fixture

@@ -25,6 +25,7 @@ from realise.config import Settings
 from realise.kafka import ensure_topics, producer
 from realise.privacy import scrub
 from tests.contract.harness import KEY, load_directory, read_events, small_world
+from tests.integration import helpdesk
 from warehouse.db import create_engine
 
 CONFIDENCE = "I feel confident using the system in my day-to-day work"
@@ -63,10 +64,7 @@ class Rig:
         return {r["response_id"]: dict(r) for r in rows}
 
 
-@pytest.fixture(autouse=True)
-def _credentials(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in sim.ENV.items():
-        monkeypatch.setenv(name, value)
+_credentials = helpdesk.credentials(sim.ENV)
 
 
 @pytest.fixture

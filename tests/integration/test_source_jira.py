@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from functools import partial
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -25,15 +25,10 @@ from tests.integration.helpdesk import Rig
 rig = helpdesk.rig
 
 
-@pytest.fixture(autouse=True)
-def _credentials(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in sim.ENV.items():
-        monkeypatch.setenv(name, value)
+_credentials = helpdesk.credentials(sim.ENV)
 
 
-def _entry(server: SimServer, **options: Any) -> dict[str, Any]:
-    entry = sim.source_config(f"http://127.0.0.1:{server.port}")
-    return {**entry, "options": {**entry["options"], **options}}
+_entry = partial(helpdesk.entry, sim)
 
 
 def _searches(server: SimServer) -> list[dict[str, list[str]]]:

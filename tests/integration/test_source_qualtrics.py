@@ -23,10 +23,7 @@ rig = helpdesk.rig
 SOURCE = "qualtrics"
 
 
-@pytest.fixture(autouse=True)
-def _credentials(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in sim.ENV.items():
-        monkeypatch.setenv(name, value)
+_credentials = helpdesk.credentials(sim.ENV)
 
 
 def _entry(server: SimServer, **options: Any) -> dict[str, Any]:

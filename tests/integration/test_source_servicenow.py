@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from functools import partial
 
 import httpx
 import pytest
@@ -20,15 +20,10 @@ rig = helpdesk.rig
 STATUS = {"new": "new", "in_progress": "in_progress", "resolved": "resolved", "cancelled": "cancelled"}
 
 
-@pytest.fixture(autouse=True)
-def _credentials(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in sim.ENV.items():
-        monkeypatch.setenv(name, value)
+_credentials = helpdesk.credentials(sim.ENV)
 
 
-def _entry(server: SimServer, **options: Any) -> dict[str, Any]:
-    entry = sim.source_config(f"http://127.0.0.1:{server.port}")
-    return {**entry, "options": {**entry["options"], **options}}
+_entry = partial(helpdesk.entry, sim)
 
 
 def _source_rows(api: sim.ServiceNowApi) -> dict[str, dict[str, str]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -18,15 +19,10 @@ from tests.integration.helpdesk import Rig
 rig = helpdesk.rig
 
 
-@pytest.fixture(autouse=True)
-def _credentials(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in sim.ENV.items():
-        monkeypatch.setenv(name, value)
+_credentials = helpdesk.credentials(sim.ENV)
 
 
-def _entry(server: SimServer, **options: Any) -> dict[str, Any]:
-    entry = sim.source_config(f"http://127.0.0.1:{server.port}")
-    return {**entry, "options": {**entry["options"], **options}}
+_entry = partial(helpdesk.entry, sim)
 
 
 def _exports(server: SimServer) -> list[tuple[dict[str, list[str]], int]]:
