@@ -477,7 +477,8 @@ def test_given_bad_input_when_an_action_is_added_then_the_cli_explains_in_one_li
     (alert,) = wh.alerts()
     common = ["--what", "Extra training", "--owner", "Lead"]
 
-    unknown = _one_line_error(_realise(tmp_path, "actions", "add", "999999", *common, "--due", "2026-12-01",
+    due = (datetime.now(UTC).date() + timedelta(days=30)).isoformat()  # a valid date: only the alert is wrong
+    unknown = _one_line_error(_realise(tmp_path, "actions", "add", "999999", *common, "--due", due,
                                        url=warehouse_url))
     assert "no alert 999999" in unknown and "realise alerts list --all" in unknown
     bad_date = _one_line_error(_realise(tmp_path, "actions", "add", str(alert["alert_id"]), *common,

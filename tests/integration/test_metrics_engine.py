@@ -551,7 +551,8 @@ def test_every_metric_gives_the_same_latest_values_after_events_in_recent_and_ol
     refresh(warehouse, full=True, metric_ids=ids)
     before = snapshot(warehouse, ids)
     add_new_events(warehouse, loaded, gate)
-    add_new_events(warehouse, loaded, gate, share=0.003, seed=98, now=loaded.now - timedelta(weeks=5))
+    # Enough old records (about 170) that every kind, skills baselines included, has some whatever the date.
+    add_new_events(warehouse, loaded, gate, share=0.02, seed=98, now=loaded.now - timedelta(weeks=5))
 
     incremental, after_incremental, after_full = incremental_then_full(warehouse, ids)
 
