@@ -9,6 +9,7 @@ from __future__ import annotations
 import email.utils
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, datetime
@@ -56,6 +57,7 @@ class HttpClient:
         self._token: tuple[str, float] | None = None
         self.requests = 0
         self.retries = 0
+        self._counting = threading.Lock()  # a connector may send from several threads (Moodle's per-learner calls)
         if auth is None and config.auth.type == "basic":
             auth = httpx.BasicAuth(config.auth.secret("username_env", source),
                                    config.auth.secret("password_env", source))
@@ -124,7 +126,8 @@ class HttpClient:
         refreshed = False
         extra_headers = kwargs.pop("headers", {})
         while True:
-            self.requests += 1
+            with self._counting:
+                self.requests += 1
             headers = {**extra_headers, **(self._auth_headers() if authenticate else {})}
             try:
                 response = self._client.request(method, url, headers=headers, **kwargs)
@@ -153,7 +156,8 @@ class HttpClient:
             delay = wait if wait is not None else backoff * (0.5 + random.random() / 2)
             delay = min(delay, max(self.config.max_backoff_seconds, 1.0))
             log.info("%s: %s on %s %s; retry %d in %.2f s", self.source, problem, method, url, attempt + 1, delay)
-            self.retries += 1
+            with self._counting:
+                self.retries += 1
             attempt += 1
             self._sleep(delay)
 

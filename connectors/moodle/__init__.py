@@ -16,6 +16,8 @@ new (or, with `recheck_completed`, redone) completion publishes one event. Quirk
 - completion status is per course and learner, with only per-criterion `timecompleted` (unix seconds):
   the course's completion time is the last criterion met under aggregation "all", the first under "any"; it
   is the completion event's time and version;
+- the completion-status calls of a page of learners are made `parallel_calls` at a time (results are used in
+  the page's order, so state and events are as with one call at a time);
 - a learner registered with a personal e-mail address is linked by username or idnumber instead
   (`identifier_fields`, the first the staff directory knows).
 """
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
 
 from connectors.core.build import EventBuilder, parse_time
@@ -67,6 +70,7 @@ class Moodle(Source):
         self._courses: list[dict[str, Any]] | None = None
         self._learners: dict[int, list[list[dict[str, Any]]]] = {}
         self._snapshot = cursor_text(context.run_started)
+        self._pool: ThreadPoolExecutor | None = None
 
     # -- reading ------------------------------------------------------------------------------------
 
@@ -145,17 +149,12 @@ class Moodle(Source):
             known = done.setdefault(key, {})
             for learners in self._learner_pages(course):
                 records = []
-                for user in learners:
+                asked = [u for u in learners
+                         if not (str(u["id"]) in known and since is None and not self.options.recheck_completed)]
+                for user, status in zip(asked, self._statuses(course, asked), strict=True):
                     uid = str(user["id"])
-                    if uid in known and since is None and not self.options.recheck_completed:
+                    if status is None:
                         continue
-                    try:
-                        status = self.moodle.call(GET_COMPLETION_STATUS, courseid=course["id"], userid=user["id"])
-                    except MoodleError as exc:
-                        if exc.errorcode in ("nottracked", "nocriteriaset", "completionnotenabled"):
-                            continue
-                        raise SourceError(f"source '{self.name}': {GET_COMPLETION_STATUS} failed for course "
-                                          f"{course['id']}: {exc}") from None
                     completion = (status or {}).get("completionstatus") or {}
                     if not completion.get("completed"):
                         continue
@@ -173,6 +172,24 @@ class Moodle(Source):
                                     "user": user, "completionstatus": completion})
                 yield Page(records)
             yield Page([], {"cursor": self._snapshot, "completed": done})
+
+    def _statuses(self, course: dict[str, Any], users: list[dict[str, Any]]) -> list[Any]:
+        """Each user's completion status in `course` (None where the course does not track them), in order."""
+
+        def one(user: dict[str, Any]) -> Any:
+            try:
+                return self.moodle.call(GET_COMPLETION_STATUS, courseid=course["id"], userid=user["id"]) or {}
+            except MoodleError as exc:
+                if exc.errorcode in ("nottracked", "nocriteriaset", "completionnotenabled"):
+                    return None
+                raise SourceError(f"source '{self.name}': {GET_COMPLETION_STATUS} failed for course "
+                                  f"{course['id']}: {exc}") from None
+
+        if self.options.parallel_calls == 1 or len(users) < 2:
+            return [one(u) for u in users]
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.options.parallel_calls, thread_name_prefix=f"moodle-{self.name}")
+        return list(self._pool.map(one, users))
 
     # -- mapping ------------------------------------------------------------------------------------
 
@@ -208,4 +225,6 @@ class Moodle(Source):
         return build.person(known)
 
     def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
         self.client.close()

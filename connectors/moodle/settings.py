@@ -68,3 +68,7 @@ class MoodleOptions(Options):
     recheck_completed: bool = Field(
         False, description="Ask again about learners already seen complete (finds reset and redone completions, "
                            "at one call per learner per pull)")
+    parallel_calls: int = Field(
+        4, ge=1, le=16,
+        description="Completion-status calls in flight at once: Moodle has one call per learner and course, so "
+                    "its round trips, not the data, bound a pull; 1 calls one at a time")

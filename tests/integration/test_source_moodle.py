@@ -140,3 +140,18 @@ def test_given_a_service_with_only_get_courses_by_field_when_configured_for_it_t
         rig.pull("moodle", moodle_config(rig))
     result = rig.pull("moodle", moodle_config(rig, options={"courses_function": "core_course_get_courses_by_field"}))
     assert result.published == len(sim.expected_record_ids(rig.world)) > 0
+
+
+def test_given_parallel_completion_calls_when_pulled_then_the_events_are_those_of_one_call_at_a_time(
+        rig: Rig) -> None:
+    rig.pull("moodle_serial", moodle_config(rig, options={"parallel_calls": 1}))
+    rig.pull("moodle_parallel", moodle_config(rig, options={"parallel_calls": 8}))
+
+    def events(source: str) -> list[tuple[Any, ...]]:
+        return [(e["source_record_id"], e["record_version"], e["occurred_at"] if e["payload"]["verb"] == "completed"
+                 else None, e["payload"]["verb"]) for e in rig.events(source)]
+
+    serial, parallel = events("moodle_serial"), events("moodle_parallel")
+    assert any(verb == "completed" for *_, verb in serial)
+    assert parallel == serial
+    assert {record_id for record_id, *_ in parallel} == sim.expected_record_ids(rig.world)
