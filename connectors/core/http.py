@@ -102,7 +102,7 @@ class HttpClient:
         if auth.scope:
             data["scope"] = auth.scope
         response = self._send("POST", self.url(auth.token_url or ""), data=data, authenticate=False)
-        body = self._json(response)
+        body = self.json_of(response)
         token = body.get("access_token") if isinstance(body, dict) else None
         if not token:
             raise SourceError(f"source '{self.source}': the token endpoint {auth.token_url} returned no access_token")
@@ -113,7 +113,7 @@ class HttpClient:
     # -- requests -----------------------------------------------------------------------------------
 
     def get_json(self, path_or_url: str, params: Mapping[str, Any] | None = None) -> Any:
-        return self._json(self.request("GET", path_or_url, params=params))
+        return self.json_of(self.request("GET", path_or_url, params=params))
 
     def request(self, method: str, path_or_url: str, *, allow: Collection[int] = (), **kwargs: Any) -> httpx.Response:
         """One request with the retry policy; statuses in `allow` are returned rather than raised, for APIs
@@ -179,7 +179,8 @@ class HttpClient:
         detail = response.text[:300].replace("\n", " ")
         return SourceError(f"{where}: request refused (HTTP {status}): {detail}")
 
-    def _json(self, response: httpx.Response) -> Any:
+    def json_of(self, response: httpx.Response) -> Any:
+        """The JSON body of an answer, or an error saying the base URL points somewhere else."""
         try:
             return response.json()
         except ValueError:

@@ -1,6 +1,9 @@
-"""Jira Service Management issues through the REST search (`GET /rest/api/2/search`) and webhook deliveries.
+"""Jira Service Management issues through the REST search and webhook deliveries.
 
 Auth is basic with the account's e-mail address and an API token. Quirks handled, each with its own test:
+- Jira Cloud has removed `GET /rest/api/2/search` for the enhanced `GET /rest/api/2/search/jql` (paged by
+  `nextPageToken`, no `total`); Data Center and Server have only the former: `search_api: auto` uses the
+  enhanced search where the site answers it and falls back on HTTP 404;
 - JQL compares dates to the minute, in the searching account's profile time zone: reads start at the
   stored minute (`>=`) and versions already read dedupe by event id;
 - `maxResults` is capped at 100 whatever is asked: pages are counted by what came back;

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from connectors.core.stream import Options
 from schemas.events import TicketStatus
 
-SEARCH_PATH = "rest/api/2/search"
+SEARCH_PATH = "rest/api/2/search"  # Jira Data Center and Server; removed from Jira Cloud in 2025
+SEARCH_JQL_PATH = "rest/api/2/search/jql"  # Jira Cloud's enhanced search (v2 field formats, token paging)
 MAX_RESULTS = 100  # Jira returns at most 100 issues a page whatever maxResults asks for
 JQL_TIME_FORMAT = "%Y/%m/%d %H:%M"  # JQL dates have minute precision
 
@@ -29,6 +32,7 @@ sources:
     page_size: 100                 # Jira caps a page at 100 issues
     options:
       jql: project = ITSD
+      search_api: auto             # search_jql (Jira Cloud), search (Data Center/Server) or auto
       jql_timezone: Europe/London  # the integration account's profile time zone
       category_field: customfield_10010      # Customer Request Type (its name is the category)
       satisfaction_field: customfield_10034  # JSM satisfaction; default none
@@ -38,6 +42,9 @@ sources:
 class JiraOptions(Options):
     jql: str | None = Field("project = ITSD", description="JQL selecting the service desk's issues, without ORDER "
                                                           "BY: the connector adds the updated bound and the order")
+    search_api: Literal["auto", "search_jql", "search"] = Field(
+        "auto", description="search_jql: Jira Cloud's enhanced search (nextPageToken paging); search: Data Center "
+                            "and Server (startAt paging); auto: search_jql where the site has it, else search")
     jql_timezone: str = Field("UTC", description="Time zone of the integration account's profile: Jira reads "
                                                  "JQL dates in it")
     requester_field: str = Field("reporter", description="User field whose emailAddress (or accountId when the "

@@ -149,7 +149,7 @@ class QualtricsClient:
         return responses
 
     def _result(self, response: httpx.Response) -> dict[str, Any]:
-        body = self.http._json(response)
+        body = self.http.json_of(response)
         result = body.get("result") if isinstance(body, dict) else None
         if not isinstance(result, dict):
             raise SourceError(f"source '{self.source}': {response.request.url} answered without a 'result'")

@@ -1,4 +1,9 @@
-"""A Jira Service Management site's issue search, `GET /rest/api/2/search`, and its webhook deliveries.
+"""A Jira Service Management site's issue search and its webhook deliveries.
+
+A Cloud site (the default) answers the enhanced search, `GET /rest/api/{2,3}/search/jql`: pages follow an
+opaque `nextPageToken` until `isLast` (the token is left out of the last page), no `total`, and only issue
+ids unless `fields` are asked for; its old `GET /rest/api/2/search` answers 410 Gone. A Data Center site
+answers only `GET /rest/api/2/search`, paged by `startAt` with a `total`.
 
 What it reproduces: basic auth with an account e-mail and API token (`realise@example.nhs.uk` /
 `sim-api-token`; anything else gets Jira's 401 body), JQL for the clauses incremental readers use
@@ -23,7 +28,7 @@ import uuid
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from connectors.simulator.server import Api, Request, Response
@@ -34,6 +39,9 @@ PREFIX = "/jira"
 EMAIL = "realise@example.nhs.uk"
 API_TOKEN = "sim-api-token"
 SEARCH_PATH = "/rest/api/2/search"
+SEARCH_JQL_PATHS = ("/rest/api/2/search/jql", "/rest/api/3/search/jql")
+REMOVED = ("The requested API has been removed. Please migrate to the /rest/api/3/search/jql API. A full migration "
+           "guideline is available at https://developer.atlassian.com/changelog/#CHANGE-2046")
 PROJECT = "ITSD"
 MAX_RESULTS = 100
 REQUEST_TYPE_FIELD = "customfield_10010"
@@ -121,8 +129,9 @@ class JiraApi(Api):
     prefix = PREFIX
 
     def __init__(self, world: World, *, user_timezone: str = "UTC", base_url: str = "https://trust.atlassian.net",
-                 rate_limit: float | None = None) -> None:
+                 rate_limit: float | None = None, deployment: Literal["cloud", "data_center"] = "cloud") -> None:
         super().__init__()
+        self.deployment = deployment
         self.world, self.zone, self.base_url = world, ZoneInfo(user_timezone), base_url
         self.rate_limit = rate_limit
         self._cache: tuple[datetime, list[tuple[datetime, int, dict[str, Any]]], list[tuple[datetime, int]]] | None \
@@ -247,8 +256,12 @@ class JiraApi(Api):
                 action()
 
     def _search(self, request: Request) -> Response:
-        if request.path.rstrip("/") != SEARCH_PATH or request.method != "GET":
+        path = request.path.rstrip("/")
+        enhanced = path in SEARCH_JQL_PATHS and self.deployment == "cloud"
+        if request.method != "GET" or not (enhanced or path == SEARCH_PATH):
             return Response(404, {"errorMessages": ["null for uri: " + request.path], "errors": {}})
+        if path == SEARCH_PATH and self.deployment == "cloud":
+            return Response(410, {"errorMessages": [REMOVED], "errors": {}})
         try:
             clauses, order = parse_jql(request.arg("jql") or "", self.zone)
         except JqlError as exc:
@@ -275,12 +288,37 @@ class JiraApi(Api):
             elif field in ("updated", "created"):
                 selected = sorted(selected, key=lambda r: r[0] if field == "updated" else _created(r[2]),
                                   reverse=descending)
-        start = max(0, request.int_arg("startAt", 0))
         limit = max(0, min(request.int_arg("maxResults", 50), MAX_RESULTS))
+        if enhanced:
+            return self._enhanced_page(request, selected, limit)
+        start = max(0, request.int_arg("startAt", 0))
         wanted = [f.strip() for f in (request.arg("fields") or "*navigable").split(",") if f.strip()]
         issues = [self._select(r[2], wanted) for r in selected[start:start + limit]]
         return Response(200, {"expand": "schema,names", "startAt": start, "maxResults": limit,
                               "total": len(selected), "issues": issues})
+
+    def _enhanced_page(self, request: Request, selected: list[Any], limit: int) -> Response:
+        """Enhanced search: the token names the query and the offset; ids only unless fields are asked for."""
+        jql = request.arg("jql") or ""
+        token = request.arg("nextPageToken")
+        start = 0
+        if token:
+            try:
+                query, offset = base64.urlsafe_b64decode(token.encode()).decode().split("|", 1)
+                start = int(offset)
+            except (ValueError, UnicodeDecodeError):
+                query = ""
+            if query != hashlib.sha256(jql.encode()).hexdigest()[:16]:
+                return Response(400, {"errorMessages": ["The provided next page token is invalid or expired."],
+                                      "errors": {}})
+        wanted = [f.strip() for f in (request.arg("fields") or "id").split(",") if f.strip()]
+        page = selected[start:start + limit]
+        issues = [{"id": r[2]["id"]} if wanted == ["id"] else self._select(r[2], wanted) for r in page]
+        body: dict[str, Any] = {"issues": issues, "isLast": start + len(page) >= len(selected)}
+        if not body["isLast"]:
+            mark = f"{hashlib.sha256(jql.encode()).hexdigest()[:16]}|{start + len(page)}"
+            body["nextPageToken"] = base64.urlsafe_b64encode(mark.encode()).decode()
+        return Response(200, body)
 
     @staticmethod
     def _select(issue: dict[str, Any], wanted: list[str]) -> dict[str, Any]:

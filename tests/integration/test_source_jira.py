@@ -132,3 +132,53 @@ def test_given_jql_jira_refuses_when_pulled_then_jiras_message_is_shown(rig: Rig
     with SimServer(sim.apis(rig.world)) as server, \
             pytest.raises(SourceError, match="HTTP 400.*Field 'projekt' does not exist"):
         rig.pull("jira", rig.config(_entry(server, jql="projekt = ITSD")))
+
+
+def _requests(server: SimServer) -> list[tuple[str, dict[str, list[str]], int]]:
+    return [(urlsplit(path).path, parse_qs(urlsplit(path).query), status) for method, path, status in server.log]
+
+
+def _busy_minute(api: sim.JiraApi, world: World, issues: int = 25) -> None:
+    """More issues than a page changed in one minute: a reader must step through that minute page by page."""
+    busy = sorted(sim.issue_key(t.event.source_record_id) for t in current_tickets(world, "jira"))[:issues]
+    assert len(busy) == issues
+    for key in busy:
+        api.update(key, world.clock.replace(second=0, microsecond=0))
+
+
+def test_given_a_cloud_site_when_pulled_then_the_enhanced_search_pages_by_token_and_the_old_search_is_never_asked(
+        rig: Rig) -> None:
+    api = sim.JiraApi(rig.world)
+    _busy_minute(api, rig.world)
+    with SimServer([api]) as server:
+        result = rig.pull("jira", rig.config(_entry(server), page_size=10))
+        asked = _requests(server)
+    paths = {path for path, _, _ in asked}
+    assert paths == {sim.PREFIX + "/rest/api/2/search/jql"}
+    tokens = [q["nextPageToken"][0] for _, q, _ in asked if "nextPageToken" in q]
+    assert tokens and all(status == 200 for *_, status in asked)
+    assert result.records == len(current_tickets(rig.world, "jira"))
+    rig.ingest()
+    loaded = rig.tickets("jira")
+    assert {key: row["updated_at"] for key, row in loaded.items()} == api.current_versions()
+
+
+def test_given_a_data_center_site_when_search_api_is_auto_then_it_falls_back_to_start_at_paging(rig: Rig) -> None:
+    api = sim.JiraApi(rig.world, deployment="data_center")
+    _busy_minute(api, rig.world)
+    with SimServer([api]) as server:
+        first = rig.pull("jira", rig.config(_entry(server), page_size=10))
+        asked = _requests(server)
+    assert asked[0][0].endswith("/search/jql") and asked[0][2] == 404
+    legacy = [q for path, q, status in asked[1:] if path == sim.PREFIX + sim.SEARCH_PATH and status == 200]
+    assert len(legacy) == len(asked) - 1 and {"0", "10", "20"} <= {q["startAt"][0] for q in legacy}
+    assert first.records == len(current_tickets(rig.world, "jira"))
+    rig.ingest()
+    assert {key: row["updated_at"] for key, row in rig.tickets("jira").items()} == api.current_versions()
+
+
+def test_given_the_removed_search_asked_of_a_cloud_site_when_pulled_then_the_error_says_use_search_jql(
+        rig: Rig) -> None:
+    with SimServer(sim.apis(rig.world)) as server, \
+            pytest.raises(SourceError, match=r"removed rest/api/2/search \(Jira Cloud\).*options\.search_api"):
+        rig.pull("jira", rig.config(_entry(server, search_api="search")))
