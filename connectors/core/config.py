@@ -21,14 +21,19 @@ class _Section(BaseModel):
 class AuthConfig(_Section):
     """Credentials by environment variable name, e.g. `password_env: SERVICENOW_PASSWORD`."""
 
-    type: Literal["none", "basic", "bearer", "oauth2_client_credentials", "api_key"] = "none"
+    type: Literal["none", "basic", "bearer", "oauth2_client_credentials", "google_service_account", "api_key"] = "none"
     username_env: str | None = None
     password_env: str | None = None
     token_env: str | None = None
     client_id_env: str | None = None
     client_secret_env: str | None = None
-    token_url: str | None = Field(None, description="OAuth2 token endpoint (absolute, or relative to base_url)")
+    token_url: str | None = Field(None, description="OAuth2 token endpoint (absolute, or relative to base_url); for "
+                                                    "google_service_account the key's token_uri by default")
     scope: str | None = None
+    key_env: str | None = Field(None, description="google_service_account: variable holding the service account's "
+                                                  "JSON key, or the path to its file")
+    subject: str | None = Field(None, description="google_service_account: the user a domain-wide delegated "
+                                                  "account acts for (optional)")
     header: str = Field("Authorization", description="Header for api_key auth, e.g. X-API-TOKEN")
 
     @model_validator(mode="after")
@@ -38,6 +43,7 @@ class AuthConfig(_Section):
             "bearer": ("token_env",),
             "api_key": ("token_env",),
             "oauth2_client_credentials": ("client_id_env", "client_secret_env", "token_url"),
+            "google_service_account": ("key_env", "scope"),
         }.get(self.type, ())
         missing = [name for name in needed if not getattr(self, name)]
         if missing:

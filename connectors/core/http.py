@@ -18,11 +18,13 @@ from urllib.parse import urljoin
 
 import httpx
 
+from connectors.core import google
 from connectors.core.config import SourceConfig
 from connectors.core.errors import RetriableError, SourceError
 
 log = logging.getLogger(__name__)
 RETRIABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+TOKEN_GRANTS = frozenset({"oauth2_client_credentials", "google_service_account"})  # auth that fetches tokens
 
 
 def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
@@ -89,23 +91,38 @@ class HttpClient:
         if auth.type == "api_key":
             token = auth.secret("token_env", self.source)
             return {auth.header: token}
-        if auth.type == "oauth2_client_credentials":
+        if auth.type in TOKEN_GRANTS:
             return {"Authorization": f"Bearer {self._oauth_token()}"}
         return {}
 
     def _oauth_token(self) -> str:
+        """An access token from the token endpoint, kept until 30 s before it expires."""
         if self._token and self._token[1] > time.monotonic():
             return self._token[0]
         auth = self.config.auth
-        data = {"grant_type": "client_credentials", "client_id": auth.secret("client_id_env", self.source),
-                "client_secret": auth.secret("client_secret_env", self.source)}
-        if auth.scope:
-            data["scope"] = auth.scope
-        response = self._send("POST", self.url(auth.token_url or ""), data=data, authenticate=False)
+        if auth.type == "google_service_account":
+            key = google.load_key(auth.secret("key_env", self.source), self.source, auth.key_env or "")
+            token_url = auth.token_url or key.get("token_uri") or google.GOOGLE_TOKEN_URI
+            data = {"grant_type": google.JWT_BEARER_GRANT,
+                    "assertion": google.assertion(key, auth.scope or "", subject=auth.subject, source=self.source,
+                                                  variable=auth.key_env or "")}
+        else:
+            token_url = auth.token_url or ""
+            data = {"grant_type": "client_credentials", "client_id": auth.secret("client_id_env", self.source),
+                    "client_secret": auth.secret("client_secret_env", self.source)}
+            if auth.scope:
+                data["scope"] = auth.scope
+        response = self._send("POST", self.url(token_url), data=data, authenticate=False,
+                              allow=(400,) if auth.type == "google_service_account" else ())
         body = self.json_of(response)
+        if response.status_code == 400:  # Google's token endpoint refuses a bad grant with 400 invalid_grant
+            error = body.get("error_description") or body.get("error") if isinstance(body, dict) else body
+            raise SourceError(f"source '{self.source}': the token endpoint {token_url} refused the service "
+                              f"account ({error}); check the key in {auth.key_env} and that scope "
+                              f"'{auth.scope}' is allowed for it")
         token = body.get("access_token") if isinstance(body, dict) else None
         if not token:
-            raise SourceError(f"source '{self.source}': the token endpoint {auth.token_url} returned no access_token")
+            raise SourceError(f"source '{self.source}': the token endpoint {token_url} returned no access_token")
         lifetime = float(body.get("expires_in") or 3600)
         self._token = (token, time.monotonic() + max(0.0, lifetime - 30))
         return token
@@ -141,7 +158,7 @@ class HttpClient:
             else:
                 if response.status_code < 400 or response.status_code in allow:
                     return response
-                if (response.status_code == 401 and self.config.auth.type == "oauth2_client_credentials"
+                if (response.status_code == 401 and self.config.auth.type in TOKEN_GRANTS
                         and authenticate and not refreshed):
                     self._token, refreshed = None, True
                     continue
@@ -166,7 +183,7 @@ class HttpClient:
         where = f"source '{self.source}' ({self.config.type}) at {response.request.url}"
         auth = self.config.auth
         names = [getattr(auth, f) for f in ("username_env", "password_env", "token_env", "client_id_env",
-                                             "client_secret_env") if getattr(auth, f)]
+                                             "client_secret_env", "key_env") if getattr(auth, f)]
         creds = f"check the credentials in {', '.join(names)}" if names else \
             f"set sources.{self.source}.auth (type and the environment variables holding the secrets)"
         if status == 401:

@@ -62,7 +62,7 @@ class GoogleFormsClient(HttpClient):
                 response = self.request("GET", path, params={**params, "pageToken": token}, allow={400})
                 if response.status_code == 400:
                     raise CursorExpired(f"page token refused: {google_error(response)[1] or response.text[:200]}")
-                body = self._json(response)
+                body = self.json_of(response)
             else:
                 body = self.get_json(path, params)
             if not isinstance(body, dict):

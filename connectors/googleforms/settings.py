@@ -111,12 +111,11 @@ sources:
   googleforms:
     type: googleforms
     base_url: https://forms.googleapis.com
-    auth:                                    # or type: bearer with token_env
-      type: oauth2_client_credentials
-      token_url: https://oauth2.googleapis.com/token   # a token broker issuing Forms read tokens
-      client_id_env: GOOGLE_FORMS_CLIENT_ID
-      client_secret_env: GOOGLE_FORMS_CLIENT_SECRET
+    auth:                                    # or oauth2_client_credentials (a token broker), or bearer
+      type: google_service_account           # a service account the forms are shared with
+      key_env: GOOGLE_FORMS_SERVICE_ACCOUNT  # its JSON key, or the path to the key file
       scope: https://www.googleapis.com/auth/forms.responses.readonly https://www.googleapis.com/auth/forms.body.readonly
+      # subject: forms-owner@yourtrust.nhs.uk   # with domain-wide delegation: the user it acts for
     page_size: 5000                          # the API's maximum
     options:
       forms:

@@ -1,10 +1,14 @@
 """The Google Forms API v1 as the simulated trust's survey team uses it: six forms, one per system and survey.
 
 Served under `/googleforms` (base_url `<root>/googleforms`, standing for https://forms.googleapis.com):
-- `POST /token`: OAuth 2.0 token endpoint (form-encoded `grant_type=client_credentials`, `client_id`,
-  `client_secret`), answering `{"access_token": "ya29...", "expires_in": 3599, "token_type": "Bearer"}` or
-  `401 {"error": "invalid_client", ...}`. Accepted: CLIENT_ID / CLIENT_SECRET below, or the fixed bearer
-  token STATIC_TOKEN.
+- `POST /token`: the OAuth 2.0 token endpoint standing for https://oauth2.googleapis.com/token. It takes
+  Google's service-account grant (`grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer`, `assertion` an
+  RS256 JWT signed with the simulated service account's key, `service_account_key()`: signature, `iss`, `aud`
+  https://oauth2.googleapis.com/token, a Forms scope and at most an hour between `iat` and `exp` are checked,
+  each failure answered `400 {"error": "invalid_grant" | "invalid_scope", "error_description"}` as Google
+  does), and a client-credentials grant (CLIENT_ID / CLIENT_SECRET) for token brokers; it answers
+  `{"access_token": "ya29...", "expires_in": 3599, "token_type": "Bearer"}`. The fixed bearer token
+  STATIC_TOKEN is accepted too.
 - `GET /v1/forms/{formId}`: the form (`info`, `settings.emailCollectionType`, `items` with `questionItem`
   and `questionGroupItem` grids); pulse surveys ask their statements as a grid of agree/disagree columns,
   readiness surveys as separate 1-5 linear scales.
@@ -23,6 +27,7 @@ the "googleforms" share. `edit()` re-submits a response (new `lastSubmittedTime`
 from __future__ import annotations
 
 import base64
+import functools
 import gc
 import hashlib
 import json
@@ -36,6 +41,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
+from connectors.core.google import GOOGLE_TOKEN_URI, JWT_BEARER_GRANT
 from connectors.googleforms.answers import parse_timestamp
 from connectors.googleforms.settings import (
     DEFAULT_COMMENT,
@@ -55,7 +61,31 @@ SHARES = {"msforms": 0.5, "csvdrop": 0.1, "googleforms": 0.25, "webhook": 0.15}
 CLIENT_ID = "realise-sim-google-client"
 CLIENT_SECRET = "realise-sim-google-secret"
 STATIC_TOKEN = "ya29.realise-sim-static-token"
-ENV = {"GOOGLE_FORMS_CLIENT_ID": CLIENT_ID, "GOOGLE_FORMS_CLIENT_SECRET": CLIENT_SECRET}
+SERVICE_ACCOUNT = "realise-forms-reader@realise-sim.iam.gserviceaccount.com"
+KEY_ENV = "GOOGLE_FORMS_SERVICE_ACCOUNT"
+FORMS_SCOPES = ("https://www.googleapis.com/auth/forms.responses.readonly",
+                "https://www.googleapis.com/auth/forms.body.readonly")
+
+
+@functools.cache
+def service_account_key() -> str:
+    """The simulated service account's JSON key (a new RSA key per process, as a downloaded key file holds)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption()).decode()
+    return json.dumps({"type": "service_account", "project_id": "realise-sim", "private_key_id": secrets.token_hex(20),
+                       "private_key": pem, "client_email": SERVICE_ACCOUNT, "client_id": "104729301846512398765",
+                       "token_uri": GOOGLE_TOKEN_URI})
+
+
+def __getattr__(name: str) -> Any:
+    """`ENV`, the credentials the simulated Google accepts, made on first use (the key takes a moment)."""
+    if name == "ENV":
+        return {KEY_ENV: service_account_key()}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 LABELS = {1: "Strongly disagree", 2: "Disagree", 3: "Neither agree nor disagree", 4: "Agree", 5: "Strongly agree"}
 TITLES = {code: title for title, code in DEFAULT_LIKERT_ITEMS.items()}
@@ -112,6 +142,44 @@ class _Row:
 
 def _google_error(status: int, code: str, message: str, **headers: str) -> Response:
     return Response(status, {"error": {"code": status, "message": message, "status": code}}, dict(headers))
+
+
+def _refused_assertion(jwt: str) -> Response | None:
+    """Google's answer to a service-account JWT it does not accept, or None when it accepts it."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    def grant_error(description: str, error: str = "invalid_grant") -> Response:
+        return Response(400, {"error": error, "error_description": description})
+
+    def decoded(part: str) -> bytes:
+        return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+
+    try:
+        header_part, claims_part, signature_part = jwt.split(".")
+        claims = json.loads(decoded(claims_part))
+        signature = decoded(signature_part)
+    except ValueError:
+        return grant_error("Invalid JWT: the assertion is not a JWT.")
+    key = json.loads(service_account_key())
+    public = serialization.load_pem_private_key(key["private_key"].encode(), password=None).public_key()
+    try:
+        public.verify(signature, f"{header_part}.{claims_part}".encode(), padding.PKCS1v15(), hashes.SHA256())
+    except InvalidSignature:
+        return grant_error("Invalid JWT Signature.")
+    if claims.get("iss") != SERVICE_ACCOUNT:
+        return grant_error("Invalid email or User ID")
+    if claims.get("aud") != GOOGLE_TOKEN_URI:
+        return grant_error(f"Invalid JWT: Failed audience check. The right audience is {GOOGLE_TOKEN_URI}")
+    now = datetime.now(UTC).timestamp()
+    iat, exp = claims.get("iat"), claims.get("exp")
+    if not isinstance(iat, int) or not isinstance(exp, int) or exp - iat > 3600 or exp < now or iat > now + 300:
+        return grant_error("Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable "
+                           "timeframe. Check your iat and exp values in the JWT claim.")
+    if not set(str(claims.get("scope", "")).split()) & set(FORMS_SCOPES):
+        return grant_error("Invalid OAuth scope or ID token audience provided.", "invalid_scope")
+    return None
 
 
 def google_events(world: World) -> list[Event]:
@@ -344,15 +412,21 @@ class GoogleFormsApi(Api):
 
     def _token(self, request: Request) -> Response:
         form = {k: v[0] for k, v in parse_qs(request.body.decode(errors="replace")).items()}
-        if form.get("grant_type") != "client_credentials":
+        grant = form.get("grant_type")
+        if grant == JWT_BEARER_GRANT:
+            refused = _refused_assertion(form.get("assertion", ""))
+            if refused is not None:
+                return refused
+        elif grant == "client_credentials":
+            if form.get("client_id") != CLIENT_ID or form.get("client_secret") != CLIENT_SECRET:
+                return Response(401, {"error": "invalid_client",
+                                      "error_description": "The OAuth client was not found."})
+        else:
             return Response(400, {"error": "unsupported_grant_type",
-                                  "error_description": f"Invalid grant_type: {form.get('grant_type', '')}"})
-        if form.get("client_id") != CLIENT_ID or form.get("client_secret") != CLIENT_SECRET:
-            return Response(401, {"error": "invalid_client", "error_description": "The OAuth client was not found."})
+                                  "error_description": f"Invalid grant_type: {grant or ''}"})
         token = "ya29." + secrets.token_urlsafe(24)
         self.tokens.add(token)
-        return Response(body={"access_token": token, "expires_in": 3599, "token_type": "Bearer",
-                              "scope": form.get("scope", "")})
+        return Response(body={"access_token": token, "expires_in": 3599, "token_type": "Bearer"})
 
     def _list(self, request: Request, fid: str) -> Response:
         filter_ = request.arg("filter") or ""
@@ -403,9 +477,9 @@ def source_config(root: str, folder: Path | None = None) -> dict[str, Any]:
     """The `sources:` entry that reads this simulated Google Forms (credentials in ENV)."""
     return {
         "type": "googleforms", "base_url": f"{root}{PREFIX}", "page_size": MAX_PAGE_SIZE,
-        "auth": {"type": "oauth2_client_credentials", "token_url": "token", "client_id_env": "GOOGLE_FORMS_CLIENT_ID",
-                 "client_secret_env": "GOOGLE_FORMS_CLIENT_SECRET",
-                 "scope": "https://www.googleapis.com/auth/forms.responses.readonly"},
+        # token_url: where this simulator's token endpoint is; the JWT's audience stays Google's token_uri.
+        "auth": {"type": "google_service_account", "key_env": KEY_ENV, "token_url": "token",
+                 "scope": " ".join(FORMS_SCOPES)},
         "options": {"forms": [{"id": form_id(f"{system}-{survey}"), "code": f"{system}-{survey}"}
                               for system in SYSTEM_NAMES for survey in ("pulse", "readiness")]},
     }

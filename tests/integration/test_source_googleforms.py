@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -210,19 +211,37 @@ def test_given_access_token_revoked_mid_pull_when_next_page_requested_then_token
     assert result.published == len(sim.expected_ids(rig.world))
 
 
-def test_given_wrong_client_secret_or_unknown_form_when_pulled_then_one_line_error_says_what_to_fix(
+def test_given_another_service_accounts_key_or_unknown_form_when_pulled_then_one_line_error_says_what_to_fix(
         rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
     with SimServer(sim.apis(rig.world)) as server:
         config = rig.config(server)
-        monkeypatch.setenv("GOOGLE_FORMS_CLIENT_SECRET", "not-the-secret")
-        with pytest.raises(SourceError, match="credentials were rejected \\(HTTP 401\\); check the credentials in "
-                                              "GOOGLE_FORMS_CLIENT_ID, GOOGLE_FORMS_CLIENT_SECRET") as bad_secret:
+        monkeypatch.setenv(sim.KEY_ENV, json.dumps({**json.loads(sim.service_account_key()), "private_key": other}))
+        with pytest.raises(SourceError, match=r"the token endpoint token refused the service account \(Invalid JWT "
+                                              rf"Signature.\); check the key in {sim.KEY_ENV}") as bad_key:
             rig.pull(config)
-        monkeypatch.setenv("GOOGLE_FORMS_CLIENT_SECRET", sim.CLIENT_SECRET)
+        monkeypatch.setenv(sim.KEY_ENV, sim.service_account_key())
         with pytest.raises(SourceError, match="the form was not found \\(Requested entity was not found.\\); "
                                               "check the form id in sources.googleforms.options.forms"):
             rig.pull(rig.config(server, options={"forms": [{"id": "1NoSuchForm"}]}))
-    assert "\n" not in str(bad_secret.value)
+    assert "\n" not in str(bad_key.value)
+
+
+def test_given_a_key_file_path_in_the_variable_when_pulled_then_the_file_is_read(
+        rig: Rig, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    key_file = tmp_path / "realise-forms-reader.json"
+    key_file.write_text(sim.service_account_key())
+    monkeypatch.setenv(sim.KEY_ENV, str(key_file))
+    with SimServer(sim.apis(rig.world)) as server:
+        assert rig.pull(rig.config(server)).published == len(sim.expected_ids(rig.world))
+    monkeypatch.setenv(sim.KEY_ENV, str(tmp_path / "missing.json"))
+    with SimServer(sim.apis(rig.world)) as server, \
+            pytest.raises(SourceError, match=rf"cannot read the key file .*missing.json named by {sim.KEY_ENV}"):
+        rig.pull(rig.config(server))
 
 
 # -- faults: each ends with the warehouse holding exactly the source's responses ----------------------------
