@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import threading
 import time
 from datetime import timedelta
@@ -46,7 +47,7 @@ def simulate(
         out.print(f"simulated systems on {sim.root} ({len(sim.server.apis)} APIs), exports in {out_dir}")
         out.print(yaml.safe_dump(config, sort_keys=False))
         for name, value in sim.environment().items():
-            out.print(f"export {name}={value}")
+            out.print(f"export {name}={shlex.quote(value)}", soft_wrap=True, markup=False, highlight=False)
         if write_config:
             out.print(f"settings written to {write_config}: `realise --config {write_config} pull --all`")
     stop = threading.Event()
