@@ -1,7 +1,8 @@
 """`realise bench pull`: records/s per connector against the simulator, publishing included.
 
 For each HTTP source the simulator serves (rate limits off: this measures the connector, not a vendor's
-quota), two passes over the same data in the same run:
+quota), two passes over the same data in the same run. The simulator runs in a process of its own, as a
+real API is another machine: in this process it would share the interpreter lock with the connector.
 - baseline: the source's own reader alone (HTTP requests, pagination, JSON decoding), nothing else;
 - pull: the full path, reader + mapping + pseudonymisation + scrubbing + publishing to the broker and waiting
   for every acknowledgement + state in the warehouse.
@@ -11,10 +12,14 @@ records/s for the paginated JSON APIs. Events go to bench topics of their own an
 
 from __future__ import annotations
 
+import contextlib
 import gc
+import multiprocessing
+import os
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -43,6 +48,41 @@ def _read_only(name: str, config: SourceConfig) -> tuple[int, float]:
     return records, time.perf_counter() - started
 
 
+def _serve(staff: int, seed: int, folder: Path, conn: Any) -> None:
+    """The simulator process: serve the world's APIs with rate limits off until told to stop."""
+    world = World.generate(staff=staff, seed=seed)
+    # The world is large and long-lived; without freezing it the cyclic collector keeps rescanning it and
+    # answering pages slows down many times over.
+    gc.freeze()
+    with Simulation(world, folder) as sim:
+        for api in sim.server.apis.values():
+            api.rate_limit = None
+        conn.send((sim.sources(), sim.environment()))
+        conn.recv()
+
+
+@contextlib.contextmanager
+def _simulator(staff: int, seed: int, folder: Path) -> Iterator[dict[str, Any]]:
+    """A simulator in a child process; yields its `sources:` settings, its credentials exported here."""
+    context = multiprocessing.get_context("spawn")
+    ours, theirs = context.Pipe()
+    child = context.Process(target=_serve, args=(staff, seed, folder, theirs), name="realise-bench-simulator",
+                            daemon=True)
+    child.start()
+    try:
+        if not ours.poll(600):
+            raise RuntimeError("the simulator process did not start within 600 s")
+        sources, environment = ours.recv()
+        os.environ.update(environment)
+        yield sources
+    finally:
+        with contextlib.suppress(OSError):
+            ours.send("stop")
+        child.join(30)
+        if child.is_alive():
+            child.kill()
+
+
 def run_bench(settings: Settings, *, staff: int, seed: int = 7, sources: list[str] | None = None,
               progress: Any = None) -> dict[str, Any]:
     from realise import kafka as rk
@@ -53,10 +93,6 @@ def run_bench(settings: Settings, *, staff: int, seed: int = 7, sources: list[st
     engine = create_engine(ep.warehouse_url, sslmode=settings.warehouse.sslmode,
                            sslrootcert=settings.warehouse.sslrootcert)
     upgrade(engine)
-    world = World.generate(staff=staff, seed=seed)
-    # The world is large and long-lived; without freezing it the cyclic collector keeps rescanning it and
-    # JSON decoding in the readers slows down many times over.
-    gc.freeze()
     run = uuid.uuid4().hex[:8]
     bench_settings = settings.model_copy(update={"kafka": settings.kafka.model_copy(
         update={"topic_prefix": f"bench{run}."})})
@@ -64,11 +100,9 @@ def run_bench(settings: Settings, *, staff: int, seed: int = 7, sources: list[st
     producer = rk.producer(bench_settings, ep.kafka_bootstrap)
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="realise-bench-pull-") as folder, \
-            Simulation(world, Path(folder)) as sim:
-        for api in sim.server.apis.values():
-            api.rate_limit = None
+            _simulator(staff, seed, Path(folder)) as sources_config:
         puller = Puller(engine, producer, key=DEMO_KEY, topic_prefix=bench_settings.kafka.topic_prefix)
-        configs = {name: SourceConfig.model_validate(entry) for name, entry in sim.sources().items()}
+        configs = {name: SourceConfig.model_validate(entry) for name, entry in sources_config.items()}
         puller.pull("directory", configs.pop("directory"))
         for name, config in configs.items():
             if config.base_url is None or (sources and name not in sources):

@@ -12,6 +12,7 @@ import re
 from pydantic import Field, field_validator
 
 from connectors.core.stream import Options
+from connectors.core.survey import LikertMappingOptions
 
 FORM_PATH = "v1/forms/{form_id}"
 RESPONSES_PATH = "v1/forms/{form_id}/responses"
@@ -40,7 +41,6 @@ DEFAULT_RECOMMEND = "How likely are you to recommend the system to a colleague?"
 DEFAULT_MINUTES_SAVED = "About how many minutes does the system save you per shift? (negative if it costs you time)"
 DEFAULT_COMMENT = "Is there anything else you would like to tell us?"
 
-_ITEM_CODE = re.compile(r"^[a-z][a-z0-9_]*$")
 _FORM_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _./&()'-]*$")
 
 
@@ -70,7 +70,7 @@ class FormOptions(Options):
         return self.code or self.id
 
 
-class GoogleFormsOptions(Options):
+class GoogleFormsOptions(LikertMappingOptions):
     forms: list[FormOptions] = Field(min_length=1, description="The forms to read")
     likert_items: dict[str, str] = Field(
         default_factory=lambda: dict(DEFAULT_LIKERT_ITEMS),
@@ -89,21 +89,7 @@ class GoogleFormsOptions(Options):
         description="The cursor stays this far behind the run's start: responses are listed unsorted, so ones "
                     "submitted while a pull runs are read again next time rather than missed")
 
-    @field_validator("likert_items")
-    @classmethod
-    def _codes(cls, value: dict[str, str]) -> dict[str, str]:
-        bad = [code for code in value.values() if not _ITEM_CODE.match(code)]
-        if bad:
-            raise ValueError(f"item codes must be lower-case letters, digits and _ (got {bad[0]!r})")
-        return value
 
-    @field_validator("likert_labels")
-    @classmethod
-    def _labels(cls, value: dict[str, int]) -> dict[str, int]:
-        bad = [label for label, score in value.items() if not 1 <= score <= 5]
-        if bad:
-            raise ValueError(f"labels must map to 1..5 (got {bad[0]!r}: {value[bad[0]]})")
-        return value
 
 
 EXAMPLE_YAML = """\

@@ -12,18 +12,18 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from connectors.core.stream import Options
+from connectors.core.survey import LikertMappingOptions
 
-_ITEM_CODE = re.compile(r"^[a-z][a-z0-9_]*$")
 ITEM_CODES = ("confidence", "training_fit", "system_speed", "patient_safety", "would_not_go_back",
               "support_available", "login_reliable", "workflow_fit", "login_ready", "time_to_train")
 DEFAULT_LABELS = {"Strongly disagree": 1, "Disagree": 2, "Neither agree nor disagree": 3, "Neutral": 3,
                   "Agree": 4, "Strongly agree": 5}
 
 
-class WebhookMapping(Options):
+class WebhookMapping(LikertMappingOptions):
     """Where each field is in a delivery: dotted paths into the JSON body (`form_response.hidden.email`)."""
 
     record_id: str = Field("form_response.token", description="The response's id in the form tool")
@@ -43,14 +43,6 @@ class WebhookMapping(Options):
     recommend: str | None = Field("recommend", description="Question key of the 0-10 recommend question")
     minutes_saved: str | None = Field("minutes_saved", description="Question key of minutes saved per shift")
     comment: str | None = Field("comment", description="Question key of the free-text comment (scrubbed)")
-
-    @field_validator("likert_items")
-    @classmethod
-    def _codes(cls, value: dict[str, str]) -> dict[str, str]:
-        bad = [code for code in value.values() if not _ITEM_CODE.match(code)]
-        if bad:
-            raise ValueError(f"item codes must be lower-case letters, digits and _ (got {bad[0]!r})")
-        return value
 
 
 class WebhookOptions(Options):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -120,3 +121,15 @@ def test_given_answer_shapes_when_values_read_then_labels_and_numbers_come_out()
 def test_given_webhook_source_when_read_then_nothing_is_pulled() -> None:
     source = _source()
     assert list(source.read(source.streams[0], {})) == []
+
+
+@pytest.mark.parametrize(("field", "value", "says"), [
+    ("likert_items", {"q1": "Confidence!"}, "item codes must be lower-case letters, digits and _"),
+    ("likert_labels", {"Agree": 4, "Totally": 7}, "labels must map to 1..5 (got 'Totally': 7)"),
+])
+def test_given_a_mapping_with_bad_codes_or_labels_when_validated_then_the_error_says_which(
+        field: str, value: dict[str, Any], says: str) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match=re.escape(says)):
+        WebhookMapping.model_validate({field: value})
