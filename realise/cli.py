@@ -132,6 +132,16 @@ def status(as_json: bool = typer.Option(False, "--json", help="Print as JSON."))
     _show_status(data, as_json)
 
 
+def _psql_command(url: str, *, embedded: bool) -> str:
+    """psql's form of a SQLAlchemy URL (libpq takes no `+driver`); the password shown only for the embedded
+    stack, whose credentials are local defaults."""
+    import sqlalchemy as sa
+
+    parsed = sa.engine.make_url(url).set(drivername="postgresql")
+    shown = parsed.render_as_string(hide_password=not embedded)
+    return f"psql '{shown}'"
+
+
 def _redact(url: str) -> str:
     from warehouse.db import redact
 
@@ -270,6 +280,7 @@ def demo(
         result = demo_flow(staff=staff, seed=seed)
     result["total_seconds"] = round(time.perf_counter() - started, 2)
     result["warehouse_url"] = _redact(ep.warehouse_url)
+    result["psql"] = _psql_command(ep.warehouse_url, embedded=s.warehouse.url is None)
     if as_json:
         _print_json(result)
         return
@@ -323,7 +334,8 @@ def _show_demo(r: dict[str, Any]) -> None:
         for message in r["open_alerts"]:
             out.print(f"  - {message}")
     out.print(f"ingest {ing['seconds']:.1f} s, demo flow {r['seconds']:.1f} s, total {r['total_seconds']:.1f} s")
-    out.print(f"query it: psql '{r['warehouse_url']}' -c 'select * from analytics.helpdesk_tickets limit 5'")
+    out.print(f"query it: {r['psql']} -c 'select * from analytics.helpdesk_tickets limit 5'", soft_wrap=True,
+              highlight=False, markup=False)
     if r.get("report"):
         out.print(f"report ({r['report']['size_kb']:,} KB, opens offline): {r['report']['path']}", highlight=False,
                   soft_wrap=True)

@@ -158,6 +158,7 @@ def test_given_a_fresh_data_dir_when_the_demo_runs_twice_then_it_loads_everythin
         assert distinct + first["ingest"]["duplicates"] == sum(published.values()) + first["hostile_but_valid"]
         assert first["ingest"]["quarantined"] == first["malformed"]
         assert first["warehouse_url"] == f"postgresql+psycopg://realise:***@127.0.0.1:{postgres}/realise"
+        assert first["psql"] == f"psql 'postgresql://realise:realise@127.0.0.1:{postgres}/realise'"  # runs as shown
 
         second = _demo(env, tmp_path)
         print(f"second demo: {second['total_seconds']} s, published {second['published']}, "
