@@ -155,7 +155,7 @@ class Moodle(Source):
                     uid = str(user["id"])
                     if status is None:
                         continue
-                    completion = (status or {}).get("completionstatus") or {}
+                    completion = status.get("completionstatus") or {}
                     if not completion.get("completed"):
                         continue
                     try:

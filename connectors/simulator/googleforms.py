@@ -6,9 +6,8 @@ Served under `/googleforms` (base_url `<root>/googleforms`, standing for https:/
   RS256 JWT signed with the simulated service account's key, `service_account_key()`: signature, `iss`, `aud`
   https://oauth2.googleapis.com/token, a Forms scope and at most an hour between `iat` and `exp` are checked,
   each failure answered `400 {"error": "invalid_grant" | "invalid_scope", "error_description"}` as Google
-  does), and a client-credentials grant (CLIENT_ID / CLIENT_SECRET) for token brokers; it answers
-  `{"access_token": "ya29...", "expires_in": 3599, "token_type": "Bearer"}`. The fixed bearer token
-  STATIC_TOKEN is accepted too.
+  does); it answers `{"access_token": "ya29...", "expires_in": 3599, "token_type": "Bearer"}`. The fixed
+  bearer token STATIC_TOKEN is accepted too.
 - `GET /v1/forms/{formId}`: the form (`info`, `settings.emailCollectionType`, `items` with `questionItem`
   and `questionGroupItem` grids); pulse surveys ask their statements as a grid of agree/disagree columns,
   readiness surveys as separate 1-5 linear scales.
@@ -58,8 +57,6 @@ PREFIX = "/googleforms"
 SOURCE = "googleforms"
 # Form responses across the form tools: Microsoft Forms and CSV exports, Google Forms, signed webhooks.
 SHARES = {"msforms": 0.5, "csvdrop": 0.1, "googleforms": 0.25, "webhook": 0.15}
-CLIENT_ID = "realise-sim-google-client"
-CLIENT_SECRET = "realise-sim-google-secret"
 STATIC_TOKEN = "ya29.realise-sim-static-token"
 SERVICE_ACCOUNT = "realise-forms-reader@realise-sim.iam.gserviceaccount.com"
 KEY_ENV = "GOOGLE_FORMS_SERVICE_ACCOUNT"
@@ -144,10 +141,18 @@ def _google_error(status: int, code: str, message: str, **headers: str) -> Respo
     return Response(status, {"error": {"code": status, "message": message, "status": code}}, dict(headers))
 
 
+@functools.cache
+def _public_key() -> Any:
+    from cryptography.hazmat.primitives import serialization
+
+    key = json.loads(service_account_key())
+    return serialization.load_pem_private_key(key["private_key"].encode(), password=None).public_key()
+
+
 def _refused_assertion(jwt: str) -> Response | None:
     """Google's answer to a service-account JWT it does not accept, or None when it accepts it."""
     from cryptography.exceptions import InvalidSignature
-    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import padding
 
     def grant_error(description: str, error: str = "invalid_grant") -> Response:
@@ -162,10 +167,8 @@ def _refused_assertion(jwt: str) -> Response | None:
         signature = decoded(signature_part)
     except ValueError:
         return grant_error("Invalid JWT: the assertion is not a JWT.")
-    key = json.loads(service_account_key())
-    public = serialization.load_pem_private_key(key["private_key"].encode(), password=None).public_key()
     try:
-        public.verify(signature, f"{header_part}.{claims_part}".encode(), padding.PKCS1v15(), hashes.SHA256())
+        _public_key().verify(signature, f"{header_part}.{claims_part}".encode(), padding.PKCS1v15(), hashes.SHA256())
     except InvalidSignature:
         return grant_error("Invalid JWT Signature.")
     if claims.get("iss") != SERVICE_ACCOUNT:
@@ -413,17 +416,12 @@ class GoogleFormsApi(Api):
     def _token(self, request: Request) -> Response:
         form = {k: v[0] for k, v in parse_qs(request.body.decode(errors="replace")).items()}
         grant = form.get("grant_type")
-        if grant == JWT_BEARER_GRANT:
-            refused = _refused_assertion(form.get("assertion", ""))
-            if refused is not None:
-                return refused
-        elif grant == "client_credentials":
-            if form.get("client_id") != CLIENT_ID or form.get("client_secret") != CLIENT_SECRET:
-                return Response(401, {"error": "invalid_client",
-                                      "error_description": "The OAuth client was not found."})
-        else:
+        if grant != JWT_BEARER_GRANT:
             return Response(400, {"error": "unsupported_grant_type",
                                   "error_description": f"Invalid grant_type: {grant or ''}"})
+        refused = _refused_assertion(form.get("assertion", ""))
+        if refused is not None:
+            return refused
         token = "ya29." + secrets.token_urlsafe(24)
         self.tokens.add(token)
         return Response(body={"access_token": token, "expires_in": 3599, "token_type": "Bearer"})
