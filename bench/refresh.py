@@ -180,6 +180,16 @@ def recent_since(now: datetime) -> datetime:
 # ------------------------------------------------------------------------------------------- databases
 
 
+def _upgrade(url: str) -> None:
+    from warehouse.db import create_engine, upgrade
+
+    engine = create_engine(url)
+    try:
+        upgrade(engine)
+    finally:
+        engine.dispose()
+
+
 def _admin(url: str) -> Engine:
     from warehouse.db import create_engine
 
@@ -266,7 +276,9 @@ def prepare(settings: Settings, events: int, *, reuse: bool, say: Any = print) -
                 literal = (_MARKER + json.dumps(built)).replace("'", "''")
                 conn.execute(sa.text(f"comment on database \"{template}\" is '{literal}'"))
         _create_database(admin, run_name, template=template)
-        return _with_database(base_url, run_name), {**built, "reused": reused}, base_url
+        url = _with_database(base_url, run_name)
+        _upgrade(url)  # a template built by an older version gets this version's schema
+        return url, {**built, "reused": reused}, base_url
     finally:
         admin.dispose()
 

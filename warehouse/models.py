@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
@@ -23,6 +24,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    Numeric,
     SmallInteger,
     String,
     Text,
@@ -362,6 +364,23 @@ class MetricValue(Base):
     suppressed: Mapped[bool] = mapped_column(Boolean)
     suppression_reason: Mapped[str | None] = mapped_column(String(32))  # primary | secondary
     computed_at: Mapped[datetime]
+
+
+class MetricCellState(Base):
+    """Per cell of a decomposable metric, its additive components, unsuppressed (warehouse/metrics/delta.py).
+    Internal: incremental refreshes add to it; readers see core.metric_values through analytics."""
+
+    __tablename__ = "metric_cell_state"
+    __table_args__ = {"schema": "core"}
+
+    metric_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    grain: Mapped[str] = mapped_column(String(32), primary_key=True)
+    period: Mapped[str] = mapped_column(String(16), primary_key=True)
+    segment_type: Mapped[str] = mapped_column(String(32), primary_key=True)
+    segment_value: Mapped[str] = mapped_column(String(128), primary_key=True)
+    component: Mapped[int] = mapped_column(SmallInteger, primary_key=True)  # 0: rows in the cell
+    value: Mapped[Decimal] = mapped_column(Numeric)
+    counted: Mapped[int] = mapped_column(BigInteger)
 
 
 class Benefit(Base):

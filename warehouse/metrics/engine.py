@@ -1,11 +1,18 @@
 """Compute metric cells in PostgreSQL, suppress small groups, append them to history.
 
-A full refresh recomputes every period. An incremental refresh recomputes only the periods that events
-loaded since the previous refresh fall into (all later periods too, for cumulative metrics); every
-segment of such a period is recomputed, so secondary suppression always sees complete sibling groups.
-Because `analytics.metric_latest` takes the newest value per cell, both leave the same latest values.
+A full refresh recomputes every period. An incremental refresh writes only the periods that events
+loaded since the previous refresh can change, every segment of each, so secondary suppression always sees
+complete sibling groups. Because `analytics.metric_latest` takes the newest value per cell, both leave the
+same latest values.
 
-Periods touched
+Two ways to get there
+    Decomposable metrics (every aggregate a sum or a count, see components.py; all but medians and the
+    staff-group gap) keep their base rows and each cell's additive components (delta.py): an incremental
+    refresh replaces the rows of the changed records or people and adds the difference they make to their
+    cells, so its work follows the new events rather than the weeks they fall in. The others regroup the
+    touched periods from their base SQL (below).
+
+Periods touched (regrouped metrics; for decomposable ones, the first of them bounds the rows replaced)
     The weeks of the new events, the weeks of every version of the records they are new versions of (a
     record counts under its latest version only, so it leaves its old weeks), for tickets also the weeks
     opened and resolved, and the weeks a metric's `touched_sql` names (rows that depend on other records).
@@ -25,16 +32,17 @@ refresh runs is picked up by the next one.
 Every period is recomputed for a metric never refreshed before, for one whose minimum group size changed
 (a raised minimum must hide small groups everywhere at once), and for one whose reference data changed
 since its last refresh. Reference data is what every period of a metric reads whatever its events: the
-go-live dates; the staff in scope, for a metric that counts them (the directory's staff in scope, or while
-no directory is loaded everyone seen so far, with the attributes last seen: a newcomer, or a person seen in
-another unit, changes the denominators of every week); and the span of weeks, for a metric whose rows run
-from its first to its last week of data. A hash of it is kept per metric (core.metric_definitions.
-reference_hash), so events from people already seen with the same attributes, the usual case, leave such
-a metric as incremental as any other.
+go-live dates and the org hierarchy; the metric's own definition; the staff in scope, for a metric that
+counts them (the directory's staff in scope, or while no directory is loaded everyone seen so far, with the
+attributes last seen: a newcomer, or a person seen in another unit, changes the denominators of every
+week); and the span of weeks, for a metric whose rows run from its first to its last week of data. A hash
+of it is kept per metric (core.metric_definitions.reference_hash), so events from people already seen with
+the same attributes, the usual case, leave such a metric as incremental as any other.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import time
@@ -48,7 +56,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from realise import progress
+from warehouse.metrics import delta
+from warehouse.metrics.components import Decomposed, decompose
 from warehouse.metrics.definitions.common import STAFF_IN_SCOPE
+from warehouse.metrics.delta import UNRESTRICTED
 from warehouse.metrics.registry import GRAINS, PARENT_SEGMENT, SEGMENTS, TRUST, Metric, all_metrics
 from warehouse.metrics.suppression import suppress
 
@@ -124,7 +135,7 @@ def compute_cells(conn: Connection, metric: Metric, params: dict[str, Any],
         levels = org_levels(conn)
     for grain in metric.grains:
         column = GRAINS[grain]
-        bind = {**params, "_since": None}
+        bind = {**params, **UNRESTRICTED}
         period_filter = ""
         if periods is not None:
             wanted = periods.get(grain) or []
@@ -235,15 +246,9 @@ def touched_periods(conn: Connection, metric: Metric, since: datetime, params: d
             cache[key] = compute()
         return cache[key]
 
-    weeks: set[date] = set()
-    for kind in metric.kinds:
-        weeks |= once(("kind", kind, since), lambda kind=kind: _touched_weeks(conn, kind, since))
+    weeks = touched_weeks(conn, metric, since, params, cache)
     if not weeks:
         return {}
-    if metric.touched_sql:
-        weeks |= once(("sql", metric.touched_sql, since), lambda: {r[0] for r in conn.execute(sa.text(
-            f"select distinct date_trunc('week', d at time zone 'UTC')::date from ({metric.touched_sql}) t "
-            "where d is not null"), {**params, "since": since})})
     first = min(weeks)
     if metric.cumulative:
         last = max(first, once(("last week",), lambda: conn.execute(sa.text(
@@ -262,6 +267,26 @@ def touched_periods(conn: Connection, metric: Metric, since: datetime, params: d
             indices = indices | set(range(min(indices), max(indices) + 600))
         out["week_since_go_live"] = sorted(indices)
     return out
+
+
+def touched_weeks(conn: Connection, metric: Metric, since: datetime, params: dict[str, Any],
+                  cache: dict[Any, Any]) -> set[date]:
+    """Calendar weeks whose rows data loaded after `since` can change (before widening for cumulative
+    metrics and the week-since-go-live grain; see touched_periods)."""
+    weeks: set[date] = set()
+    for kind in metric.kinds:
+        key = ("kind", kind, since)
+        if key not in cache:
+            cache[key] = _touched_weeks(conn, kind, since)
+        weeks |= cache[key]
+    if weeks and metric.touched_sql:
+        key = ("sql", metric.touched_sql, since)
+        if key not in cache:
+            cache[key] = {r[0] for r in conn.execute(sa.text(
+                f"select distinct date_trunc('week', d at time zone 'UTC')::date from ({metric.touched_sql}) t "
+                "where d is not null"), {**params, "since": since})}
+        weeks |= cache[key]
+    return weeks
 
 
 def _touched_weeks(conn: Connection, kind: str, since: datetime) -> set[date]:
@@ -315,16 +340,14 @@ def refresh(engine: Engine, *, full: bool = True, policy: SuppressionPolicy | No
         bar = progress.current()
         for done, metric in enumerate(metrics.values()):
             bar.update("metrics", done, len(metrics), "metrics refreshed")
-            periods = None
-            if mode == "incremental" and since.get(metric.id) is not None:
-                periods = touched_periods(conn, metric, since[metric.id], params, touched)
-                result.periods[metric.id] = sum(len(v) for v in periods.values())
-                if not periods:
-                    continue
-            cells = compute_cells(conn, metric, params, periods, levels)
-            if mode == "incremental" and periods is None:  # new metric, new minimum or new reference data
-                result.periods[metric.id] = len(cells[["grain", "period"]].drop_duplicates())
-            if cells.empty:
+            parts = decomposed(metric)
+            if parts is not None:
+                cells = _refresh_decomposed(conn, metric, parts, since.get(metric.id), params, levels, touched,
+                                            result)
+            else:
+                cells = _refresh_regrouped(conn, metric, since.get(metric.id), mode, params, levels, touched,
+                                           result)
+            if cells is None or cells.empty:
                 continue
             cells = suppress(cells, policy.minimum(metric))
             _write_cells(conn, cells, refresh_id, now)
@@ -339,6 +362,48 @@ def refresh(engine: Engine, *, full: bool = True, policy: SuppressionPolicy | No
             {"m": result.metrics, "c": result.cells, "s": result.suppressed, "sec": result.seconds,
              "id": refresh_id})
     return result
+
+
+@functools.cache
+def decomposed(metric: Metric) -> Decomposed | None:
+    """The metric's additive components, or None when its cells must be regrouped (components.py)."""
+    return decompose(metric.value_sql, metric.numerator_sql, metric.denominator_sql, metric.n_sql)
+
+
+def _refresh_decomposed(conn: Connection, metric: Metric, parts: Decomposed, since: datetime | None,
+                        params: dict[str, Any], levels: dict[str, tuple[str | None, str | None]],
+                        cache: dict[Any, Any], result: RefreshResult) -> pd.DataFrame:
+    """Cells of the periods that changed, from stored base rows and components (delta.py); every cell when
+    the metric is recomputed (`since` None: full refresh, new metric, new minimum or reference data)."""
+    if since is None or not delta.has_state(conn, metric):
+        cells = delta.rebuild(conn, metric, parts, params, levels)
+        if result.mode == "incremental":
+            result.periods[metric.id] = len(cells[["grain", "period"]].drop_duplicates())
+        return cells
+
+    def first_week() -> date | None:
+        weeks = touched_weeks(conn, metric, since, params, cache)
+        return min(weeks) if weeks else None
+
+    cells, periods = delta.update(conn, metric, parts, since, params, levels, first_week, cache)
+    result.periods[metric.id] = periods
+    return cells
+
+
+def _refresh_regrouped(conn: Connection, metric: Metric, since: datetime | None, mode: str,
+                       params: dict[str, Any], levels: dict[str, tuple[str | None, str | None]],
+                       cache: dict[Any, Any], result: RefreshResult) -> pd.DataFrame | None:
+    """Cells of the touched periods (every period in a full refresh) regrouped from the base SQL."""
+    periods = None
+    if mode == "incremental" and since is not None:
+        periods = touched_periods(conn, metric, since, params, cache)
+        result.periods[metric.id] = sum(len(v) for v in periods.values())
+        if not periods:
+            return None
+    cells = compute_cells(conn, metric, params, periods, levels)
+    if mode == "incremental" and periods is None:  # new metric, new minimum or new reference data
+        result.periods[metric.id] = len(cells[["grain", "period"]].drop_duplicates())
+    return cells
 
 
 def _metric_watermarks(conn: Connection, metrics: Iterable[Metric], policy: SuppressionPolicy,
@@ -365,18 +430,21 @@ def _metric_watermarks(conn: Connection, metrics: Iterable[Metric], policy: Supp
 # Reference data (see the module docstring), each as one text: go-live dates, and the staff in scope.
 _WAVES_SQL = ("select coalesce(string_agg(go_live_wave || '=' || coalesce(go_live_date::text, ''), ',' "
               "order by go_live_wave), '') from core.dim_wave")
+# Each org unit's ancestors: the parents of org_level_1/org_level_2 cells are stored with base rows.
+_LEVELS_SQL = ("select coalesce(string_agg(org_unit || '=' || coalesce(org_l1, '') || '/' || coalesce(org_l2, ''), "
+               "',' order by org_unit), '') from core.v_org_levels")
 _STAFF_SQL = f"select md5(coalesce(string_agg(s::text, ',' order by s::text), '')) from ({STAFF_IN_SCOPE}) s"
 
 
 def _reference_hashes(conn: Connection, metrics: Iterable[Metric]) -> dict[str, str]:
     """Per metric, a hash of the reference data every period of it reads. Read once per refresh, at its
     start: staff or spans that change while it runs differ from the hash, so the next refresh sees them."""
-    waves = conn.execute(sa.text(_WAVES_SQL)).scalar_one()
+    waves = conn.execute(sa.text(_WAVES_SQL)).scalar_one() + "\n" + conn.execute(sa.text(_LEVELS_SQL)).scalar_one()
     staff: str | None = None
     spans: dict[str, str] = {}
     out = {}
     for m in metrics:
-        parts = [waves]
+        parts = [waves, m.base_sql, m.value_sql, m.numerator_sql or "", m.denominator_sql or "", m.n_sql]
         if m.reads_staff:
             if staff is None:
                 staff = conn.execute(sa.text(_STAFF_SQL)).scalar_one()

@@ -37,11 +37,21 @@ def _is_latest(table: str, order: str, alias: str = "f") -> str:
             f"and (g.{order}, g.record_version) > ({alias}.{order}, {alias}.record_version))")
 
 
+# Restrictions an incremental refresh binds (see warehouse/metrics/delta.py); null in a full refresh, when
+# the planner folds them away. `:_subjects`: only these people's records; `:_rec_src`/`:_rec_id`: only these
+# source records.
+SUBJECT_FILTER = "(cast(:_subjects as text[]) is null or {column} = any(cast(:_subjects as text[])))"
+_RECORD_FILTER = ("(cast(:_rec_src as text[]) is null or (f.source, f.source_record_id) in "
+                  "(select u.s, u.r from unnest(cast(:_rec_src as text[]), cast(:_rec_id as text[])) u(s, r)))")
+
+
 def _latest(table: str, order: str, where: str) -> str:
-    """The latest versions that satisfy `where`. An anti-join rather than DISTINCT ON: `where` may then test
-    any column of the latest version (not only a lower bound on `order`), and the planner estimates it from
-    the table's statistics instead of guessing behind a DISTINCT ON, which led it into nested loops."""
-    return f"select f.* from {table} f where ({where}) and {_is_latest(table, order)}"
+    """The latest versions that satisfy `where` (and the refresh's restrictions). An anti-join rather than
+    DISTINCT ON: `where` may then test any column of the latest version (not only a lower bound on `order`),
+    and the planner estimates it from the table's statistics instead of guessing behind a DISTINCT ON, which
+    led it into nested loops."""
+    return (f"select f.* from {table} f where ({where}) and {SUBJECT_FILTER.format(column='f.pseudonym')} "
+            f"and {_RECORD_FILTER} and {_is_latest(table, order)}")
 
 
 def latest_form_responses() -> str:
@@ -131,7 +141,7 @@ def staff_weeks(first_week_sql: str, last_week_sql: str, columns: str, *, ctes: 
     """Base SQL with one row per person in scope (alias `s`) and week (alias `k`) from the first week to the
     last, early-filtered. A row's week since go-live is that of the week's last day (Sunday)."""
     return f"""
-        with staff as ({STAFF_IN_SCOPE}),
+        with staff as (select * from ({STAFF_IN_SCOPE}) p where {SUBJECT_FILTER.format(column='p.pseudonym')}),
         weeks as (
             select generate_series(greatest(b.first_week, cast(:_since as date)), b.last_week,
                                    interval '7 days')::date as week_start
@@ -167,7 +177,7 @@ NET_EXPERIENCE_SCORE = register(Metric(
     base_sql=f"""
         select r.week_start, {weeks_since_go_live("r.date")} as weeks_since_go_live,
                r.org_unit, r.staff_group, r.system, r.go_live_wave, r.staff_pseudonym as subject,
-               a.direction, a.counted
+               r.source as _src, r.response_id as _rid, a.direction, a.counted
         from ({latest_form_responses()}) r
         left join core.dim_wave w using (go_live_wave)
         cross join lateral (

@@ -108,7 +108,7 @@ _TICKETS = latest_helpdesk_tickets()
 # Ticket rows in the week opened.
 _OPENED_BASE = f"""
     select t.opened_week_start as week_start, {weeks_since_go_live("t.opened_date")} as weeks_since_go_live,
-           {_DIMS}, t.requester_pseudonym as subject,
+           {_DIMS}, t.requester_pseudonym as subject, t.source as _src, t.ticket_id as _rid,
            {request_type_sql()} as request_type
     from ({_TICKETS}) t
     left join core.dim_wave w using (go_live_wave)
@@ -118,7 +118,7 @@ _OPENED_BASE = f"""
 _RESOLVED_BASE = f"""
     select date_trunc('week', {_RESOLVED_DAY})::date as week_start,
            {weeks_since_go_live(_RESOLVED_DAY)} as weeks_since_go_live,
-           {_DIMS}, t.requester_pseudonym as subject,
+           {_DIMS}, t.requester_pseudonym as subject, t.source as _src, t.ticket_id as _rid,
            t.hours_to_resolve, (t.reopen_count > 0)::int as reopened, t.satisfaction
     from ({_TICKETS}) t
     left join core.dim_wave w using (go_live_wave)
@@ -135,18 +135,21 @@ _TICKETS_AND_STAFF_BASE = f"""
     )
     -- one row per ticket, in the week opened
     select t.opened_week_start as week_start, {weeks_since_go_live("t.opened_date")} as weeks_since_go_live,
-           {_DIMS}, t.requester_pseudonym as subject, 1 as tickets, 0 as staff
+           {_DIMS}, t.requester_pseudonym as subject, 1 as tickets, 0 as staff,
+           t.source as _src, t.ticket_id as _rid
     from ({_TICKETS}) t
     left join core.dim_wave w using (go_live_wave)
     union all
     -- grain week: each person in scope once per calendar week the ticket data spans
-    select wk::date, null::int, s.org_unit, s.staff_group, s.system, s.go_live_wave, s.pseudonym, 0, 1
+    select wk::date, null::int, s.org_unit, s.staff_group, s.system, s.go_live_wave, s.pseudonym, 0, 1,
+           null::text, null::text
     from staff s cross join span
     cross join generate_series(greatest(span.first_week, cast(:_since as date))::timestamp,
                                span.last_week::timestamp, interval '7 days') wk
     union all
     -- grain week_since_go_live: each person in scope once per week since their wave's go-live it spans
-    select null::date, k, s.org_unit, s.staff_group, s.system, s.go_live_wave, s.pseudonym, 0, 1
+    select null::date, k, s.org_unit, s.staff_group, s.system, s.go_live_wave, s.pseudonym, 0, 1,
+           null::text, null::text
     from staff s join core.dim_wave w using (go_live_wave) cross join span
     cross join generate_series(greatest({weeks_since_go_live("span.first_day")},
                                         {weeks_since_go_live("cast(:_since as date)")}),
@@ -260,12 +263,13 @@ BACKLOG_GROWTH = register(Metric(
     kinds=("helpdesk_ticket",),
     base_sql=f"""
         select t.opened_week_start as week_start, {weeks_since_go_live("t.opened_date")} as weeks_since_go_live,
-               {_DIMS}, t.requester_pseudonym as subject, 1 as opened, 0 as closed
+               {_DIMS}, t.requester_pseudonym as subject, t.source as _src, t.ticket_id as _rid,
+               1 as opened, 0 as closed
         from ({_TICKETS}) t
         left join core.dim_wave w using (go_live_wave)
         union all
         select date_trunc('week', {_CLOSED_DAY})::date, {weeks_since_go_live(_CLOSED_DAY)},
-               {_DIMS}, t.requester_pseudonym, 0, 1
+               {_DIMS}, t.requester_pseudonym, t.source, t.ticket_id, 0, 1
         from ({_TICKETS}) t
         left join core.dim_wave w using (go_live_wave)
         where t.status in ('resolved', 'closed', 'cancelled')
@@ -329,7 +333,7 @@ def _scores_base(phase: str) -> str:
     return f"""
         select r.week_start, {weeks_since_go_live("r.date")} as weeks_since_go_live,
                r.org_unit, r.staff_group, r.system, r.go_live_wave, r.pseudonym as subject,
-               s.key as domain, (s.value)::int as score
+               r.source as _src, r.source_record_id as _rid, s.key as domain, (s.value)::int as score
         from ({latest_skills_assessments(phase)}) r
         left join core.dim_wave w using (go_live_wave)
         cross join lateral jsonb_each(r.scores) s
@@ -396,6 +400,7 @@ def _change(domain: str | None) -> Metric:
         better="higher",
         kinds=("skills_assessment",),
         touched_sql=_REPAIRED_FOLLOW_UPS,
+        rows_per="subject",
         base_sql=_change_base(domain),
         value_sql="avg(follow_up_score) - avg(baseline_score)",
         numerator_sql="sum(follow_up_score - baseline_score)",

@@ -51,6 +51,7 @@ from warehouse.metrics.definitions.common import (
     FIRST_TRAINING_WEEK,
     LAST_DATA_WEEK,
     LAST_RESPONSE_WEEK,
+    SUBJECT_FILTER,
     latest_form_responses,
     staff_weeks,
     weeks_since_go_live,
@@ -79,6 +80,7 @@ ENPS = register(Metric(
     base_sql=f"""
         select r.week_start, {weeks_since_go_live("r.date")} as weeks_since_go_live,
                r.org_unit, r.staff_group, r.system, r.go_live_wave, r.staff_pseudonym as subject,
+               r.source as _src, r.response_id as _rid,
                case when r.recommend >= 9 then 1 when r.recommend <= 6 then -1 else 0 end as direction
         from ({_RESPONSES}) r
         left join core.dim_wave w using (go_live_wave)
@@ -94,11 +96,11 @@ ENPS = register(Metric(
 # A person's first week with a completed or passed required course: the configured course list when it is
 # not empty, otherwise the record's own `required` flag. Read over all history, not early-filtered: a course
 # completed before the recomputed weeks still counts in them.
-_REQUIRED_DONE_CTE = """
+_REQUIRED_DONE_CTE = f"""
         required_done as (
             select t.staff_pseudonym, min(t.week_start) as done_week
             from analytics.training_records t
-            where t.verb in ('completed', 'passed')
+            where t.verb in ('completed', 'passed') and {SUBJECT_FILTER.format(column='t.staff_pseudonym')}
               and case when cardinality(cast(:required_courses as text[])) > 0
                        then t.course_id = any(cast(:required_courses as text[]))
                        else coalesce(t.required, false) end
@@ -134,6 +136,7 @@ TRAINING_COVERAGE = register(Metric(
     kinds=ALL_KINDS,
     cumulative=True,
     span_sql=_COVERAGE_SPAN,
+    rows_per="subject",
     base_sql=_COVERAGE_BASE,
     value_sql="100.0 * sum(completed) / nullif(count(*), 0)",
     numerator_sql="sum(completed)",
@@ -155,6 +158,7 @@ TRAINING_READINESS_GAP = register(Metric(
     kinds=ALL_KINDS,
     cumulative=True,
     span_sql=_COVERAGE_SPAN,
+    rows_per="subject",
     base_sql=_COVERAGE_BASE,
     value_sql="100.0 * sum(completed) / nullif(count(*), 0) - :readiness_target_pct",
     numerator_sql="sum(completed)",
@@ -180,6 +184,7 @@ PARTICIPATION = register(Metric(
     better="higher",
     kinds=FORM,
     span_sql=_FORM_SPAN,
+    rows_per="subject",
     base_sql=staff_weeks(
         FIRST_RESPONSE_WEEK, LAST_RESPONSE_WEEK,
         "(r.staff_pseudonym is not null)::int as responded",
@@ -233,6 +238,7 @@ TIME_SAVED_HOURS = register(Metric(
     better="higher",
     kinds=FORM,
     span_sql=_FORM_SPAN,
+    rows_per="subject",
     base_sql=_TIME_SAVED_BASE,
     value_sql=_HOURS_SQL,
     numerator_sql="sum(minutes)",
@@ -255,6 +261,7 @@ TIME_SAVED_FTE = register(Metric(
     better="higher",
     kinds=FORM,
     span_sql=_FORM_SPAN,
+    rows_per="subject",
     base_sql=_TIME_SAVED_BASE,
     value_sql=f"{_HOURS_SQL} / :fte_hours_per_week",
     numerator_sql="sum(minutes)",
@@ -277,6 +284,7 @@ TIME_SAVED_GBP = register(Metric(
     better="higher",
     kinds=FORM,
     span_sql=_FORM_SPAN,
+    rows_per="subject",
     base_sql=_TIME_SAVED_BASE,
     value_sql=f"{_HOURS_SQL} * :hourly_cost_gbp",
     numerator_sql="sum(minutes)",
@@ -405,7 +413,7 @@ def _comment_base(column_sql: str) -> str:
     return f"""
         select r.week_start, {weeks_since_go_live("r.date")} as weeks_since_go_live,
                r.org_unit, r.staff_group, r.system, r.go_live_wave, r.staff_pseudonym as subject,
-               {column_sql}
+               r.source as _src, r.response_id as _rid, {column_sql}
         from ({_RESPONSES}) r
         left join core.dim_wave w using (go_live_wave)
         where r.comment is not null and btrim(r.comment) <> ''

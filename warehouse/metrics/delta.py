@@ -1,0 +1,269 @@
+"""Cells kept up to date from what changed: each decomposable metric's base rows and cell components are
+stored, so an incremental refresh works on the changed rows rather than regrouping whole weeks.
+
+Stored per metric
+    `metric_base.<metric id>`: the metric's base rows (its `base_sql`, with each org unit's level-1 and
+    level-2 ancestors and `_day`, the first day a row can be dated in: its week, or for a row on the
+    week-since-go-live grain only, the last day of that week). `core.metric_cell_state`: per cell, the
+    additive components of its value (see components.py), unsuppressed; internal, not in `analytics`.
+
+Which rows change
+    `rows_per = "record"`: a row derives from one source record (`_src`, `_rid`), so the rows of the
+    records with new events are replaced by their rows now. `rows_per = "subject"`: a row derives from its
+    person's records (a person-week, a follow-up paired with the person's baseline), so the rows of the
+    people with new events are replaced from the first week the new events can change (the engine's early
+    filter, `_since`) on.
+
+How a cell changes
+    A cell's components are additive over disjoint sets of people (a count of distinct people too). So for
+    the changed people P, in the periods their replaced rows fall in: components(after) = components(before)
+    - what P's rows in the cell gave + what P's rows in the cell give now, both read from the stored base
+    rows by person. A cell left with no rows is removed. Every cell of a touched period is then re-read
+    from the state, so secondary suppression sees complete sibling groups, as in a full refresh.
+
+All of it runs in the refresh's transaction: a crash leaves base rows, state and values as they were.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from warehouse.metrics.components import Decomposed
+from warehouse.metrics.registry import GRAINS, SEGMENTS, TRUST, Metric
+
+# Bind parameters every base SQL takes (see definitions/common.py): none restrict anything in a full refresh.
+UNRESTRICTED = {"_since": None, "_subjects": None, "_rec_src": None, "_rec_id": None}
+_NEW = "pg_temp.realise_delta_new"
+_DELTA = "pg_temp.realise_delta_components"
+
+
+def base_table(metric: Metric) -> str:
+    return f'metric_base."{metric.id}"'
+
+
+def _enriched(metric: Metric) -> str:
+    return f"""
+        select b.*, l.org_l1, l.org_l2,
+               coalesce(b.week_start, dw.go_live_date + 7 * b.weeks_since_go_live + 6) as _day
+        from ({metric.base_sql}) b
+        left join core.v_org_levels l using (org_unit)
+        left join core.dim_wave dw on dw.go_live_wave = b.go_live_wave
+        where b.week_start is not null or b.weeks_since_go_live is not null
+    """
+
+
+def _components_sql(metric: Metric, parts: Decomposed, grain: str, source: str, period_filter: str) -> str:
+    """Components per cell of one grain: GROUPING SETS over the metric's segments, one row per cell."""
+    column = GRAINS[grain]
+    used = [SEGMENTS[s] for s in metric.segments if SEGMENTS[s]]
+    sets = [f"(b.{column}{', b.' + SEGMENTS[s] if SEGMENTS[s] else ''})" for s in metric.segments]
+    everything = (1 << len(used)) - 1
+    if used:
+        bits = f"grouping({', '.join('b.' + c for c in used)})"
+        types = [f"when {everything} then '{'trust'}'"]
+        values = [f"when {everything} then '{TRUST}'"]
+        for i, c in enumerate(used):
+            segment = next(s for s, col in SEGMENTS.items() if col == c)
+            code = everything & ~(1 << (len(used) - 1 - i))
+            types.append(f"when {code} then '{segment}'")
+            values.append(f"when {code} then b.{c}::text")
+        segment_type = f"case {bits} {' '.join(types)} end"
+        segment_value = f"case {bits} {' '.join(values)} end"
+    else:
+        segment_type, segment_value = "'trust'", f"'{TRUST}'"
+    period = f"to_char(b.{column}, 'YYYY-MM-DD')" if grain == "week" else f"b.{column}::text"
+    aggregates = ["count(*)::numeric as c0, count(*) as k0"] + [
+        f"coalesce({c.sql}, 0)::numeric as c{i}, {c.count_sql} as k{i}"
+        for i, c in enumerate(parts.components, start=1)]
+    return f"""
+        select '{grain}'::text as grain, {period} as period, {segment_type} as segment_type,
+               {segment_value} as segment_value, {', '.join(aggregates)}
+        from {source} b
+        where b.{column} is not null {period_filter}
+        group by grouping sets ({', '.join(sets)})
+    """
+
+
+def _unpivoted(parts: Decomposed, rows_sql: str, sign: str) -> str:
+    """(grain, period, segment, component, value, counted) rows of a components query, times `sign`."""
+    values = ", ".join(f"({i}, x.c{i}, x.k{i})" for i in range(len(parts.components) + 1))
+    return f"""
+        select x.grain, x.period, x.segment_type, x.segment_value, v.component,
+               {sign} * v.value as value, {sign} * v.counted as counted
+        from ({rows_sql}) x cross join lateral (values {values}) v(component, value, counted)
+        where x.segment_value is not null
+    """
+
+
+def _merge(conn: Connection, metric: Metric, parts: Decomposed, rows_sql: str, bind: dict[str, Any]) -> None:
+    """Add signed component rows (`rows_sql`: grain, period, segment, component, value, counted) to the state;
+    cells left with no rows are removed."""
+    conn.execute(sa.text(f"""
+        insert into core.metric_cell_state as s (metric_id, grain, period, segment_type, segment_value,
+                                                 component, value, counted)
+        select cast(:_metric as text), grain, period, segment_type, segment_value, component,
+               sum(value), sum(counted)
+        from ({rows_sql}) d
+        group by grain, period, segment_type, segment_value, component
+        on conflict (metric_id, grain, period, segment_type, segment_value, component) do update
+        set value = s.value + excluded.value, counted = s.counted + excluded.counted
+    """), {**bind, "_metric": metric.id})
+    conn.execute(sa.text("""
+        delete from core.metric_cell_state s using core.metric_cell_state e
+        where e.metric_id = :_metric and e.component = 0 and e.value = 0
+          and s.metric_id = e.metric_id and s.grain = e.grain and s.period = e.period
+          and s.segment_type = e.segment_type and s.segment_value = e.segment_value
+    """), {"_metric": metric.id})
+
+
+def evaluate(conn: Connection, metric: Metric, parts: Decomposed, params: dict[str, Any],
+             levels: dict[str, tuple[str | None, str | None]], cells: list[str] | None = None) -> pd.DataFrame:
+    """Cells (unsuppressed) from the state: every cell, or those of the `grain|period` keys in `cells`."""
+    from warehouse.metrics.engine import CELL_COLUMNS, _num, _parent_value
+
+    pivot = ", ".join(f"max(value) filter (where component = {i}) as c{i}, "
+                      f"max(counted) filter (where component = {i}) as k{i}"
+                      for i in range(len(parts.components) + 1))
+    only = "and grain || '|' || period = any(cast(:_cells as text[]))" if cells is not None else ""
+    rows = conn.execute(sa.text(f"""
+        select grain, period, segment_type, segment_value, {parts.value_sql} as value,
+               {parts.numerator_sql} as numerator, {parts.denominator_sql} as denominator, {parts.n_sql} as n
+        from (select grain, period, segment_type, segment_value, {pivot}
+              from core.metric_cell_state where metric_id = :_metric {only}
+              group by grain, period, segment_type, segment_value) s
+    """), {**params, "_metric": metric.id, "_cells": cells}).mappings().all()
+    out = []
+    for row in rows:
+        week = row["grain"] == "week"
+        segment, value = row["segment_type"], row["segment_value"]
+        parent_value = _parent_value(segment, value, levels)
+        from warehouse.metrics.registry import PARENT_SEGMENT
+        out.append({
+            "metric_id": metric.id, "grain": row["grain"], "period": row["period"],
+            "period_start": date.fromisoformat(row["period"]) if week else None,
+            "period_index": None if week else int(row["period"]),
+            "segment_type": segment, "segment_value": value,
+            "parent_segment_type": PARENT_SEGMENT.get(segment) if parent_value is not None else None,
+            "parent_segment_value": parent_value,
+            "value": _num(row["value"]), "numerator": _num(row["numerator"]),
+            "denominator": _num(row["denominator"]), "n": int(row["n"] or 0),
+        })
+    return pd.DataFrame(out, columns=CELL_COLUMNS)
+
+
+def has_state(conn: Connection, metric: Metric) -> bool:
+    """Whether the metric's base rows are stored (a full refresh with this engine has run for it)."""
+    return conn.execute(sa.text("select to_regclass(:t) is not null"), {"t": base_table(metric)}).scalar_one()
+
+
+def rebuild(conn: Connection, metric: Metric, parts: Decomposed, params: dict[str, Any],
+            levels: dict[str, tuple[str | None, str | None]]) -> pd.DataFrame:
+    """Full recompute: every base row stored again, every cell's components from them."""
+    table = base_table(metric)
+    conn.execute(sa.text(f"drop table if exists {table}"))
+    conn.execute(sa.text(f"create table {table} as {_enriched(metric)}"), {**params, **UNRESTRICTED})
+    columns = {r[0] for r in conn.execute(sa.text(
+        "select attname from pg_attribute where attrelid = to_regclass(:t) and attnum > 0"), {"t": table})}
+    if metric.rows_per == "record" and not {"_src", "_rid"} <= columns:
+        raise ValueError(f"metric {metric.id}: its base SQL must return _src and _rid (the source and source "
+                         "record id of each row), or the metric must say rows_per='subject'")
+    conn.execute(sa.text(f'create index on {table} (subject, _day)'))
+    if metric.rows_per == "record":
+        conn.execute(sa.text(f"create index on {table} (_src, _rid)"))
+    conn.execute(sa.text(f"analyze {table}"))
+    conn.execute(sa.text("delete from core.metric_cell_state where metric_id = :m"), {"m": metric.id})
+    rows = " union all ".join(_unpivoted(parts, _components_sql(metric, parts, g, table, ""), "1")
+                              for g in metric.grains)
+    _merge(conn, metric, parts, rows, {})
+    return evaluate(conn, metric, parts, params, levels)
+
+
+def update(conn: Connection, metric: Metric, parts: Decomposed, since: datetime, params: dict[str, Any],
+           levels: dict[str, tuple[str | None, str | None]], first_week: Callable[[], date | None],
+           cache: dict[Any, Any]) -> tuple[pd.DataFrame, int]:
+    """Incremental: replace the changed rows, apply the difference to the state, and return the cells of
+    the touched periods with how many periods that is. `first_week` gives the earliest week the new data can
+    change (for rows per subject)."""
+    table = base_table(metric)
+    key = ("records", metric.kinds, since)
+    if key not in cache:
+        cache[key] = [tuple(r) for r in conn.execute(sa.text(
+            "select distinct source, source_record_id from raw.events "
+            "where loaded_at >= :since and kind = any(cast(:kinds as text[]))"),
+            {"since": since, "kinds": list(metric.kinds)})]
+    records = cache[key]
+    if not records:
+        return evaluate(conn, metric, parts, params, levels, []), 0
+    rec = {"_rec_src": [r[0] for r in records], "_rec_id": [r[1] for r in records]}
+    in_records = ("(b._src, b._rid) in (select u.s, u.r from unnest(cast(:_rec_src as text[]), "
+                  "cast(:_rec_id as text[])) u(s, r))")
+    conn.execute(sa.text(f"drop table if exists {_NEW}"))
+    if metric.rows_per == "record":
+        conn.execute(sa.text(f"create temp table realise_delta_new as select * from ({_enriched(metric)}) b "
+                             f"where {in_records}"), {**params, **UNRESTRICTED, **rec})
+        old = in_records
+        bind: dict[str, Any] = dict(rec)
+    else:
+        skey = ("subjects", metric.kinds, since)
+        if skey not in cache:
+            facts = " union ".join(
+                f"select f.pseudonym from core.fact_{kind} f join (select u.s, u.r from unnest("
+                "cast(:_rec_src as text[]), cast(:_rec_id as text[])) u(s, r)) n "
+                "on n.s = f.source and n.r = f.source_record_id" for kind in metric.kinds)
+            cache[skey] = [r[0] for r in conn.execute(sa.text(facts), rec)]
+        since_week = first_week()
+        bind = {"_subjects": cache[skey], "_since": since_week}
+        old = "b.subject = any(cast(:_subjects as text[])) and b._day >= cast(:_since as date)"
+        conn.execute(sa.text(f"create temp table realise_delta_new as select * from ({_enriched(metric)}) b "
+                             f"where {old}"), {**params, **UNRESTRICTED, **bind})
+    periods = {}
+    for grain in metric.grains:
+        column = GRAINS[grain]
+        periods[grain] = [r[0] for r in conn.execute(sa.text(
+            f"select {column} from {_NEW} where {column} is not null union "
+            f"select {column} from {table} b where {old} and {column} is not null"), bind)]
+    subjects = [r[0] for r in conn.execute(sa.text(
+        f"select subject from {_NEW} where subject is not null union "
+        f"select subject from {table} b where {old} and subject is not null"), bind)]
+    first_day = conn.execute(sa.text(
+        f"select min(_day) from (select _day from {_NEW} union all select b._day from {table} b where {old}) d"),
+        bind).scalar()
+    bind = {**bind, "_people": subjects, "_from": first_day - timedelta(days=13) if first_day else None,
+            **{f"_p_{g}": v for g, v in periods.items()}}
+    # Rows of the changed people (and changed rows without a person) in the touched periods: what they give.
+    # Only their rows from 13 days before the first changed row on: every row in a cell with a changed row
+    # (a week since go-live spans two calendar weeks), and rows in other cells are the same before and after.
+    people = "b.subject = any(cast(:_people as text[])) and b._day >= cast(:_from as date)"
+    if metric.rows_per == "record":
+        people = f"({people} or (b.subject is null and {in_records}))"
+        bind.update(rec)
+
+    def contributions(sign: str) -> str:
+        return " union all ".join(
+            _unpivoted(parts, _components_sql(
+                metric, parts, g, f"(select * from {table} b where {people})",
+                f"and b.{GRAINS[g]} = any(:_p_{g})"), sign)
+            for g in metric.grains if periods[g])
+
+    touched = [f"{g}|{_text(p, g)}" for g in metric.grains for p in periods[g]]
+    if not touched:
+        conn.execute(sa.text(f"drop table {_NEW}"))
+        return evaluate(conn, metric, parts, params, levels, []), 0
+    conn.execute(sa.text(f"drop table if exists {_DELTA}"))
+    conn.execute(sa.text(f"create temp table realise_delta_components as {contributions('-1')}"), bind)
+    conn.execute(sa.text(f"delete from {table} b where {old}"), bind)
+    conn.execute(sa.text(f"insert into {table} select * from {_NEW}"))
+    conn.execute(sa.text(f"insert into {_DELTA} {contributions('1')}"), bind)
+    _merge(conn, metric, parts, f"select * from {_DELTA}", {})
+    conn.execute(sa.text(f"drop table {_NEW}; drop table {_DELTA}"))
+    return evaluate(conn, metric, parts, params, levels, touched), len(touched)
+
+
+def _text(period: Any, grain: str) -> str:
+    return period.isoformat() if grain == "week" else str(period)
