@@ -681,7 +681,7 @@ def test_cells_kept_as_components_equal_the_cells_grouped_from_the_base_rows(war
             assert stored[key + ["parent_segment_value", "n"]].equals(grouped[key + ["parent_segment_value", "n"]])
             for column in ("value", "numerator", "denominator"):
                 a, b = stored[column].astype(float), grouped[column].astype(float)
-                assert ((a - b).abs() <= 1e-9 * b.abs().clip(lower=1) | (a.isna() & b.isna())).all(), (
+                assert (((a - b).abs() <= 1e-9 * b.abs().clip(lower=1)) | (a.isna() & b.isna())).all(), (
                     metric.id, column)
             checked += 1
     assert checked == 34
