@@ -35,7 +35,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from warehouse.metrics.components import Decomposed
-from warehouse.metrics.registry import GRAINS, SEGMENTS, TRUST, Metric
+from warehouse.metrics.registry import GRAINS, PARENT_SEGMENT, SEGMENTS, TRUST, Metric
 
 # Bind parameters every base SQL takes (see definitions/common.py): none restrict anything in a full refresh.
 UNRESTRICTED = {"_since": None, "_subjects": None, "_rec_src": None, "_rec_id": None}
@@ -125,7 +125,7 @@ def _merge(conn: Connection, metric: Metric, parts: Decomposed, rows_sql: str, b
 def evaluate(conn: Connection, metric: Metric, parts: Decomposed, params: dict[str, Any],
              levels: dict[str, tuple[str | None, str | None]], cells: list[str] | None = None) -> pd.DataFrame:
     """Cells (unsuppressed) from the state: every cell, or those of the `grain|period` keys in `cells`."""
-    from warehouse.metrics.engine import CELL_COLUMNS, _num, _parent_value
+    from warehouse.metrics.engine import CELL_COLUMNS, _num, _parent_value  # the engine imports this module
 
     pivot = ", ".join(f"max(value) filter (where component = {i}) as c{i}, "
                       f"max(counted) filter (where component = {i}) as k{i}"
@@ -143,7 +143,6 @@ def evaluate(conn: Connection, metric: Metric, parts: Decomposed, params: dict[s
         week = row["grain"] == "week"
         segment, value = row["segment_type"], row["segment_value"]
         parent_value = _parent_value(segment, value, levels)
-        from warehouse.metrics.registry import PARENT_SEGMENT
         out.append({
             "metric_id": metric.id, "grain": row["grain"], "period": row["period"],
             "period_start": date.fromisoformat(row["period"]) if week else None,
