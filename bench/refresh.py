@@ -9,8 +9,9 @@ chunks of all four kinds, so memory stays bounded whatever N is.
 Measured in one run on the same data: a full refresh (the baseline), then 1% new events in the last two
 calendar weeks and an incremental refresh, then a second full refresh. The incremental refresh must leave
 `analytics.metric_latest` identical to the full one (same cells, values and suppression); the figure that
-matters is incremental / full (goal: at most 0.10). An incremental refresh recomputes whole periods, so
-the share of all events dated in the new events' weeks is reported beside it.
+matters is incremental / full (goal: at most 0.10). Metrics that regroup the touched periods (medians, the
+staff-group gap) cost in proportion to the share of all events dated in the new events' weeks, which is
+reported beside it; the others work on the changed records' and people's rows (warehouse/metrics/delta.py).
 
 `--reuse` keeps the loaded warehouse as a template database (`realise_bench_refresh_<N>`) and runs on a
 copy, so later runs skip the build and always start from the same data.
@@ -390,8 +391,8 @@ def run_bench(settings: Settings, events: int, *, reuse: bool = False, metric_id
         "incremental_periods": sum(inc.periods.values()),
         "full_refresh_again_s": round(full2_s, 3),
         "full_refresh_again_cells": full2.cells,
-        # The new events' weeks must be recomputed whole: the share of all events dated in them bounds how
-        # small the incremental refresh can be (more on the week-since-go-live grain, which mixes waves).
+        # What metrics that regroup touched periods must read again (more on the week-since-go-live grain,
+        # which mixes waves).
         "events_in_new_events_weeks_share": round(recent / raw, 4) if raw else 0.0,
         "incremental_to_full_ratio": round(ratio, 4),
         "goal_ratio": 0.10,
