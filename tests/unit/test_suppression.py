@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from warehouse.metrics.engine import CELL_COLUMNS
+from warehouse.metrics.cells import CELL_COLUMNS
 from warehouse.metrics.suppression import suppress
 
 MIN = 5

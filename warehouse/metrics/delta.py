@@ -34,8 +34,9 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from warehouse.metrics.cells import CELL_COLUMNS, cell, period_text
 from warehouse.metrics.components import Decomposed
-from warehouse.metrics.registry import GRAINS, PARENT_SEGMENT, SEGMENTS, TRUST, Metric
+from warehouse.metrics.registry import GRAINS, SEGMENTS, TRUST, Metric
 
 # Bind parameters every base SQL takes (see definitions/common.py): none restrict anything in a full refresh.
 UNRESTRICTED = {"_since": None, "_subjects": None, "_rec_src": None, "_rec_id": None}
@@ -125,8 +126,6 @@ def _merge(conn: Connection, metric: Metric, parts: Decomposed, rows_sql: str, b
 def evaluate(conn: Connection, metric: Metric, parts: Decomposed, params: dict[str, Any],
              levels: dict[str, tuple[str | None, str | None]], cells: list[str] | None = None) -> pd.DataFrame:
     """Cells (unsuppressed) from the state: every cell, or those of the `grain|period` keys in `cells`."""
-    from warehouse.metrics.engine import CELL_COLUMNS, _num, _parent_value  # the engine imports this module
-
     pivot = ", ".join(f"max(value) filter (where component = {i}) as c{i}, "
                       f"max(counted) filter (where component = {i}) as k{i}"
                       for i in range(len(parts.components) + 1))
@@ -138,21 +137,9 @@ def evaluate(conn: Connection, metric: Metric, parts: Decomposed, params: dict[s
               from core.metric_cell_state where metric_id = :_metric {only}
               group by grain, period, segment_type, segment_value) s
     """), {**params, "_metric": metric.id, "_cells": cells}).mappings().all()
-    out = []
-    for row in rows:
-        week = row["grain"] == "week"
-        segment, value = row["segment_type"], row["segment_value"]
-        parent_value = _parent_value(segment, value, levels)
-        out.append({
-            "metric_id": metric.id, "grain": row["grain"], "period": row["period"],
-            "period_start": date.fromisoformat(row["period"]) if week else None,
-            "period_index": None if week else int(row["period"]),
-            "segment_type": segment, "segment_value": value,
-            "parent_segment_type": PARENT_SEGMENT.get(segment) if parent_value is not None else None,
-            "parent_segment_value": parent_value,
-            "value": _num(row["value"]), "numerator": _num(row["numerator"]),
-            "denominator": _num(row["denominator"]), "n": int(row["n"] or 0),
-        })
+    out = [cell(metric.id, row["grain"], date.fromisoformat(row["period"]) if row["grain"] == "week"
+                else int(row["period"]), row["segment_type"], row["segment_value"], row, levels)
+           for row in rows]
     return pd.DataFrame(out, columns=CELL_COLUMNS)
 
 
@@ -221,18 +208,16 @@ def update(conn: Connection, metric: Metric, parts: Decomposed, since: datetime,
         old = "b.subject = any(cast(:_subjects as text[])) and b._day >= cast(:_since as date)"
         conn.execute(sa.text(f"create temp table realise_delta_new as select * from ({_enriched(metric)}) b "
                              f"where {old}"), {**params, **UNRESTRICTED, **bind})
-    periods = {}
-    for grain in metric.grains:
-        column = GRAINS[grain]
-        periods[grain] = [r[0] for r in conn.execute(sa.text(
-            f"select {column} from {_NEW} where {column} is not null union "
-            f"select {column} from {table} b where {old} and {column} is not null"), bind)]
-    subjects = [r[0] for r in conn.execute(sa.text(
-        f"select subject from {_NEW} where subject is not null union "
-        f"select subject from {table} b where {old} and subject is not null"), bind)]
-    first_day = conn.execute(sa.text(
-        f"select min(_day) from (select _day from {_NEW} union all select b._day from {table} b where {old}) d"),
-        bind).scalar()
+    # What the replaced rows (old and new) touch: their periods per grain, people and first day.
+    columns = [GRAINS[g] for g in metric.grains]
+    touched_sql = ", ".join(f"array_remove(array_agg(distinct {c}), null)" for c in columns)
+    *found, subjects, first_day = conn.execute(sa.text(
+        f"select {touched_sql}, array_remove(array_agg(distinct subject), null), min(_day) from ("
+        f"select {', '.join(columns)}, subject, _day from {_NEW} union all "
+        f"select {', '.join('b.' + c for c in columns)}, b.subject, b._day from {table} b where {old}) r"),
+        bind).one()
+    periods = {g: list(v or []) for g, v in zip(metric.grains, found, strict=True)}
+    subjects = list(subjects or [])
     bind = {**bind, "_people": subjects, "_from": first_day - timedelta(days=13) if first_day else None,
             **{f"_p_{g}": v for g, v in periods.items()}}
     # Rows of the changed people (and changed rows without a person) in the touched periods: what they give.
@@ -250,7 +235,7 @@ def update(conn: Connection, metric: Metric, parts: Decomposed, since: datetime,
                 f"and b.{GRAINS[g]} = any(:_p_{g})"), sign)
             for g in metric.grains if periods[g])
 
-    touched = [f"{g}|{_text(p, g)}" for g in metric.grains for p in periods[g]]
+    touched = [f"{g}|{period_text(p)}" for g in metric.grains for p in periods[g]]
     if not touched:
         conn.execute(sa.text(f"drop table {_NEW}"))
         return evaluate(conn, metric, parts, params, levels, []), 0
@@ -262,7 +247,3 @@ def update(conn: Connection, metric: Metric, parts: Decomposed, since: datetime,
     _merge(conn, metric, parts, f"select * from {_DELTA}", {})
     conn.execute(sa.text(f"drop table {_NEW}; drop table {_DELTA}"))
     return evaluate(conn, metric, parts, params, levels, touched), len(touched)
-
-
-def _text(period: Any, grain: str) -> str:
-    return period.isoformat() if grain == "week" else str(period)

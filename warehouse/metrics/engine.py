@@ -57,18 +57,16 @@ from sqlalchemy.engine import Connection, Engine
 
 from realise import progress
 from warehouse.metrics import delta
+from warehouse.metrics.cells import CELL_COLUMNS, cell
 from warehouse.metrics.components import Decomposed, decompose
 from warehouse.metrics.definitions.common import STAFF_IN_SCOPE
 from warehouse.metrics.delta import UNRESTRICTED
-from warehouse.metrics.registry import GRAINS, PARENT_SEGMENT, SEGMENTS, TRUST, Metric, all_metrics
+from warehouse.metrics.registry import GRAINS, SEGMENTS, TRUST, Metric, all_metrics
 from warehouse.metrics.suppression import suppress
 
 log = logging.getLogger(__name__)
 _SEGMENT_ORDER = list(SEGMENTS)
 _GROUP_COLUMNS = [c for c in SEGMENTS.values() if c is not None]
-CELL_COLUMNS = ["metric_id", "grain", "period", "period_start", "period_index", "segment_type", "segment_value",
-                "parent_segment_type", "parent_segment_value", "value", "numerator", "denominator", "n"]
-
 
 @dataclass(frozen=True)
 class SuppressionPolicy:
@@ -151,20 +149,7 @@ def compute_cells(conn: Connection, metric: Metric, params: dict[str, Any],
             segment, value = _segment_of(row["grouping_bits"], row, used)
             if value is None:
                 continue  # e.g. a unit with no directorate above it, or staff with no wave
-            parent_type = PARENT_SEGMENT.get(segment)
-            parent_value = _parent_value(segment, value, levels)
-            key = row["period_key"]
-            cells.append({
-                "metric_id": metric.id, "grain": grain,
-                "period": key.isoformat() if isinstance(key, date) else str(key),
-                "period_start": key if isinstance(key, date) else None,
-                "period_index": key if not isinstance(key, date) else None,
-                "segment_type": segment, "segment_value": str(value),
-                "parent_segment_type": parent_type if parent_value is not None else None,
-                "parent_segment_value": parent_value,
-                "value": _num(row["value"]), "numerator": _num(row["numerator"]),
-                "denominator": _num(row["denominator"]), "n": int(row["n"] or 0),
-            })
+            cells.append(cell(metric.id, grain, row["period_key"], segment, str(value), row, levels))
         frames.append(pd.DataFrame(cells, columns=CELL_COLUMNS))
     if not frames:
         return pd.DataFrame(columns=CELL_COLUMNS)
@@ -192,24 +177,6 @@ def _earliest_week(conn: Connection, grain: str, periods: list[Any]) -> date | N
         return None
     day = first_go_live + timedelta(days=7 * min(periods) - 6)
     return day - timedelta(days=day.weekday())
-
-
-def _num(value: Any) -> float | None:
-    return None if value is None else float(value)
-
-
-def _parent_value(segment: str, value: str, levels: dict[str, tuple[str | None, str | None]]) -> str | None:
-    if segment == "trust":
-        return None
-    if segment == "org_unit":
-        l1, l2 = levels.get(value, (None, None))
-        return l2 if l2 and l2 != value else (l1 if l1 and l1 != value else TRUST)
-    if segment == "org_level_2":
-        for l1, l2 in levels.values():
-            if l2 == value and l1:
-                return l1
-        return TRUST
-    return TRUST
 
 
 # Per kind, the dates of a source record's versions that metrics may count it under.
