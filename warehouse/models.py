@@ -177,6 +177,8 @@ def _fact_indexes(name: str, *more: Index) -> tuple[Any, ...]:
         Index(f"ix_{name}_org_date", "org_unit", "date_key"),
         # Metrics find the first and last dated fact, and an incremental refresh the recent ones.
         Index(f"ix_{name}_occurred_at", "occurred_at"),
+        # An incremental refresh reads the records of the people with new events.
+        Index(f"ix_{name}_person", "pseudonym", "occurred_at"),
         *more,
         {"schema": "core"},
     )
@@ -234,8 +236,7 @@ class FactSkillsAssessment(_Fact, Base):
 
     __tablename__ = "fact_skills_assessment"
     # A follow-up is paired with the same person's latest earlier baseline.
-    __table_args__ = _fact_indexes("fact_skills_assessment",
-                                   Index("ix_fact_skills_assessment_person", "pseudonym", "occurred_at"))
+    __table_args__ = _fact_indexes("fact_skills_assessment")
 
     assessment_id: Mapped[str] = mapped_column(String(64))
     phase: Mapped[str] = mapped_column(String(16))

@@ -28,6 +28,8 @@ class Component:
     kind: str  # sum | count | distinct
     sql: str  # the aggregate as written, with its filter: what the grouping query computes
     count_sql: str  # rows the aggregate saw (non-null arguments, after the filter)
+    argument: str = "*"  # what is summed or counted (`*`, an expression, or `distinct subject`)
+    tail: str = ""  # the aggregate's ` filter (where ...)`, or empty
 
 
 @dataclass(frozen=True)
@@ -91,13 +93,15 @@ def decompose(value_sql: str, numerator_sql: str | None, denominator_sql: str | 
                 stop = _closing(sql, filtered.end())
                 tail, end = sql[end:stop], stop
             if name == "sum":
-                component = Component("sum", f"sum({argument}){tail}", f"count({argument}){tail}")
+                component = Component("sum", f"sum({argument}){tail}", f"count({argument}){tail}", argument, tail)
             elif name == "count" and argument.lower().startswith("distinct"):
                 if argument.lower().split() != ["distinct", "subject"]:
                     return None  # distinct values other than subjects do not add up over subjects
-                component = Component("distinct", f"count(distinct subject){tail}", f"count(subject){tail}")
+                component = Component("distinct", f"count(distinct subject){tail}", f"count(subject){tail}",
+                                      "distinct subject", tail)
             elif name == "count":
-                component = Component("count", f"count({argument}){tail}", f"count({argument}){tail}")
+                component = Component("count", f"count({argument}){tail}", f"count({argument}){tail}", argument,
+                                      tail)
             else:
                 return None
             index = list(components).index(component.sql) + 1 if component.sql in components else None
@@ -110,3 +114,28 @@ def decompose(value_sql: str, numerator_sql: str | None, denominator_sql: str | 
         out.append(sql[i:])
         rewritten.append("".join(out))
     return Decomposed(tuple(components.values()), *rewritten)
+
+
+def signed(component: Component) -> tuple[str, str]:
+    """What a component changes by (value, rows seen) over one (cell, subject) group of signed rows:
+    `_sign` is -1 for a row replaced, +1 for its replacement, 0 for a row of the same subject in the same
+    cell left as it was.
+
+    Sums and counts change by the signed sums of the replaced rows. A person counts in a distinct count while
+    any row of theirs in the cell does (after the filter): one with a row left as it was counts before and
+    after; otherwise they join (+1) when only new rows have them, and leave (-1) when only replaced rows did.
+    """
+    t = component.tail
+    if component.kind == "sum":
+        rows = f"coalesce(sum(case when ({component.argument}) is not null then _sign else 0 end){t}, 0)"
+        return f"coalesce(sum(_sign * ({component.argument})){t}, 0)", rows
+    if component.kind == "count":
+        if component.argument == "*":
+            rows = f"coalesce(sum(_sign){t}, 0)"
+        else:
+            rows = f"coalesce(sum(case when ({component.argument}) is not null then _sign else 0 end){t}, 0)"
+        return rows, rows
+    rows = f"coalesce(sum(case when subject is not null then _sign else 0 end){t}, 0)"
+    member = (f"(case when subject is null or coalesce(bool_or(_sign = 0){t}, false) then 0 "
+              f"else coalesce(bool_or(_sign > 0){t}, false)::int - coalesce(bool_or(_sign < 0){t}, false)::int end)")
+    return member, rows

@@ -27,7 +27,7 @@ All of it runs in the refresh's transaction: a crash leaves base rows, state and
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 import pandas as pd
@@ -35,13 +35,16 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from warehouse.metrics.cells import CELL_COLUMNS, cell, period_text
-from warehouse.metrics.components import Decomposed
+from warehouse.metrics.components import Decomposed, signed
 from warehouse.metrics.registry import GRAINS, SEGMENTS, TRUST, Metric
 
 # Bind parameters every base SQL takes (see definitions/common.py): none restrict anything in a full refresh.
 UNRESTRICTED = {"_since": None, "_subjects": None, "_rec_src": None, "_rec_id": None}
-_NEW = "pg_temp.realise_delta_new"
-_DELTA = "pg_temp.realise_delta_components"
+_NEW = "pg_temp.realise_delta_new"  # the changed records' or people's rows now
+_OLD = "pg_temp.realise_delta_old"  # the rows they replace
+_PLUS = "pg_temp.realise_delta_plus"  # rows of _NEW not among _OLD
+_MINUS = "pg_temp.realise_delta_minus"  # rows of _OLD not among _NEW
+_SAME = "pg_temp.realise_delta_same"  # rows in both: replaced by themselves
 
 
 def base_table(metric: Metric) -> str:
@@ -59,35 +62,87 @@ def _enriched(metric: Metric) -> str:
     """
 
 
+def _segments(metric: Metric, column: str, extra: str = "") -> tuple[list[str], str, str]:
+    """GROUPING SETS over the metric's segments on `column` (each set also grouped by `extra`), and the
+    expressions naming each row's segment type and value."""
+    used = [SEGMENTS[s] for s in metric.segments if SEGMENTS[s]]
+    sets = [f"(b.{column}{', b.' + SEGMENTS[s] if SEGMENTS[s] else ''}{extra})" for s in metric.segments]
+    everything = (1 << len(used)) - 1
+    if not used:
+        return sets, "'trust'", f"'{TRUST}'"
+    bits = f"grouping({', '.join('b.' + c for c in used)})"
+    types = [f"when {everything} then '{'trust'}'"]
+    values = [f"when {everything} then '{TRUST}'"]
+    for i, c in enumerate(used):
+        segment = next(s for s, col in SEGMENTS.items() if col == c)
+        code = everything & ~(1 << (len(used) - 1 - i))
+        types.append(f"when {code} then '{segment}'")
+        values.append(f"when {code} then b.{c}::text")
+    return sets, f"case {bits} {' '.join(types)} end", f"case {bits} {' '.join(values)} end"
+
+
+def _period_sql(grain: str, column: str) -> str:
+    return f"to_char(b.{column}, 'YYYY-MM-DD')" if grain == "week" else f"b.{column}::text"
+
+
 def _components_sql(metric: Metric, parts: Decomposed, grain: str, source: str, period_filter: str) -> str:
     """Components per cell of one grain: GROUPING SETS over the metric's segments, one row per cell."""
     column = GRAINS[grain]
-    used = [SEGMENTS[s] for s in metric.segments if SEGMENTS[s]]
-    sets = [f"(b.{column}{', b.' + SEGMENTS[s] if SEGMENTS[s] else ''})" for s in metric.segments]
-    everything = (1 << len(used)) - 1
-    if used:
-        bits = f"grouping({', '.join('b.' + c for c in used)})"
-        types = [f"when {everything} then '{'trust'}'"]
-        values = [f"when {everything} then '{TRUST}'"]
-        for i, c in enumerate(used):
-            segment = next(s for s, col in SEGMENTS.items() if col == c)
-            code = everything & ~(1 << (len(used) - 1 - i))
-            types.append(f"when {code} then '{segment}'")
-            values.append(f"when {code} then b.{c}::text")
-        segment_type = f"case {bits} {' '.join(types)} end"
-        segment_value = f"case {bits} {' '.join(values)} end"
-    else:
-        segment_type, segment_value = "'trust'", f"'{TRUST}'"
-    period = f"to_char(b.{column}, 'YYYY-MM-DD')" if grain == "week" else f"b.{column}::text"
+    sets, segment_type, segment_value = _segments(metric, column)
     aggregates = ["count(*)::numeric as c0, count(*) as k0"] + [
         f"coalesce({c.sql}, 0)::numeric as c{i}, {c.count_sql} as k{i}"
         for i, c in enumerate(parts.components, start=1)]
     return f"""
-        select '{grain}'::text as grain, {period} as period, {segment_type} as segment_type,
+        select '{grain}'::text as grain, {_period_sql(grain, column)} as period, {segment_type} as segment_type,
                {segment_value} as segment_value, {', '.join(aggregates)}
         from {source} b
         where b.{column} is not null {period_filter}
         group by grouping sets ({', '.join(sets)})
+    """
+
+
+def _changes_sql(metric: Metric, parts: Decomposed, grain: str) -> str:
+    """What the replaced rows change per cell of one grain, as a components query (see the module docstring).
+
+    The rows: those replaced and gone (`_sign` -1, _MINUS), those new (+1, _PLUS), and the rows of the same
+    people in the same periods that stay (0: in the base table once the replaced rows are out of it, looked
+    up by person and period, or replaced by an identical row, _SAME). Grouped per cell and person, then per
+    cell."""
+    column = GRAINS[grain]
+    table = base_table(metric)
+    sets, segment_type, segment_value = _segments(metric, column, ", b.subject")
+    per_person = ["sum(_sign) as c0, sum(_sign) as k0"]
+    for i, c in enumerate(parts.components, start=1):
+        value, rows = signed(c)
+        per_person.append(f"{value} as c{i}, {rows} as k{i}")
+    totals = ", ".join(f"sum(x.c{i})::numeric as c{i}, sum(x.k{i})::bigint as k{i}"
+                       for i in range(len(parts.components) + 1))
+    # A row's _day is its week_start whenever it has one, so on the week grain the index finds it exactly.
+    same_period = (f"t._day = k.{column} and t.{column} = k.{column}" if grain == "week"
+                   else f"t.{column} = k.{column}")
+    return f"""
+        with r as (
+            select n.*, 1 as _sign from {_PLUS} n where n.{column} is not null
+            union all
+            select o.*, -1 as _sign from {_MINUS} o where o.{column} is not null
+        ),
+        k as (select distinct subject, {column} from r where subject is not null),
+        b as (
+            select * from r
+            union all
+            select t.*, 0 as _sign from k join {table} t on t.subject = k.subject and {same_period}
+            union all
+            select t.*, 0 as _sign from k join {_SAME} t on t.subject = k.subject and t.{column} = k.{column}
+        )
+        select '{grain}'::text as grain, x.period, x.segment_type, x.segment_value, {totals}
+        from (
+            select {_period_sql(grain, column)} as period, {segment_type} as segment_type,
+                   {segment_value} as segment_value, {', '.join(per_person)}
+            from b
+            group by grouping sets ({', '.join(sets)})
+        ) x
+        where x.segment_value is not null
+        group by x.period, x.segment_type, x.segment_value
     """
 
 
@@ -160,6 +215,8 @@ def rebuild(conn: Connection, metric: Metric, parts: Decomposed, params: dict[st
         raise ValueError(f"metric {metric.id}: its base SQL must return _src and _rid (the source and source "
                          "record id of each row), or the metric must say rows_per='subject'")
     conn.execute(sa.text(f'create index on {table} (subject, _day)'))
+    if "week_since_go_live" in metric.grains:  # a person's rows in a period, as for the week (see _changes_sql)
+        conn.execute(sa.text(f"create index on {table} (subject, weeks_since_go_live)"))
     if metric.rows_per == "record":
         conn.execute(sa.text(f"create index on {table} (_src, _rid)"))
     conn.execute(sa.text(f"analyze {table}"))
@@ -187,63 +244,49 @@ def update(conn: Connection, metric: Metric, parts: Decomposed, since: datetime,
     if not records:
         return evaluate(conn, metric, parts, params, levels, []), 0
     rec = {"_rec_src": [r[0] for r in records], "_rec_id": [r[1] for r in records]}
-    in_records = ("(b._src, b._rid) in (select u.s, u.r from unnest(cast(:_rec_src as text[]), "
-                  "cast(:_rec_id as text[])) u(s, r))")
-    conn.execute(sa.text(f"drop table if exists {_NEW}"))
     if metric.rows_per == "record":
-        conn.execute(sa.text(f"create temp table realise_delta_new as select * from ({_enriched(metric)}) b "
-                             f"where {in_records}"), {**params, **UNRESTRICTED, **rec})
-        old = in_records
+        # `= any` first, so the (_src, _rid) index answers it; the exact pairs after.
+        old = ("b._src = any(cast(:_rec_src as text[])) and b._rid = any(cast(:_rec_id as text[])) and "
+               "(b._src, b._rid) in (select u.s, u.r from unnest(cast(:_rec_src as text[]), "
+               "cast(:_rec_id as text[])) u(s, r))")
         bind: dict[str, Any] = dict(rec)
     else:
         skey = ("subjects", metric.kinds, since)
         if skey not in cache:
             facts = " union ".join(
-                f"select f.pseudonym from core.fact_{kind} f join (select u.s, u.r from unnest("
-                "cast(:_rec_src as text[]), cast(:_rec_id as text[])) u(s, r)) n "
-                "on n.s = f.source and n.r = f.source_record_id" for kind in metric.kinds)
+                f"select f.pseudonym from core.fact_{kind} f where f.source = any(cast(:_rec_src as text[])) "
+                "and f.source_record_id = any(cast(:_rec_id as text[])) and (f.source, f.source_record_id) in "
+                "(select u.s, u.r from unnest(cast(:_rec_src as text[]), cast(:_rec_id as text[])) u(s, r))"
+                for kind in metric.kinds)
             cache[skey] = [r[0] for r in conn.execute(sa.text(facts), rec)]
-        since_week = first_week()
-        bind = {"_subjects": cache[skey], "_since": since_week}
+        bind = {"_subjects": cache[skey], "_since": first_week()}
         old = "b.subject = any(cast(:_subjects as text[])) and b._day >= cast(:_since as date)"
-        conn.execute(sa.text(f"create temp table realise_delta_new as select * from ({_enriched(metric)}) b "
-                             f"where {old}"), {**params, **UNRESTRICTED, **bind})
-    # What the replaced rows (old and new) touch: their periods per grain, people and first day.
+    temps = ", ".join((_NEW, _OLD, _PLUS, _MINUS, _SAME))
+    conn.execute(sa.text(f"drop table if exists {temps}"))
+    conn.execute(sa.text(f"create temp table realise_delta_new as select * from ({_enriched(metric)}) b "
+                         f"where {old}"), {**params, **UNRESTRICTED, **bind})
+    # The replaced rows leave the base table for _OLD: what stays is every row left as it was.
+    conn.execute(sa.text(f"create temp table realise_delta_old as select * from {table} limit 0"))
+    conn.execute(sa.text(f"with d as (delete from {table} b where {old} returning b.*) "
+                         f"insert into {_OLD} select * from d"), bind)
+    # A row replaced by an identical one changes nothing: most of a person's later weeks, a record's event
+    # that changed no column a metric reads. Only the rest are worked through.
+    conn.execute(sa.text(f"create temp table realise_delta_plus as select * from {_NEW} except all "
+                         f"select * from {_OLD}"))
+    conn.execute(sa.text(f"create temp table realise_delta_minus as select * from {_OLD} except all "
+                         f"select * from {_NEW}"))
+    conn.execute(sa.text(f"create temp table realise_delta_same as select * from {_NEW} intersect all "
+                         f"select * from {_OLD}"))
     columns = [GRAINS[g] for g in metric.grains]
-    touched_sql = ", ".join(f"array_remove(array_agg(distinct {c}), null)" for c in columns)
-    *found, subjects, first_day = conn.execute(sa.text(
-        f"select {touched_sql}, array_remove(array_agg(distinct subject), null), min(_day) from ("
-        f"select {', '.join(columns)}, subject, _day from {_NEW} union all "
-        f"select {', '.join('b.' + c for c in columns)}, b.subject, b._day from {table} b where {old}) r"),
-        bind).one()
+    found = conn.execute(sa.text(
+        f"select {', '.join(f'array_remove(array_agg(distinct {c}), null)' for c in columns)} from ("
+        f"select {', '.join(columns)} from {_PLUS} union all select {', '.join(columns)} from {_MINUS}) r")).one()
     periods = {g: list(v or []) for g, v in zip(metric.grains, found, strict=True)}
-    subjects = list(subjects or [])
-    bind = {**bind, "_people": subjects, "_from": first_day - timedelta(days=13) if first_day else None,
-            **{f"_p_{g}": v for g, v in periods.items()}}
-    # Rows of the changed people (and changed rows without a person) in the touched periods: what they give.
-    # Only their rows from 13 days before the first changed row on: every row in a cell with a changed row
-    # (a week since go-live spans two calendar weeks), and rows in other cells are the same before and after.
-    people = "b.subject = any(cast(:_people as text[])) and b._day >= cast(:_from as date)"
-    if metric.rows_per == "record":
-        people = f"({people} or (b.subject is null and {in_records}))"
-        bind.update(rec)
-
-    def contributions(sign: str) -> str:
-        return " union all ".join(
-            _unpivoted(parts, _components_sql(
-                metric, parts, g, f"(select * from {table} b where {people})",
-                f"and b.{GRAINS[g]} = any(:_p_{g})"), sign)
-            for g in metric.grains if periods[g])
-
     touched = [f"{g}|{period_text(p)}" for g in metric.grains for p in periods[g]]
-    if not touched:
-        conn.execute(sa.text(f"drop table {_NEW}"))
-        return evaluate(conn, metric, parts, params, levels, []), 0
-    conn.execute(sa.text(f"drop table if exists {_DELTA}"))
-    conn.execute(sa.text(f"create temp table realise_delta_components as {contributions('-1')}"), bind)
-    conn.execute(sa.text(f"delete from {table} b where {old}"), bind)
+    if touched:
+        changes = " union all ".join(_unpivoted(parts, _changes_sql(metric, parts, g), "1")
+                                     for g in metric.grains if periods[g])
+        _merge(conn, metric, parts, changes, {})
     conn.execute(sa.text(f"insert into {table} select * from {_NEW}"))
-    conn.execute(sa.text(f"insert into {_DELTA} {contributions('1')}"), bind)
-    _merge(conn, metric, parts, f"select * from {_DELTA}", {})
-    conn.execute(sa.text(f"drop table {_NEW}; drop table {_DELTA}"))
+    conn.execute(sa.text(f"drop table {temps}"))
     return evaluate(conn, metric, parts, params, levels, touched), len(touched)

@@ -39,10 +39,13 @@ def _is_latest(table: str, order: str, alias: str = "f") -> str:
 
 # Restrictions an incremental refresh binds (see warehouse/metrics/delta.py); null in a full refresh, when
 # the planner folds them away. `:_subjects`: only these people's records; `:_rec_src`/`:_rec_id`: only these
-# source records.
+# source records. Each is written so that an index answers it (`= any` on the indexed columns, the exact pairs
+# checked after): a pair `in (subquery)` is planned as a join, which the planner answered with a scan of the
+# whole fact table.
 SUBJECT_FILTER = "(cast(:_subjects as text[]) is null or {column} = any(cast(:_subjects as text[])))"
-_RECORD_FILTER = ("(cast(:_rec_src as text[]) is null or (f.source, f.source_record_id) in "
-                  "(select u.s, u.r from unnest(cast(:_rec_src as text[]), cast(:_rec_id as text[])) u(s, r)))")
+_RECORD_FILTER = ("(cast(:_rec_src as text[]) is null or (f.source = any(cast(:_rec_src as text[])) "
+                  "and f.source_record_id = any(cast(:_rec_id as text[])) and (f.source, f.source_record_id) in "
+                  "(select u.s, u.r from unnest(cast(:_rec_src as text[]), cast(:_rec_id as text[])) u(s, r))))")
 
 
 def _latest(table: str, order: str, where: str) -> str:
