@@ -45,6 +45,7 @@ _OLD = "pg_temp.realise_delta_old"  # the rows they replace
 _PLUS = "pg_temp.realise_delta_plus"  # rows of _NEW not among _OLD
 _MINUS = "pg_temp.realise_delta_minus"  # rows of _OLD not among _NEW
 _SAME = "pg_temp.realise_delta_same"  # rows in both: replaced by themselves
+_TEMPS = ", ".join((_NEW, _OLD, _PLUS, _MINUS, _SAME))
 
 
 def base_table(metric: Metric) -> str:
@@ -203,9 +204,8 @@ def has_state(conn: Connection, metric: Metric) -> bool:
     return conn.execute(sa.text("select to_regclass(:t) is not null"), {"t": base_table(metric)}).scalar_one()
 
 
-def rebuild(conn: Connection, metric: Metric, parts: Decomposed, params: dict[str, Any],
-            levels: dict[str, tuple[str | None, str | None]]) -> pd.DataFrame:
-    """Full recompute: every base row stored again, every cell's components from them."""
+def store(conn: Connection, metric: Metric, params: dict[str, Any], regrouped: bool = False) -> None:
+    """Every base row of the metric stored again (in a full refresh), with the indexes `update` looks by."""
     table = base_table(metric)
     conn.execute(sa.text(f"drop table if exists {table}"))
     conn.execute(sa.text(f"create table {table} as {_enriched(metric)}"), {**params, **UNRESTRICTED})
@@ -219,20 +219,28 @@ def rebuild(conn: Connection, metric: Metric, parts: Decomposed, params: dict[st
         conn.execute(sa.text(f"create index on {table} (subject, weeks_since_go_live)"))
     if metric.rows_per == "record":
         conn.execute(sa.text(f"create index on {table} (_src, _rid)"))
+    for grain in metric.grains if regrouped else ():  # the periods a regrouped metric reads again
+        conn.execute(sa.text(f"create index on {table} ({GRAINS[grain]})"))
     conn.execute(sa.text(f"analyze {table}"))
+
+
+def rebuild(conn: Connection, metric: Metric, parts: Decomposed, params: dict[str, Any],
+            levels: dict[str, tuple[str | None, str | None]]) -> pd.DataFrame:
+    """Full recompute: every base row stored again, every cell's components from them."""
+    store(conn, metric, params)
     conn.execute(sa.text("delete from core.metric_cell_state where metric_id = :m"), {"m": metric.id})
-    rows = " union all ".join(_unpivoted(parts, _components_sql(metric, parts, g, table, ""), "1")
+    rows = " union all ".join(_unpivoted(parts, _components_sql(metric, parts, g, base_table(metric), ""), "1")
                               for g in metric.grains)
     _merge(conn, metric, parts, rows, {})
     return evaluate(conn, metric, parts, params, levels)
 
 
-def update(conn: Connection, metric: Metric, parts: Decomposed, since: datetime, params: dict[str, Any],
-           levels: dict[str, tuple[str | None, str | None]], first_week: Callable[[], date | None],
-           cache: dict[Any, Any]) -> tuple[pd.DataFrame, int]:
-    """Incremental: replace the changed rows, apply the difference to the state, and return the cells of
-    the touched periods with how many periods that is. `first_week` gives the earliest week the new data can
-    change (for rows per subject)."""
+def replace(conn: Connection, metric: Metric, since: datetime, params: dict[str, Any],
+            first_week: Callable[[], date | None], cache: dict[Any, Any]) -> dict[str, list[Any]] | None:
+    """Take the changed rows out of the base table and work out what replaces them (the temp tables _NEW,
+    _OLD, _PLUS, _MINUS, _SAME); `finish` puts the new rows in. Returns the periods (per grain) whose rows
+    changed, or None when no record changed (nothing to finish). `first_week` gives the earliest week the
+    new data can change (for rows per subject)."""
     table = base_table(metric)
     key = ("records", metric.kinds, since)
     if key not in cache:
@@ -242,7 +250,7 @@ def update(conn: Connection, metric: Metric, parts: Decomposed, since: datetime,
             {"since": since, "kinds": list(metric.kinds)})]
     records = cache[key]
     if not records:
-        return evaluate(conn, metric, parts, params, levels, []), 0
+        return None
     rec = {"_rec_src": [r[0] for r in records], "_rec_id": [r[1] for r in records]}
     if metric.rows_per == "record":
         # `= any` first, so the (_src, _rid) index answers it; the exact pairs after.
@@ -261,8 +269,7 @@ def update(conn: Connection, metric: Metric, parts: Decomposed, since: datetime,
             cache[skey] = [r[0] for r in conn.execute(sa.text(facts), rec)]
         bind = {"_subjects": cache[skey], "_since": first_week()}
         old = "b.subject = any(cast(:_subjects as text[])) and b._day >= cast(:_since as date)"
-    temps = ", ".join((_NEW, _OLD, _PLUS, _MINUS, _SAME))
-    conn.execute(sa.text(f"drop table if exists {temps}"))
+    conn.execute(sa.text(f"drop table if exists {_TEMPS}"))
     conn.execute(sa.text(f"create temp table realise_delta_new as select * from ({_enriched(metric)}) b "
                          f"where {old}"), {**params, **UNRESTRICTED, **bind})
     # The replaced rows leave the base table for _OLD: what stays is every row left as it was.
@@ -281,12 +288,27 @@ def update(conn: Connection, metric: Metric, parts: Decomposed, since: datetime,
     found = conn.execute(sa.text(
         f"select {', '.join(f'array_remove(array_agg(distinct {c}), null)' for c in columns)} from ("
         f"select {', '.join(columns)} from {_PLUS} union all select {', '.join(columns)} from {_MINUS}) r")).one()
-    periods = {g: list(v or []) for g, v in zip(metric.grains, found, strict=True)}
-    touched = [f"{g}|{period_text(p)}" for g in metric.grains for p in periods[g]]
+    return {g: list(v or []) for g, v in zip(metric.grains, found, strict=True) if v}
+
+
+def finish(conn: Connection, metric: Metric) -> None:
+    """The new rows into the base table (after `replace`)."""
+    conn.execute(sa.text(f"insert into {base_table(metric)} select * from {_NEW}"))
+    conn.execute(sa.text(f"drop table {_TEMPS}"))
+
+
+def update(conn: Connection, metric: Metric, parts: Decomposed, since: datetime, params: dict[str, Any],
+           levels: dict[str, tuple[str | None, str | None]], first_week: Callable[[], date | None],
+           cache: dict[Any, Any]) -> tuple[pd.DataFrame, int]:
+    """Incremental: replace the changed rows, apply the difference to the state, and return the cells of
+    the touched periods with how many periods that is."""
+    periods = replace(conn, metric, since, params, first_week, cache)
+    if periods is None:
+        return evaluate(conn, metric, parts, params, levels, []), 0
+    touched = [f"{g}|{period_text(p)}" for g in metric.grains for p in periods.get(g, [])]
     if touched:
         changes = " union all ".join(_unpivoted(parts, _changes_sql(metric, parts, g), "1")
-                                     for g in metric.grains if periods[g])
+                                     for g in metric.grains if periods.get(g))
         _merge(conn, metric, parts, changes, {})
-    conn.execute(sa.text(f"insert into {table} select * from {_NEW}"))
-    conn.execute(sa.text(f"drop table {temps}"))
+    finish(conn, metric)
     return evaluate(conn, metric, parts, params, levels, touched), len(touched)

@@ -89,20 +89,21 @@ class RefreshResult:
     loop: dict[str, Any] = field(default_factory=dict)  # benefits and alerts evaluated after the refresh
 
 
-def _grouping_sql(metric: Metric, grain_column: str, period_filter: str) -> tuple[str, list[str]]:
-    """One query per grain: GROUPING SETS over the metric's segments. Returns the SQL and the segment
-    columns it groups by (in the order of the grouping bits)."""
+def _grouping_sql(metric: Metric, grain_column: str, period_filter: str,
+                  stored: str | None = None) -> tuple[str, list[str]]:
+    """One query per grain: GROUPING SETS over the metric's segments, from the base SQL or the metric's
+    `stored` base rows (delta.py). Returns the SQL and the segment columns it groups by (in the order of the
+    grouping bits)."""
     used = [SEGMENTS[s] for s in metric.segments if SEGMENTS[s]]
     sets = [f"({grain_column}{', ' + SEGMENTS[s] if SEGMENTS[s] else ''})" for s in metric.segments]
     columns = ", ".join(used + [f"null::text as {c}" for c in _GROUP_COLUMNS if c not in used])
     bits = f"grouping({', '.join(used)})" if used else "0"
+    enriched = (f"select b.* from {stored} b where b.{grain_column} is not null {period_filter}" if stored else
+                f"""select b.*, l.org_l1, l.org_l2
+                    from ({metric.base_sql}) b left join core.v_org_levels l using (org_unit)
+                    where b.{grain_column} is not null {period_filter}""")
     sql = f"""
-        with base as ({metric.base_sql}),
-        enriched as (
-            select b.*, l.org_l1, l.org_l2
-            from base b left join core.v_org_levels l using (org_unit)
-            where b.{grain_column} is not null {period_filter}
-        )
+        with enriched as ({enriched})
         select {grain_column} as period_key, {bits} as grouping_bits, {columns},
                {metric.value_sql} as value,
                {metric.numerator_sql or 'null'} as numerator,
@@ -126,8 +127,10 @@ def _segment_of(bits: int, row: dict[str, Any], used: list[str]) -> tuple[str, s
 
 def compute_cells(conn: Connection, metric: Metric, params: dict[str, Any],
                   periods: dict[str, list[Any]] | None = None,
-                  levels: dict[str, tuple[str | None, str | None]] | None = None) -> pd.DataFrame:
-    """Cells of one metric (unsuppressed), for all periods or only `periods[grain]`."""
+                  levels: dict[str, tuple[str | None, str | None]] | None = None,
+                  stored: str | None = None) -> pd.DataFrame:
+    """Cells of one metric (unsuppressed), for all periods or only `periods[grain]`, grouped from the base
+    SQL or from the `stored` base rows."""
     frames = []
     if levels is None:
         levels = org_levels(conn)
@@ -142,7 +145,7 @@ def compute_cells(conn: Connection, metric: Metric, params: dict[str, Any],
             period_filter = f"and b.{column} = any(:_periods)"
             bind["_periods"] = wanted
             bind["_since"] = _earliest_week(conn, grain, wanted)
-        sql, used = _grouping_sql(metric, column, period_filter)
+        sql, used = _grouping_sql(metric, column, period_filter, stored)
         rows = conn.execute(sa.text(sql), bind).mappings().all()
         cells = []
         for row in rows:
@@ -333,7 +336,10 @@ def refresh(engine: Engine, *, full: bool = True, policy: SuppressionPolicy | No
 
 @functools.cache
 def decomposed(metric: Metric) -> Decomposed | None:
-    """The metric's additive components, or None when its cells must be regrouped (components.py)."""
+    """The metric's additive components, or None when its cells must be regrouped (components.py; rows
+    that summarise a whole period are regrouped whatever their value)."""
+    if metric.rows_per == "period":
+        return None
     return decompose(metric.value_sql, metric.numerator_sql, metric.denominator_sql, metric.n_sql)
 
 
@@ -360,14 +366,30 @@ def _refresh_decomposed(conn: Connection, metric: Metric, parts: Decomposed, sin
 def _refresh_regrouped(conn: Connection, metric: Metric, since: datetime | None, mode: str,
                        params: dict[str, Any], levels: dict[str, tuple[str | None, str | None]],
                        cache: dict[Any, Any], result: RefreshResult) -> pd.DataFrame | None:
-    """Cells of the touched periods (every period in a full refresh) regrouped from the base SQL."""
+    """Cells of the touched periods (every period in a full refresh), regrouped.
+
+    A metric whose rows each come from one record and whose periods change only with them keeps its base
+    rows (delta.py): the changed records' rows are replaced and the periods whose rows changed regrouped from
+    the stored rows. Others regroup the periods new data can touch from the base SQL."""
+    stored = None
+    if metric.rows_per == "record" and not metric.cumulative and not metric.touched_sql:
+        stored = delta.base_table(metric)
+        if since is None or not delta.has_state(conn, metric):
+            delta.store(conn, metric, params, regrouped=True)
+            since = None
     periods = None
     if mode == "incremental" and since is not None:
-        periods = touched_periods(conn, metric, since, params, cache)
+        if stored:
+            periods = delta.replace(conn, metric, since, params, lambda: None, cache)
+            if periods is not None:
+                delta.finish(conn, metric)
+            periods = periods or {}
+        else:
+            periods = touched_periods(conn, metric, since, params, cache)
         result.periods[metric.id] = sum(len(v) for v in periods.values())
         if not periods:
             return None
-    cells = compute_cells(conn, metric, params, periods, levels)
+    cells = compute_cells(conn, metric, params, periods, levels, stored)
     if mode == "incremental" and periods is None:  # new metric, new minimum or new reference data
         result.periods[metric.id] = len(cells[["grain", "period"]].drop_duplicates())
     return cells

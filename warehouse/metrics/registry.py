@@ -18,8 +18,9 @@ What an incremental refresh must know about a metric beyond `kinds` and `cumulat
   period is recomputed, since weeks with no new event gain or lose rows.
 * `touched_sql`: dates (column `d`) of further rows that events loaded after `:since` can change, for a
   metric whose rows depend on other rows than their own record's (a follow-up on its person's baseline).
-* `rows_per`: whether a base row derives from one source record (then it carries `_src` and `_rid`) or
-  from its person's records; how an incremental refresh of a decomposable metric finds the rows to replace
+* `rows_per`: whether a base row derives from one source record (then it carries `_src` and `_rid`), from
+  its person's records, or from all of a period's records (a spread between groups: regrouped from the base
+  SQL in the periods new data touches); how an incremental refresh finds the rows to replace
   (warehouse/metrics/delta.py). Base SQL also takes the bind parameters `:_subjects`, `:_rec_src` and
   `:_rec_id`, which restrict it to some people or records (null: no restriction).
 """
@@ -73,8 +74,9 @@ class Metric:
     span_sql: str | None = None
     touched_sql: str | None = None
     # What one base row derives from (see delta.py): one source record (the row carries `_src`, `_rid`: its
-    # source and source record id), or its person's records (a person-week, a follow-up and its baseline).
-    rows_per: Literal["record", "subject"] = "record"
+    # source and source record id), its person's records (a person-week, a follow-up and its baseline), or
+    # every record of its period (stored nowhere; regrouped from the base SQL).
+    rows_per: Literal["record", "subject", "period"] = "record"
 
     @property
     def reads_staff(self) -> bool:

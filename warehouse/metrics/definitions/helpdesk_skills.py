@@ -459,4 +459,5 @@ SKILLS_GROUP_GAP = register(Metric(
     value_sql="max(gap)",
     n_sql="coalesce(min(smallest_group), 0)",
     segments=("trust",),  # a gap between groups exists only across the whole trust
+    rows_per="period",  # one row per period, from all of its assessments
 ))
