@@ -1,5 +1,7 @@
 """Cells kept up to date from what changed: each decomposable metric's base rows and cell components are
-stored, so an incremental refresh works on the changed rows rather than regrouping whole weeks.
+stored, so an incremental refresh works on the changed rows rather than regrouping whole weeks. Regrouped
+metrics whose rows each come from one record store their base rows too, and regroup the periods whose rows
+changed from them.
 
 Stored per metric
     `metric_base.<metric id>`: the metric's base rows (its `base_sql`, with each org unit's level-1 and
@@ -12,14 +14,16 @@ Which rows change
     records with new events are replaced by their rows now. `rows_per = "subject"`: a row derives from its
     person's records (a person-week, a follow-up paired with the person's baseline), so the rows of the
     people with new events are replaced from the first week the new events can change (the engine's early
-    filter, `_since`) on.
+    filter, `_since`) on. A row replaced by an identical row changes nothing and is left out of what follows.
 
 How a cell changes
-    A cell's components are additive over disjoint sets of people (a count of distinct people too). So for
-    the changed people P, in the periods their replaced rows fall in: components(after) = components(before)
-    - what P's rows in the cell gave + what P's rows in the cell give now, both read from the stored base
-    rows by person. A cell left with no rows is removed. Every cell of a touched period is then re-read
-    from the state, so secondary suppression sees complete sibling groups, as in a full refresh.
+    A cell's components are additive over disjoint sets of people (a count of distinct people too). So per
+    cell, grouping the rows of each changed person in it, signed -1 (replaced and gone), +1 (new) and 0 (kept,
+    in the same period): a sum or count changes by the signed sum of the person's rows, and a count of
+    distinct people by +1 for a person who had no row in the cell and has one now, -1 the other way round,
+    else 0 (components.signed). Those changes are added to the stored components; a cell left with no rows is
+    removed. Every cell of a touched period is then re-read from the state, so secondary suppression sees
+    complete sibling groups, as in a full refresh.
 
 All of it runs in the refresh's transaction: a crash leaves base rows, state and values as they were.
 """
@@ -36,7 +40,7 @@ from sqlalchemy.engine import Connection
 
 from warehouse.metrics.cells import CELL_COLUMNS, cell, period_text
 from warehouse.metrics.components import Decomposed, signed
-from warehouse.metrics.registry import GRAINS, SEGMENTS, TRUST, Metric
+from warehouse.metrics.registry import GRAINS, SEGMENTS, TRUST, Metric, all_metrics
 
 # Bind parameters every base SQL takes (see definitions/common.py): none restrict anything in a full refresh.
 UNRESTRICTED = {"_since": None, "_subjects": None, "_rec_src": None, "_rec_id": None}
@@ -270,8 +274,19 @@ def replace(conn: Connection, metric: Metric, since: datetime, params: dict[str,
         bind = {"_subjects": cache[skey], "_since": first_week()}
         old = "b.subject = any(cast(:_subjects as text[])) and b._day >= cast(:_since as date)"
     conn.execute(sa.text(f"drop table if exists {_TEMPS}"))
-    conn.execute(sa.text(f"create temp table realise_delta_new as select * from ({_enriched(metric)}) b "
-                         f"where {old}"), {**params, **UNRESTRICTED, **bind})
+    # Metrics with the same base SQL (ticket shares, time saved in hours, FTE and pounds) get the same new
+    # rows: worked out once per refresh, kept until its transaction ends.
+    nkey = ("new rows", metric.base_sql, metric.rows_per, metric.kinds, since, bind.get("_since"))
+    if nkey in cache:
+        conn.execute(sa.text(f"create temp table realise_delta_new as select * from {cache[nkey]}"))
+    else:
+        conn.execute(sa.text(f"create temp table realise_delta_new as select * from ({_enriched(metric)}) b "
+                             f"where {old}"), {**params, **UNRESTRICTED, **bind})
+        if sum(m.base_sql == metric.base_sql for m in all_metrics().values()) > 1:
+            kept = f"pg_temp.realise_delta_kept_{len(cache)}"
+            conn.execute(sa.text(f"create temp table {kept.split('.')[1]} on commit drop as "
+                                 f"select * from {_NEW}"))
+            cache[nkey] = kept
     # The replaced rows leave the base table for _OLD: what stays is every row left as it was.
     conn.execute(sa.text(f"create temp table realise_delta_old as select * from {table} limit 0"))
     conn.execute(sa.text(f"with d as (delete from {table} b where {old} returning b.*) "

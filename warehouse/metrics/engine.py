@@ -9,10 +9,12 @@ Two ways to get there
     Decomposable metrics (every aggregate a sum or a count, see components.py; all but medians and the
     staff-group gap) keep their base rows and each cell's additive components (delta.py): an incremental
     refresh replaces the rows of the changed records or people and adds the difference they make to their
-    cells, so its work follows the new events rather than the weeks they fall in. The others regroup the
-    touched periods from their base SQL (below).
+    cells, so its work follows the new events rather than the weeks they fall in. The others are regrouped:
+    medians, whose rows each come from one record, keep their base rows too, replace the changed records'
+    rows and regroup the periods whose rows changed from the stored rows; the staff-group gap, whose rows
+    summarise a period, regroups the touched periods from its base SQL (below).
 
-Periods touched (regrouped metrics; for decomposable ones, the first of them bounds the rows replaced)
+Periods touched (base SQL regrouped; for decomposable metrics, the first of them bounds the rows replaced)
     The weeks of the new events, the weeks of every version of the records they are new versions of (a
     record counts under its latest version only, so it leaves its old weeks), for tickets also the weeks
     opened and resolved, and the weeks a metric's `touched_sql` names (rows that depend on other records).
