@@ -44,12 +44,13 @@ CASES = {
 @pytest.mark.parametrize("sql", list(CASES))
 def test_a_components_change_is_what_the_signed_rows_give(warehouse_url: str, sql: str) -> None:
     component = _component(sql)
-    value, rows = signed(component)
+    items, value, rows = signed(component, "s1")
     engine = create_engine(warehouse_url)
     try:
         with engine.connect() as conn:
             change = conn.execute(sa.text(
-                f"select sum(v), sum(n) from (select {value} as v, {rows} as n from {SIGNED_ROWS} "
+                f"select sum(v), sum(n) from (select {value} as v, {rows} as n from ("
+                f"select subject, {', '.join(items)} from {SIGNED_ROWS} group by subject) folded "
                 "group by subject) per_person")).one()
             # and the same figure as regrouping the cell before and after
             before = conn.execute(sa.text(f"select {component.sql}, {component.count_sql} from {BEFORE}")).one()

@@ -116,26 +116,32 @@ def decompose(value_sql: str, numerator_sql: str | None, denominator_sql: str | 
     return Decomposed(tuple(components.values()), *rewritten)
 
 
-def signed(component: Component) -> tuple[str, str]:
+def signed(component: Component, name: str) -> tuple[list[str], str, str]:
     """What a component changes by (value, rows seen) over one (cell, subject) group of signed rows:
     `_sign` is -1 for a row replaced, +1 for its replacement, 0 for a row of the same subject in the same
     cell left as it was.
 
-    Sums and counts change by the signed sums of the replaced rows. A person counts in a distinct count while
-    any row of theirs in the cell does (after the filter): one with a row left as it was counts before and
-    after; otherwise they join (+1) when only new rows have them, and leave (-1) when only replaced rows did.
+    In two steps, so the rows are first folded per person and segment values, then rolled up per cell:
+    returns the first step's select items (columns `name`_...), and the value and rows changes over a group
+    of them. Sums and counts change by the signed sums of the replaced rows. A person counts in a distinct
+    count while any row of theirs in the cell does (after the filter): one with a row left as it was counts
+    before and after; otherwise they join (+1) when only new rows have them, and leave (-1) when only
+    replaced rows did.
     """
     t = component.tail
+    argument = component.argument
     if component.kind == "sum":
-        rows = f"coalesce(sum(case when ({component.argument}) is not null then _sign else 0 end){t}, 0)"
-        return f"coalesce(sum(_sign * ({component.argument})){t}, 0)", rows
+        return ([f"coalesce(sum(_sign * ({argument})){t}, 0) as {name}_v",
+                 f"coalesce(sum(case when ({argument}) is not null then _sign else 0 end){t}, 0) as {name}_n"],
+                f"sum({name}_v)", f"sum({name}_n)")
     if component.kind == "count":
-        if component.argument == "*":
-            rows = f"coalesce(sum(_sign){t}, 0)"
-        else:
-            rows = f"coalesce(sum(case when ({component.argument}) is not null then _sign else 0 end){t}, 0)"
-        return rows, rows
-    rows = f"coalesce(sum(case when subject is not null then _sign else 0 end){t}, 0)"
-    member = (f"(case when subject is null or coalesce(bool_or(_sign = 0){t}, false) then 0 "
-              f"else coalesce(bool_or(_sign > 0){t}, false)::int - coalesce(bool_or(_sign < 0){t}, false)::int end)")
-    return member, rows
+        rows = (f"coalesce(sum(_sign){t}, 0)" if argument == "*" else
+                f"coalesce(sum(case when ({argument}) is not null then _sign else 0 end){t}, 0)")
+        return [f"{rows} as {name}_n"], f"sum({name}_n)", f"sum({name}_n)"
+    items = [f"coalesce(sum(case when subject is not null then _sign else 0 end){t}, 0) as {name}_n",
+             f"coalesce(bool_or(_sign = 0){t}, false) as {name}_z",
+             f"coalesce(bool_or(_sign > 0){t}, false) as {name}_p",
+             f"coalesce(bool_or(_sign < 0){t}, false) as {name}_m"]
+    member = (f"(case when subject is null or bool_or({name}_z) then 0 "
+              f"else bool_or({name}_p)::int - bool_or({name}_m)::int end)")
+    return items, member, f"sum({name}_n)"

@@ -123,12 +123,15 @@ def _changes_sql(metric: Metric, parts: Decomposed, grain: str) -> str:
     column = GRAINS[grain]
     table = base_table(metric)
     sets, segment_type, segment_value = _segments(metric, column, ", b.subject")
-    per_person = ["sum(_sign) as c0, sum(_sign) as k0"]
+    folded = ["sum(_sign) as s0_n"]
+    per_person = ["sum(s0_n) as c0, sum(s0_n) as k0"]
     for i, c in enumerate(parts.components, start=1):
-        value, rows = signed(c)
+        items, value, rows = signed(c, f"s{i}")
+        folded += items
         per_person.append(f"{value} as c{i}, {rows} as k{i}")
     totals = ", ".join(f"sum(x.c{i})::numeric as c{i}, sum(x.k{i})::bigint as k{i}"
                        for i in range(len(parts.components) + 1))
+    keys = ", ".join([column, "subject"] + [SEGMENTS[s] for s in metric.segments if SEGMENTS[s]])
     # A row's _day is its week_start whenever it has one, so on the week grain the index finds it exactly.
     same_period = (f"t._day = k.{column} and t.{column} = k.{column}" if grain == "week"
                    else f"t.{column} = k.{column}")
@@ -139,13 +142,14 @@ def _changes_sql(metric: Metric, parts: Decomposed, grain: str) -> str:
             select o.*, -1 as _sign from {_MINUS} o where o.{column} is not null
         ),
         k as (select distinct subject, {column} from r where subject is not null),
-        b as (
+        signed_rows as (
             select * from r
             union all
             select t.*, 0 as _sign from k join {table} t on t.subject = k.subject and {same_period}
             union all
             select t.*, 0 as _sign from k join {_SAME} t on t.subject = k.subject and t.{column} = k.{column}
-        )
+        ),
+        b as (select {keys}, {', '.join(folded)} from signed_rows group by {keys})
         select '{grain}'::text as grain, x.period, x.segment_type, x.segment_value, {totals}
         from (
             select {_period_sql(grain, column)} as period, {segment_type} as segment_type,
