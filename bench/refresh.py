@@ -9,9 +9,10 @@ chunks of all four kinds, so memory stays bounded whatever N is.
 Measured in one run on the same data: a full refresh (the baseline), then 1% new events in the last two
 calendar weeks and an incremental refresh, then a second full refresh. The incremental refresh must leave
 `analytics.metric_latest` identical to the full one (same cells, values and suppression); the figure that
-matters is incremental / full (goal: at most 0.10). Metrics that regroup the touched periods (medians, the
-staff-group gap) cost in proportion to the share of all events dated in the new events' weeks, which is
-reported beside it; the others work on the changed records' and people's rows (warehouse/metrics/delta.py).
+matters is incremental / full (goal: at most 0.10). The staff-group gap, regrouped from its base SQL in
+the touched periods, costs in proportion to the share of all events dated in the new events' weeks, which
+is reported beside it; every other metric works on the changed records' and people's stored rows
+(warehouse/metrics/delta.py): medians regroup only the periods whose rows changed, from those rows.
 
 `--reuse` keeps the loaded warehouse as a template database (`realise_bench_refresh_<N>`) and runs on a
 copy, so later runs skip the build and always start from the same data.
