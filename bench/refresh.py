@@ -6,13 +6,14 @@ with offsets), exactly as ingest stores it, but the records are handed over in m
 from Kafka: the broker has nothing to do with refresh cost. Events come from `connectors.synthetic` in
 chunks of all four kinds, so memory stays bounded whatever N is.
 
-Measured in one run on the same data: a full refresh (the baseline), then 1% new events in the last two
-calendar weeks and an incremental refresh, then a second full refresh. The incremental refresh must leave
-`analytics.metric_latest` identical to the full one (same cells, values and suppression); the figure that
-matters is incremental / full (goal: at most 0.10). The staff-group gap, regrouped from its base SQL in
-the touched periods, costs in proportion to the share of all events dated in the new events' weeks, which
-is reported beside it; every other metric works on the changed records' and people's stored rows
-(warehouse/metrics/delta.py): medians regroup only the periods whose rows changed, from those rows.
+Measured in one run on the same data: a full refresh, then 1% new events in the last two calendar weeks
+and an incremental refresh, then a second full refresh, of the same data the incremental one saw (the
+baseline). The incremental refresh must leave `analytics.metric_latest` identical to the full one (same
+cells, values and suppression); the figure that matters is incremental / second full (goal: at most 0.10).
+The staff-group gap, regrouped from its base SQL in the touched periods, costs in proportion to the share
+of all events dated in the new events' weeks, which is reported beside it; every other metric works on the
+changed records' and people's stored rows (warehouse/metrics/delta.py): medians regroup only the periods
+whose rows changed, from those rows.
 
 `--reuse` keeps the loaded warehouse as a template database (`realise_bench_refresh_<N>`) and runs on a
 copy, so later runs skip the build and always start from the same data.
