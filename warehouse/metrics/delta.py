@@ -30,6 +30,8 @@ All of it runs in the refresh's transaction: a crash leaves base rows, state and
 
 from __future__ import annotations
 
+import functools
+from collections import Counter
 from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
@@ -40,6 +42,7 @@ from sqlalchemy.engine import Connection
 
 from warehouse.metrics.cells import CELL_COLUMNS, cell, period_text
 from warehouse.metrics.components import Decomposed, signed
+from warehouse.metrics.definitions.common import in_records
 from warehouse.metrics.registry import GRAINS, SEGMENTS, TRUST, Metric, all_metrics
 
 # Bind parameters every base SQL takes (see definitions/common.py): none restrict anything in a full refresh.
@@ -57,6 +60,13 @@ def array_literal(values: list[str]) -> str:
     server as one string, encoded once per refresh rather than as a list for every statement that reads it."""
     quoted = ('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' if v is not None else "NULL" for v in values)
     return "{" + ",".join(quoted) + "}"
+
+
+@functools.cache
+def _shared_bases() -> frozenset[str]:
+    """Base SQL that more than one registered metric reads."""
+    counts = Counter(m.base_sql for m in all_metrics().values())
+    return frozenset(sql for sql, n in counts.items() if n > 1)
 
 
 def base_table(metric: Metric) -> str:
@@ -272,18 +282,13 @@ def replace(conn: Connection, metric: Metric, since: datetime, params: dict[str,
                        "_rec_id": array_literal([r[1] for r in records])}
     rec = cache[lkey]
     if metric.rows_per == "record":
-        # `= any` first, so the (_src, _rid) index answers it; the exact pairs after.
-        old = ("b._src = any(cast(:_rec_src as text[])) and b._rid = any(cast(:_rec_id as text[])) and "
-               "(b._src, b._rid) in (select u.s, u.r from unnest(cast(:_rec_src as text[]), "
-               "cast(:_rec_id as text[])) u(s, r))")
+        old = in_records("b._src", "b._rid")
         bind: dict[str, Any] = dict(rec)
     else:
         skey = ("subjects", metric.kinds, since)
         if skey not in cache:
             facts = " union ".join(
-                f"select f.pseudonym from core.fact_{kind} f where f.source = any(cast(:_rec_src as text[])) "
-                "and f.source_record_id = any(cast(:_rec_id as text[])) and (f.source, f.source_record_id) in "
-                "(select u.s, u.r from unnest(cast(:_rec_src as text[]), cast(:_rec_id as text[])) u(s, r))"
+                f"select f.pseudonym from core.fact_{kind} f where {in_records('f.source', 'f.source_record_id')}"
                 for kind in metric.kinds)
             cache[skey] = array_literal([r[0] for r in conn.execute(sa.text(facts), rec)])
         bind = {"_subjects": cache[skey], "_since": first_week()}
@@ -297,11 +302,10 @@ def replace(conn: Connection, metric: Metric, since: datetime, params: dict[str,
     else:
         conn.execute(sa.text(f"create temp table realise_delta_new as select * from ({_enriched(metric)}) b "
                              f"where {old}"), {**params, **UNRESTRICTED, **bind})
-        if sum(m.base_sql == metric.base_sql for m in all_metrics().values()) > 1:
-            kept = f"pg_temp.realise_delta_kept_{len(cache)}"
-            conn.execute(sa.text(f"create temp table {kept.split('.')[1]} on commit drop as "
-                                 f"select * from {_NEW}"))
-            cache[nkey] = kept
+        if metric.base_sql in _shared_bases():
+            kept = f"realise_delta_kept_{len(cache)}"
+            conn.execute(sa.text(f"create temp table {kept} on commit drop as select * from {_NEW}"))
+            cache[nkey] = f"pg_temp.{kept}"
     # The replaced rows leave the base table for _OLD: what stays is every row left as it was.
     conn.execute(sa.text(f"create temp table realise_delta_old as select * from {table} limit 0"))
     conn.execute(sa.text(f"with d as (delete from {table} b where {old} returning b.*) "

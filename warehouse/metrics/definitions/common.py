@@ -43,9 +43,16 @@ def _is_latest(table: str, order: str, alias: str = "f") -> str:
 # checked after): a pair `in (subquery)` is planned as a join, which the planner answered with a scan of the
 # whole fact table.
 SUBJECT_FILTER = "(cast(:_subjects as text[]) is null or {column} = any(cast(:_subjects as text[])))"
-_RECORD_FILTER = ("(cast(:_rec_src as text[]) is null or (f.source = any(cast(:_rec_src as text[])) "
-                  "and f.source_record_id = any(cast(:_rec_id as text[])) and (f.source, f.source_record_id) in "
-                  "(select u.s, u.r from unnest(cast(:_rec_src as text[]), cast(:_rec_id as text[])) u(s, r))))")
+
+
+def in_records(source: str, record_id: str) -> str:
+    """Whether (`source`, `record_id`) is one of the pairs `:_rec_src`/`:_rec_id` bind."""
+    return (f"({source} = any(cast(:_rec_src as text[])) and {record_id} = any(cast(:_rec_id as text[])) "
+            f"and ({source}, {record_id}) in "
+            "(select u.s, u.r from unnest(cast(:_rec_src as text[]), cast(:_rec_id as text[])) u(s, r)))")
+
+
+_RECORD_FILTER = f"(cast(:_rec_src as text[]) is null or {in_records('f.source', 'f.source_record_id')})"
 
 
 def _latest(table: str, order: str, where: str) -> str:
