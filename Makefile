@@ -7,18 +7,20 @@ UV_VERSION := 0.13.9
 .PHONY: demo test install browser lint lock clean
 
 demo: $(VENV)/.installed
+	$(BIN)/python -m compileall -q realise connectors flows warehouse schemas bench
 	$(BIN)/realise demo
 
 test: $(VENV)/.installed browser
 	$(BIN)/ruff check --no-cache .
+	$(BIN)/python -m compileall -q realise connectors flows warehouse schemas bench
 	$(BIN)/pytest
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: requirements.lock pyproject.toml
+$(VENV)/.installed: requirements.lock pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q uv==$(UV_VERSION)
-	$(BIN)/uv pip install -q --python $(BIN)/python -r requirements.lock
+	$(BIN)/uv pip install -q --compile-bytecode --python $(BIN)/python -r requirements.lock
 	$(BIN)/uv pip install -q --python $(BIN)/python --no-deps -e .
 	touch $@
 

@@ -71,9 +71,7 @@ def test_up_status_down(stack_settings: Settings) -> None:
 
         assert httpx.get(f"{status['prefect_api_url']}/health", timeout=5).status_code == 200
 
-        again = time.monotonic()
-        assert stack.up()["services"] == status["services"]
-        assert time.monotonic() - again < 5, "up() on a running stack should not restart anything"
+        assert stack.up()["services"] == status["services"], "up() on a running stack restarted a service"
 
         endpoints = resolve_endpoints(stack_settings, autostart=False)
         assert endpoints.warehouse_url == status["warehouse_url"]
