@@ -3,16 +3,19 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
+# Compiled before each run: the environment may set PYTHONDONTWRITEBYTECODE, and every `realise` process
+# would compile them again.
+PACKAGES := realise connectors flows warehouse schemas bench
 
 .PHONY: demo test install browser lint lock clean
 
 demo: $(VENV)/.installed
-	$(BIN)/python -m compileall -q realise connectors flows warehouse schemas bench
+	$(BIN)/python -m compileall -q $(PACKAGES)
 	$(BIN)/realise demo
 
 test: $(VENV)/.installed browser
 	$(BIN)/ruff check --no-cache .
-	$(BIN)/python -m compileall -q realise connectors flows warehouse schemas bench
+	$(BIN)/python -m compileall -q $(PACKAGES)
 	$(BIN)/pytest
 
 install: $(VENV)/.installed

@@ -25,6 +25,7 @@ from schemas.topics import DEAD_LETTER_TOPIC, TOPICS
 BOOTSTRAP_SETTING = "REALISE_KAFKA_BOOTSTRAP (or kafka.bootstrap in realise.yaml)"
 log = logging.getLogger(__name__)
 # Fast group joins and failure detection; defaults made a join take ~23 s on the embedded broker.
+REQUEST_TIMEOUT_MS = 30_000
 GROUP_TIMEOUTS = {"session_timeout_ms": 6000, "heartbeat_interval_ms": 1000, "max_poll_interval_ms": 120_000}
 
 
@@ -35,7 +36,7 @@ def client_config(settings: Settings, bootstrap: str) -> dict[str, Any]:
         "bootstrap_servers": bootstrap.split(","),
         "security_protocol": k.security_protocol,
         "client_id": "realise",
-        "request_timeout_ms": 30_000,
+        "request_timeout_ms": REQUEST_TIMEOUT_MS,
     }
     if k.security_protocol in ("SSL", "SASL_SSL"):
         cfg.update({"ssl_cafile": k.ssl_cafile, "ssl_certfile": k.ssl_certfile, "ssl_keyfile": k.ssl_keyfile})
