@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -181,11 +182,24 @@ def db_upgrade(revision: str = typer.Argument("head", help="Target revision."),
     out.print(f"warehouse at revision {now}")
 
 
+ANALYST_ROLE = "realise_analyst"
+ANALYST_MIN_PASSWORD = 12
+_PG_DURATION = re.compile(r"\d+\s*(ms|s|min|h|d)?")
+
+
 @db_app.command("analyst-login")
 def db_analyst_login(password_env: str = typer.Option("REALISE_ANALYST_PASSWORD",
                                                       help="Environment variable holding the password."),
+                     statement_timeout: str = typer.Option(
+                         "5min", help="Longest a query of the role may run (PostgreSQL duration: 300s, 5min, 1h)."),
+                     connection_limit: int = typer.Option(10, min=1, max=1000,
+                                                          help="Most sessions the role may hold at once."),
                      as_json: bool = typer.Option(False, "--json", help="Print the outcome as JSON.")) -> None:
-    """Let the read-only `realise_analyst` role log in, with the password from an environment variable."""
+    """Let the read-only `realise_analyst` role log in, with the password from an environment variable.
+
+    Each run also sets the role's statement timeout and connection limit, so a heavy query or a tool that opens
+    many sessions cannot starve ingest.
+    """
     import sqlalchemy as sa
 
     from realise.stack import resolve_endpoints
@@ -194,17 +208,28 @@ def db_analyst_login(password_env: str = typer.Option("REALISE_ANALYST_PASSWORD"
     password = os.environ.get(password_env)
     if not password:
         raise UserError(f"set ${password_env} to the password the analyst role should use")
+    if len(password) < ANALYST_MIN_PASSWORD:
+        raise UserError(f"the password in ${password_env} is {len(password)} characters; use at least "
+                        f"{ANALYST_MIN_PASSWORD} (e.g. `openssl rand -base64 18`)")
+    timeout = statement_timeout.strip()
+    if not _PG_DURATION.fullmatch(timeout) or not any(ch in "123456789" for ch in timeout):
+        raise UserError(f"--statement-timeout {statement_timeout!r} is not a positive PostgreSQL duration; "
+                        "use e.g. 300s, 5min or 1h")
     s = settings()
     ep = resolve_endpoints(s, autostart=False, services={"postgres"})
     engine = create_engine(ep.warehouse_url, sslmode=s.warehouse.sslmode, sslrootcert=s.warehouse.sslrootcert)
     with engine.begin() as conn:
         quoted = conn.execute(sa.text("select quote_literal(:p)"), {"p": password}).scalar_one()
-        conn.execute(sa.text(f"alter role realise_analyst login password {quoted}"))
+        conn.execute(sa.text(f"alter role {ANALYST_ROLE} login password {quoted} "
+                             f"connection limit {connection_limit}"))
+        conn.execute(sa.text(f"alter role {ANALYST_ROLE} set statement_timeout = '{timeout}'"))
     engine.dispose()
     if as_json:
-        _print_json({"role": "realise_analyst", "login": True, "reads": ["analytics"]})
+        _print_json({"role": ANALYST_ROLE, "login": True, "reads": ["analytics"],
+                     "statement_timeout": timeout, "connection_limit": connection_limit})
         return
-    out.print("realise_analyst can now log in; it reads schema analytics and nothing else")
+    out.print(f"{ANALYST_ROLE} can now log in; it reads schema analytics and nothing else, with queries cut off "
+              f"after {timeout} and at most {connection_limit} sessions")
 
 
 # --- ingest --------------------------------------------------------------------------------------
@@ -214,6 +239,8 @@ def ingest(
     drain: bool = typer.Option(False, "--drain", help="Read up to the high watermark seen at start, then exit."),
     follow: bool = typer.Option(False, "--follow", help="Run as a service until SIGTERM or Ctrl-C."),
     group: str | None = typer.Option(None, help="Consumer group (default kafka.consumer_group)."),
+    skip: list[str] = typer.Option([], "--skip", metavar="TOPIC:PARTITION:OFFSET",
+                                   help="Quarantine this record unread (stage 'skipped'); repeatable."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Load events from Kafka into the warehouse, exactly once, quarantining bad records."""
@@ -221,6 +248,7 @@ def ingest(
 
     if drain == follow:
         raise UserError("choose one of --drain (bounded run) or --follow (long-running service)")
+    skipped = frozenset(_parse_skip(v) for v in skip)
     s = settings()
     ep = resolve_endpoints(s, autostart=False, services={"postgres", "kafka"})
     api = s.prefect.api_url or (Stack(s).prefect.api_url if Stack(s).prefect.is_running() else None)
@@ -233,12 +261,34 @@ def ingest(
                   f"{group or s.kafka.consumer_group}; Ctrl-C to stop")
     with progress.bars(err, enabled=drain and err.is_terminal):
         summary = run_ingest(s, ep.warehouse_url, ep.kafka_bootstrap, mode, group=group,  # type: ignore[arg-type]
-                             emit_prefect_events=api is not None)
+                             emit_prefect_events=api is not None, skip=skipped)
     data = summary.as_dict()
     if as_json:
         _print_json(data)
     else:
         _show_ingest(data)
+    problems = ingest_problems(data)
+    for line in problems:
+        err.print(f"[bold red]error:[/] {line}", highlight=False, soft_wrap=True)
+    if problems:
+        raise typer.Exit(1)
+
+
+def _parse_skip(value: str) -> tuple[str, int, int]:
+    topic, _, rest = value.rpartition(":")
+    topic, _, partition = topic.rpartition(":")
+    if not (topic and partition.isdigit() and rest.isdigit()):
+        raise UserError(f"--skip {value!r}: write it as TOPIC:PARTITION:OFFSET, e.g. realise.form_response.v1:0:42")
+    return topic, int(partition), int(rest)
+
+
+def ingest_problems(data: dict[str, Any]) -> list[str]:
+    """What a run must not end quietly on: events lost before ingest, copies the dead-letter topic lacks."""
+    lines = [f"{loss['message']}" for loss in data.get("losses", [])]
+    if data.get("dead_letter_failed"):
+        lines.append(f"{data['dead_letter_failed']:,} quarantined records could not be copied to the dead-letter "
+                     f"topic ({data.get('dead_letter_error') or 'no answer'}); they are in ops.quarantine")
+    return lines
 
 
 def _show_ingest(data: dict[str, Any]) -> None:

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 SCHEMA_VERSION = 1
 # Fixed namespace: event ids must be stable across processes, machines and releases.
@@ -25,6 +25,20 @@ FreeText = Annotated[str, Field(max_length=4000)]
 SourceId = Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[^\x00-\x1f\x7f]+$")]
 ItemCode = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")]
 Likert = Annotated[int, Field(ge=1, le=5)]
+
+
+def _representable_in_utc(value: datetime) -> datetime:
+    """Only the first and last years can leave 1..9999 once converted to UTC (e.g. 9999-12-31T23:00-12:00)."""
+    if value.year in (1, 9999):
+        try:
+            value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("timestamp is outside years 1..9999 once converted to UTC") from None
+    return value
+
+
+# A timestamp with an offset that stays within years 1..9999 in UTC, where the warehouse stores it.
+Timestamp = Annotated[AwareDatetime, AfterValidator(_representable_in_utc)]
 
 
 class Kind(StrEnum):
@@ -67,9 +81,9 @@ TicketStatus = Literal["new", "open", "in_progress", "pending", "resolved", "clo
 
 class HelpdeskTicket(_Strict):
     person: Person = Field(description="The requester")
-    opened_at: AwareDatetime
-    updated_at: AwareDatetime
-    resolved_at: AwareDatetime | None = None
+    opened_at: Timestamp
+    updated_at: Timestamp
+    resolved_at: Timestamp | None = None
     status: TicketStatus
     category: Annotated[str, Field(min_length=1, max_length=128)]
     priority: Annotated[int, Field(ge=1, le=5)] = Field(description="1 critical .. 5 planning")
@@ -112,14 +126,16 @@ class SkillsAssessment(_Strict):
 
 
 class _Envelope(_Strict):
-    event_id: uuid.UUID = Field(description="uuid5 of source, source_record_id and record_version")
+    event_id: uuid.UUID = Field(description=(
+        f"uuid5 in namespace {EVENT_ID_NAMESPACE} of source, source_record_id and record_version joined by "
+        "the unit separator U+001F, UTF-8 encoded; see schemas/EVENT_ID.md"))
     source: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_.-]*$")
     source_record_id: SourceId
     record_version: Annotated[SourceId, Field(max_length=128)] = Field(
         description="Changes when the source record changes, e.g. its updated time")
     schema_version: Literal[1] = SCHEMA_VERSION
-    occurred_at: AwareDatetime
-    ingested_at: AwareDatetime = Field(description="When the connector read the record")
+    occurred_at: Timestamp
+    ingested_at: Timestamp = Field(description="When the connector read the record")
 
     @model_validator(mode="after")
     def _event_id_is_derived(self) -> _Envelope:

@@ -22,6 +22,7 @@ from psycopg import sql
 from sqlalchemy.engine import Engine
 
 from flows.ingest.batch import Bad, BatchPlan, Valid
+from flows.ingest.quarantine import failure
 from flows.ingest.rows import COPY_TYPES, FACT_COLUMNS, FACT_TABLES
 from schemas.events import Kind
 
@@ -36,6 +37,9 @@ QUARANTINE_TYPES = {"event_id": "text"}
 _JSON_COLUMNS = {"likert", "scores"}
 NO_OFFSET = -1
 _RETRYABLE = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
+# A value the server or the COPY encoder will not take: blamed on records, never on the warehouse.
+_REFUSED_VALUE = (psycopg.DataError, psycopg.IntegrityError, UnicodeEncodeError, OverflowError, ValueError,
+                  TypeError)
 
 
 class OffsetGap(RuntimeError):
@@ -69,6 +73,11 @@ class WarehouseWriter:
         self.group = consumer_group
         self._conn: psycopg.Connection[Any] | None = None
         self.topic_ids: dict[str, str] = {}
+
+    @property
+    def address(self) -> str:
+        """The warehouse URL without its password, for messages."""
+        return self.engine.url.render_as_string(hide_password=True)
 
     def _connection(self) -> psycopg.Connection[Any]:
         if self._conn is None or self._conn.closed:
@@ -120,6 +129,7 @@ class WarehouseWriter:
         return {(t, p): o for t, p, o, _ in rows if (t, p) not in stale}
 
     def commit(self, plan: BatchPlan, attempts: int = 3) -> CommitResult:
+        isolated = False
         for attempt in range(1, attempts + 1):
             try:
                 return self._commit_once(plan)
@@ -129,7 +139,48 @@ class WarehouseWriter:
                     raise
                 log.warning("batch transaction conflicted (%s); retrying", type(exc).__name__)
                 time.sleep(0.05 * attempt)
+            except _REFUSED_VALUE as exc:
+                # The contract should make every value storable; if one is not, that record is quarantined
+                # and the rest of the batch commits, rather than the batch failing on every run.
+                if isolated or not self._quarantine_refused(plan):
+                    raise
+                log.warning("the warehouse refused a value (%s); those records are quarantined",
+                            type(exc).__name__)
+                isolated = True
         raise AssertionError("unreachable")
+
+    def _quarantine_refused(self, plan: BatchPlan) -> int:
+        """Try each record's rows alone (a savepoint each, all rolled back) and quarantine those refused."""
+        conn = self._connection()
+        if not conn.closed:
+            conn.rollback()
+        moved = 0
+        with conn.cursor() as cur:
+            for kind, items in plan.valid.items():
+                kept = []
+                for item in items:
+                    cols = FACT_COLUMNS[kind]
+                    try:
+                        with conn.transaction():
+                            self._copy(cur, "tmp_raw", RAW_COLUMNS, [_raw_row(item)])
+                            self._copy(cur, f"tmp_{kind.value}", cols, [_fact_row(item.row, cols)])
+                    except _REFUSED_VALUE as exc:
+                        moved += 1
+                        plan.bad.append(Bad(item.record, "load", [failure("storing", exc)], kind.value,
+                                            item.event.source, str(item.event.event_id)))
+                    else:
+                        kept.append(item)
+                plan.valid[kind] = kept
+            for i, bad in enumerate(plan.bad):
+                try:
+                    with conn.transaction():
+                        self._copy(cur, "tmp_quarantine", QUARANTINE_COLUMNS, [_quarantine_row(bad)],
+                                   QUARANTINE_TYPES)
+                except _REFUSED_VALUE as exc:
+                    moved += 1
+                    plan.bad[i] = Bad(bad.record, bad.stage[:16], [failure("storing the reasons", exc)])
+        conn.rollback()
+        return moved
 
     def _commit_once(self, plan: BatchPlan) -> CommitResult:
         conn = self._connection()

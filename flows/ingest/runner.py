@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import json
 import logging
 import time
 from collections import Counter
@@ -24,22 +23,41 @@ from datetime import UTC, datetime
 from threading import Event
 from typing import Any, Literal
 
+import psycopg
 from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 from sqlalchemy.engine import Engine
 
 from flows.ingest.batch import BatchPlan, SourceRecord, plan_batch
+from flows.ingest.dead_letter import DeadLetters
 from flows.ingest.load import CommitResult, OffsetGap, WarehouseWriter
 from realise import kafka as rk
 from realise import progress
 from realise.config import Settings
-from realise.errors import UserError
-from schemas.topics import DEAD_LETTER_TOPIC
+from realise.errors import ServiceUnavailable, UserError
+from warehouse.db import URL_SETTING
 
 log = logging.getLogger(__name__)
 Mode = Literal["drain", "follow"]
-DEAD_LETTER_MAX_BYTES = 512 * 1024
 OnCommit = Callable[[BatchPlan, CommitResult], None]
+# Without records for this long before the high watermark, a drain checks that the broker is still there.
+IDLE_CHECK_SECONDS = 5.0
+IDLE_GIVE_UP_SECONDS = 60.0
+
+
+class IngestStopped(UserError):
+    """Ingest cannot go on past a batch: says where it stopped and what the user can do."""
+
+
+def _where(ranges: dict[tuple[str, int], tuple[int, int]]) -> str:
+    return ", ".join(f"{t}[{p}] offsets {a}-{b}" if a != b else f"{t}[{p}] offset {a}"
+                     for (t, p), (a, b) in sorted(ranges.items()))
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else 'no message'}"
 
 
 @dataclass
@@ -53,6 +71,8 @@ class IngestSummary:
     batches: int = 0
     seconds: float = 0.0
     reasons: Counter[str] = field(default_factory=Counter)
+    dead_letter_failed: int = 0
+    dead_letter_error: str = ""
 
     @property
     def loaded_total(self) -> int:
@@ -72,7 +92,8 @@ class IngestSummary:
         return {"mode": self.mode, "records": self.records, "loaded": dict(self.loaded),
                 "loaded_total": self.loaded_total, "duplicates": self.duplicates, "quarantined": self.quarantined,
                 "skipped_already_loaded": self.skipped, "batches": self.batches, "seconds": round(self.seconds, 3),
-                "quarantine_reasons": dict(self.reasons.most_common())}
+                "quarantine_reasons": dict(self.reasons.most_common()),
+                "dead_letter_failed": self.dead_letter_failed, "dead_letter_error": self.dead_letter_error}
 
 
 def _reason_class(reason: str) -> str:
@@ -98,7 +119,8 @@ class _SeekToWarehouse(ConsumerRebalanceListener):
 
 class IngestRunner:
     def __init__(self, settings: Settings, bootstrap: str, engine: Engine, *, gate: Any,
-                 group: str | None = None, on_commit: OnCommit | None = None) -> None:
+                 group: str | None = None, on_commit: OnCommit | None = None,
+                 skip: frozenset[tuple[str, int, int]] = frozenset()) -> None:
         self.settings = settings
         self.bootstrap = bootstrap
         self.group = group or settings.kafka.consumer_group
@@ -106,8 +128,9 @@ class IngestRunner:
         self.gate = gate
         self.on_commit = on_commit
         self.topics = rk.event_topics(settings)
+        self.skip = skip
         self._consumer: KafkaConsumer | None = None
-        self._producer: Any = None
+        self._dead_letters = DeadLetters(settings, bootstrap)
         self._committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="realise-commit")
         self._pending: tuple[Future[CommitResult], BatchPlan] | None = None
         self._summary: IngestSummary | None = None
@@ -170,19 +193,33 @@ class IngestRunner:
                                      consumer.end_offsets(partitions), watermarks)
             else:
                 consumer.subscribe(self.topics, listener=_SeekToWarehouse(self))
-            idle_since = time.monotonic()
+            idle_since = checked_at = time.monotonic()
             while not stop.is_set():
                 if watermarks is not None and self._drained(consumer, watermarks):
                     break
                 records = self._collect(consumer, watermarks, stop)
                 if not records:
-                    if watermarks is not None and time.monotonic() - idle_since > 60:
-                        log.warning("no records for 60 s before reaching the high watermark; stopping")
+                    now = time.monotonic()
+                    if watermarks is not None and now - checked_at > IDLE_CHECK_SECONDS:
+                        checked_at = now
+                        self.settle()
+                        self._check_broker(consumer, watermarks)
+                    if watermarks is not None and now - idle_since > IDLE_GIVE_UP_SECONDS:
+                        log.warning("no records for %d s before reaching the high watermark; stopping",
+                                    IDLE_GIVE_UP_SECONDS)
                         break
                     continue
-                idle_since = time.monotonic()
+                idle_since = checked_at = time.monotonic()
                 self._process(consumer, records)
             self.settle()
+        except psycopg.OperationalError as exc:
+            raise ServiceUnavailable("warehouse", self.writer.address, URL_SETTING,
+                                     f"{_first_line(exc)}; run ingest again when PostgreSQL is back") from None
+        except KafkaError as exc:
+            self._pending_settled_quietly()
+            raise ServiceUnavailable("Kafka broker", self.bootstrap, rk.BOOTSTRAP_SETTING,
+                                     f"{_first_line(exc)} after {summary.records:,} records; what was read "
+                                     "is committed, run ingest again when the broker answers") from None
         finally:
             summary.seconds = time.perf_counter() - started
             self.close()
@@ -234,10 +271,39 @@ class IngestRunner:
                 break
         return out
 
+    def _check_broker(self, consumer: KafkaConsumer, watermarks: dict[TopicPartition, int | None]) -> None:
+        """A drain short of its watermarks with nothing to read: is the broker gone, or did it lose data?"""
+        try:
+            rk.check_reachable(self.bootstrap)
+        except ServiceUnavailable as exc:
+            raise ServiceUnavailable(
+                "Kafka broker", self.bootstrap, rk.BOOTSTRAP_SETTING,
+                f"it stopped answering after {self._summary.records if self._summary else 0:,} records; what was "
+                "read is committed, run ingest again when it is back") from exc
+        partitions = [tp for tp, end in watermarks.items() if end is not None and consumer.position(tp) < end]
+        if not partitions:
+            return
+        ends = consumer.end_offsets(partitions)
+        behind = {tp: end for tp, end in ends.items() if end is not None and end < consumer.position(tp)}
+        if behind:
+            lost = ", ".join(f"{tp.topic}[{tp.partition}] now ends at {end}, read to {consumer.position(tp)}"
+                             for tp, end in sorted(behind.items()))
+            raise IngestStopped(
+                f"the Kafka broker at {self.bootstrap} lost records while this drain was reading ({lost}): it "
+                "was restarted without its data or the topic was recreated; run ingest again to see what was "
+                "lost and how to publish it again")
+
     def _process(self, consumer: KafkaConsumer, records: list[SourceRecord]) -> None:
-        plan = plan_batch(records, self.gate, topic_prefix=self.settings.kafka.topic_prefix,
-                          max_record_bytes=self.settings.ingest.max_record_bytes,
-                          now=datetime.now(UTC))
+        try:
+            plan = plan_batch(records, self.gate, topic_prefix=self.settings.kafka.topic_prefix,
+                              max_record_bytes=self.settings.ingest.max_record_bytes,
+                              now=datetime.now(UTC), skip=self.skip)
+        except Exception as exc:
+            ranges: dict[tuple[str, int], tuple[int, int]] = {}
+            for r in records:
+                a, b = ranges.get((r.topic, r.partition), (r.offset, r.offset))
+                ranges[(r.topic, r.partition)] = (min(a, r.offset), max(b, r.offset))
+            raise self._stopped(ranges, exc) from exc
         if not self.settle():
             return  # the previous batch was refused and the consumer sought back: this plan is re-read
         self._pending = (self._committer.submit(self.writer.commit, plan), plan)
@@ -260,6 +326,15 @@ class IngestRunner:
                 for (topic, partition), offset in gap.gaps.items():
                     consumer.seek(TopicPartition(topic, partition), offset)
             return False
+        except psycopg.OperationalError as exc:
+            raise ServiceUnavailable(
+                "warehouse", self.writer.address, URL_SETTING,
+                f"{_first_line(exc)}; the batch at {_where(plan.ranges)} was not committed, run ingest again "
+                "when PostgreSQL is back: it resumes after the last committed batch") from None
+        except UserError:
+            raise
+        except Exception as exc:
+            raise self._stopped(plan.ranges, exc) from exc
         if self._summary is not None:
             self._summary.add(plan, result)
             if self._backlog is not None:
@@ -267,7 +342,10 @@ class IngestRunner:
                 total = sum(max(0, (marks.get(tp) or ends.get(tp) or 0) - start) for tp, start in starts.items())
                 progress.current().update("ingest", self._summary.records, total, "records to the high watermark")
         if result.quarantined_records and self.settings.ingest.publish_dead_letters:
-            self._dead_letter(result)
+            failed = self._dead_letters.copy(result.quarantined_records)
+            if failed and self._summary is not None:
+                self._summary.dead_letter_failed += failed
+                self._summary.dead_letter_error = self._dead_letters.last_error
         if self._mode == "follow" and result.next_offsets and consumer is not None and not in_listener:
             with contextlib.suppress(Exception):
                 consumer.commit_async({TopicPartition(t, p): OffsetAndMetadata(o, "", -1)
@@ -279,30 +357,19 @@ class IngestRunner:
                 log.exception("after-commit hook failed")
         return True
 
-    def _dead_letter(self, result: CommitResult) -> None:
-        """Copy quarantined records to the dead-letter topic, after the commit.
+    def _stopped(self, ranges: dict[tuple[str, int], tuple[int, int]], exc: BaseException) -> IngestStopped:
+        """An error no record can be blamed for: where ingest stopped and how to step over a record."""
+        log.error("ingest stopped at %s", _where(ranges), exc_info=exc)
+        first = min(ranges.items(), key=lambda kv: kv[0]) if ranges else None
+        example = f"{first[0][0]}:{first[0][1]}:{first[1][0]}" if first else "TOPIC:PARTITION:OFFSET"
+        return IngestStopped(
+            f"ingest stopped at {_where(ranges)} ({_first_line(exc)}); nothing of this batch was committed. "
+            f"If one record causes it, quarantine it with `realise ingest --drain --skip {example}` "
+            "(TOPIC:PARTITION:OFFSET, repeatable)")
 
-        The quarantine table is the record of truth; this copy is for stream consumers, at least once,
-        so a failure here is logged and never undoes or stops a committed load.
-        """
-        try:
-            if self._producer is None:
-                self._producer = rk.producer(self.settings, self.bootstrap, linger_ms=50)
-            topic = self.settings.topic(DEAD_LETTER_TOPIC)
-            for bad in result.quarantined_records:
-                r = bad.record
-                value = r.value or b""
-                headers = [("realise.reasons", json.dumps(bad.reasons).encode()),
-                           ("realise.stage", bad.stage.encode()),
-                           ("realise.origin", f"{r.topic}/{r.partition}/{r.offset}".encode())]
-                if len(value) > DEAD_LETTER_MAX_BYTES:
-                    headers.append(("realise.truncated_from", str(len(value)).encode()))
-                    value = value[:DEAD_LETTER_MAX_BYTES]
-                self._producer.send(topic, key=r.key, value=value, headers=headers)
-            self._producer.flush(timeout=30)
-        except Exception as exc:
-            log.error("could not copy %d quarantined records to %s: %s (they are in ops.quarantine)",
-                      len(result.quarantined_records), DEAD_LETTER_TOPIC, exc)
+    def _pending_settled_quietly(self) -> None:
+        with contextlib.suppress(Exception):
+            self.settle()
 
     def close(self) -> None:
         if self._pending is not None:
@@ -310,10 +377,7 @@ class IngestRunner:
                 self._pending[0].result()  # a commit in flight completes or fails whole; never half
             self._pending = None
         self._committer.shutdown(wait=True)
-        if self._producer is not None:
-            with contextlib.suppress(Exception):
-                self._producer.close(timeout=5)
-            self._producer = None
+        self._dead_letters.close()
         if self._consumer is not None:
             with contextlib.suppress(Exception):
                 self._consumer.close(autocommit=False)

@@ -52,7 +52,8 @@ def stop_on_signals() -> Iterator[threading.Event]:
 
 def run_ingest(settings: Settings, warehouse_url: str, bootstrap: str, mode: Mode, *,
                group: str | None = None, emit_prefect_events: bool = False,
-               stop: threading.Event | None = None) -> IngestSummary:
+               stop: threading.Event | None = None,
+               skip: frozenset[tuple[str, int, int]] = frozenset()) -> IngestSummary:
     engine = create_engine(warehouse_url, sslmode=settings.warehouse.sslmode,
                            sslrootcert=settings.warehouse.sslrootcert)
     try:
@@ -63,7 +64,7 @@ def run_ingest(settings: Settings, warehouse_url: str, bootstrap: str, mode: Mod
 
             on_commit = PrefectEventEmitter(group or settings.kafka.consumer_group)
         runner = IngestRunner(settings, bootstrap, engine, gate=quality_gate(settings), group=group,
-                              on_commit=on_commit)
+                              on_commit=on_commit, skip=skip)
         if stop is None:
             with stop_on_signals() as signalled:
                 summary = runner.run(mode, signalled)
