@@ -124,7 +124,9 @@ def status(as_json: bool = typer.Option(False, "--json", help="Print as JSON."))
     from realise.stack import Stack
 
     s = settings()
-    data = Stack(s).status()
+    stack = Stack(s)
+    data = stack.status()
+    data["lost_events"] = _lost_events(s, stack)
     data["warehouse_url"] = _redact(s.warehouse.url) if s.warehouse.url else data["warehouse_url"]
     data["kafka_bootstrap"] = s.kafka.bootstrap or data["kafka_bootstrap"]
     data["prefect_api_url"] = s.prefect.api_url or data["prefect_api_url"]
@@ -133,14 +135,33 @@ def status(as_json: bool = typer.Option(False, "--json", help="Print as JSON."))
     _show_status(data, as_json)
 
 
-def _psql_command(url: str, *, embedded: bool) -> str:
-    """psql's form of a SQLAlchemy URL (libpq takes no `+driver`); the password shown only for the embedded
-    stack, whose credentials are local defaults."""
+def _lost_events(s: Any, stack: Any) -> list[str]:
+    """Losses to show in `status`; empty when the warehouse cannot be asked (status never fails on that)."""
+    from flows.ingest.health import lost_events
+
+    url = s.warehouse.url or (stack.postgres.url if stack.postgres.is_running() else None)
+    bootstrap = s.kafka.bootstrap or (stack.kafka.bootstrap if stack.kafka.is_running() else None)
+    if url is None:
+        return []
+    try:
+        return lost_events(s, url, bootstrap).lines()
+    except Exception as exc:  # noqa: BLE001 - status reports what it can
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        return [f"could not check for lost events: {type(exc).__name__}: {first}"]
+
+
+def _psql_command(url: str, *, password_file: Path | None) -> str:
+    """psql's form of a SQLAlchemy URL (libpq takes no `+driver`), never with the password itself: the embedded
+    stack's is read from its password file when the command runs; others come from PGPASSWORD or ~/.pgpass."""
+    import shlex
+
     import sqlalchemy as sa
 
     parsed = sa.engine.make_url(url).set(drivername="postgresql")
-    shown = parsed.render_as_string(hide_password=not embedded)
-    return f"psql '{shown}'"
+    shown = parsed._replace(password=None).render_as_string(hide_password=False)
+    if password_file is None:
+        return f"psql '{shown}'"
+    return f"PGPASSWORD=\"$(cat {shlex.quote(str(password_file))})\" psql '{shown}'"
 
 
 def _redact(url: str) -> str:
@@ -161,6 +182,8 @@ def _show_status(data: dict[str, Any], as_json: bool) -> None:
     out.print(table)
     out.print(f"warehouse:  {data['warehouse_url']}\nkafka:      {data['kafka_bootstrap']}\n"
               f"prefect:    {data['prefect_api_url']}")
+    for line in data.get("lost_events", []):
+        out.print(f"[bold red]lost:[/] {line}", highlight=False, soft_wrap=True)
 
 
 # --- warehouse -----------------------------------------------------------------------------------
@@ -209,8 +232,8 @@ def db_analyst_login(password_env: str = typer.Option("REALISE_ANALYST_PASSWORD"
     if not password:
         raise UserError(f"set ${password_env} to the password the analyst role should use")
     if len(password) < ANALYST_MIN_PASSWORD:
-        raise UserError(f"the password in ${password_env} is {len(password)} characters; use at least "
-                        f"{ANALYST_MIN_PASSWORD} (e.g. `openssl rand -base64 18`)")
+        raise UserError(f"the password in ${password_env} is shorter than {ANALYST_MIN_PASSWORD} characters; "
+                        "use a long random one (e.g. `openssl rand -base64 18`)")
     timeout = statement_timeout.strip()
     if not _PG_DURATION.fullmatch(timeout) or not any(ch in "123456789" for ch in timeout):
         raise UserError(f"--statement-timeout {statement_timeout!r} is not a positive PostgreSQL duration; "
@@ -267,6 +290,9 @@ def ingest(
         _print_json(data)
     else:
         _show_ingest(data)
+    for loss in data.get("losses", []):
+        if loss["lost"] is None:
+            err.print(f"[bold yellow]warning:[/] {loss['message']}", highlight=False, soft_wrap=True)
     problems = ingest_problems(data)
     for line in problems:
         err.print(f"[bold red]error:[/] {line}", highlight=False, soft_wrap=True)
@@ -284,7 +310,7 @@ def _parse_skip(value: str) -> tuple[str, int, int]:
 
 def ingest_problems(data: dict[str, Any]) -> list[str]:
     """What a run must not end quietly on: events lost before ingest, copies the dead-letter topic lacks."""
-    lines = [f"{loss['message']}" for loss in data.get("losses", [])]
+    lines = [loss["message"] for loss in data.get("losses", []) if loss["lost"]]
     if data.get("dead_letter_failed"):
         lines.append(f"{data['dead_letter_failed']:,} quarantined records could not be copied to the dead-letter "
                      f"topic ({data.get('dead_letter_error') or 'no answer'}); they are in ops.quarantine")
@@ -308,7 +334,7 @@ def demo(
 ) -> None:
     """The main job: start the stack, migrate, publish a generated trust's feedback, ingest via Prefect, refresh
     metrics and write the HTML report."""
-    from realise.stack import resolve_endpoints
+    from realise.stack import Stack, resolve_endpoints
     from warehouse.db import create_engine, upgrade
 
     s = settings()
@@ -330,7 +356,8 @@ def demo(
         result = demo_flow(staff=staff, seed=seed)
     result["total_seconds"] = round(time.perf_counter() - started, 2)
     result["warehouse_url"] = _redact(ep.warehouse_url)
-    result["psql"] = _psql_command(ep.warehouse_url, embedded=s.warehouse.url is None)
+    result["psql"] = _psql_command(ep.warehouse_url, password_file=None if s.warehouse.url else
+                                   Stack(s).postgres.password_file)
     if as_json:
         _print_json(result)
         return

@@ -113,6 +113,23 @@ def run_checks(settings: Settings, env: dict[str, str]) -> list[Check]:
         load_key(env)
         return Check("pseudonymisation key", "ok", f"{PSEUDONYM_KEY_ENV} is set")
 
+    def lost_events() -> Check:
+        from flows.ingest.health import lost_events as find
+        from warehouse.losses import replay_advice
+
+        if not settings.warehouse.url and not stack.postgres.is_running():
+            return Check("lost events", "warn", "not checked: the warehouse is not running")
+        kafka_up = bool(settings.kafka.bootstrap) or stack.kafka.is_running()
+        report = find(settings, warehouse_url, bootstrap if kafka_up else None)
+        if not report.all:
+            return Check("lost events", "ok", "every published event the broker was asked for is ingested or held"
+                         if kafka_up else "none recorded (broker not running: not compared)")
+        counted = [loss for loss in report.all if loss.lost]
+        status: Status = "fail" if counted else "warn"
+        first = report.all[0]
+        detail = "; ".join(report.lines()[:3]) + (f" (and {len(report.all) - 3} more)" if len(report.all) > 3 else "")
+        return Check("lost events", status, detail, replay_advice(first.replay))
+
     checks += [_guard("warehouse", warehouse), _guard("kafka", kafka), _guard("prefect", prefect),
-               _guard("pseudonymisation key", pseudonym_key)]
+               _guard("pseudonymisation key", pseudonym_key), _guard("lost events", lost_events)]
     return checks

@@ -285,6 +285,42 @@ class Quarantine(Base):
     quarantined_at: Mapped[datetime] = _ts()
 
 
+class PublishedOffset(Base):
+    """The next offset after the last record a publisher saw acknowledged, per partition and topic incarnation.
+
+    Written by connectors with their state; ingest compares it with what it read to count records the broker
+    lost before they were ingested.
+    """
+
+    __tablename__ = "published_offsets"
+    __table_args__ = {"schema": "ops"}
+
+    topic: Mapped[str] = mapped_column(String(249), primary_key=True)
+    partition: Mapped[int] = mapped_column(Integer, primary_key=True)
+    topic_id: Mapped[str] = mapped_column(String(36), primary_key=True, server_default="")
+    next_offset: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class IngestLoss(Base):
+    """Records the broker no longer held when ingest came to read them, and how to publish them again."""
+
+    __tablename__ = "ingest_losses"
+    __table_args__ = {"schema": "ops"}
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    consumer_group: Mapped[str] = mapped_column(String(255))
+    topic: Mapped[str] = mapped_column(String(249))
+    partition: Mapped[int] = mapped_column(Integer)
+    from_offset: Mapped[int] = mapped_column(BigInteger)
+    lost: Mapped[int | None] = mapped_column(BigInteger)
+    cause: Mapped[str] = mapped_column(String(16))
+    # source -> the --since date that publishes the lost records again; emptied as those pulls run.
+    replay: Mapped[dict[str, Any]] = mapped_column(server_default=sa_text("'{}'::jsonb"))
+    detected_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    replayed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
 class IngestBatch(Base):
     """One row per committed ingest batch: what it read, loaded, deduplicated and quarantined."""
 

@@ -28,8 +28,10 @@ from connectors.core.identity import StaffResolver
 from connectors.core.state import StateStore
 from connectors.core.stream import MappingError, Page, PullContext, Source, StaffRecord, Stream, source_type
 from realise.privacy import scrub
+from realise.quarantine import bounded
 from schemas.events import Kind
 from schemas.topics import TOPICS, partition_key
+from warehouse.losses import mark_replayed, record_published
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +86,15 @@ def redact(record: Any, identifier_fields: tuple[str, ...]) -> Any:
     return record
 
 
+def acked_topic_id(producer: Any, topic: str) -> str:
+    """The broker's id for `topic` as the producer last saw it ('' if the broker gives none)."""
+    try:
+        topic_id = producer._metadata.topic_id(topic)  # kafka-python keeps ids from metadata responses here
+    except AttributeError:
+        return ""
+    return str(topic_id) if topic_id else ""
+
+
 def build_source(name: str, config: SourceConfig, context: PullContext) -> Source:
     return source_type(name, config.type)(name, config, context)
 
@@ -107,6 +118,9 @@ class Puller:
         try:
             for stream in source.streams:
                 result.streams.append(self._stream(source, stream, builder))
+            if since is not None:
+                with self.engine.begin() as conn:
+                    mark_replayed(conn, name, since.date().isoformat())
         finally:
             client = getattr(source, "client", None)
             result.requests = getattr(client, "requests", 0)
@@ -154,12 +168,16 @@ class Puller:
                 raise SourceError("no Kafka producer: events cannot be published")
             futures.append(self.producer.send(topic, key=partition_key(event.payload.person.org_unit),
                                               value=event.model_dump_json().encode()))
+        acked: dict[tuple[str, int, str], int] = {}
         if futures:
             self.producer.flush()
             for future in futures:
-                future.get(timeout=60)  # raises if the broker did not acknowledge: state stays put
+                meta = future.get(timeout=60)  # raises if the broker did not acknowledge: state stays put
+                at = (meta.topic, meta.partition, acked_topic_id(self.producer, meta.topic))
+                acked[at] = max(acked.get(at, 0), meta.offset + 1)
         res.published += len(futures)
         with self.engine.begin() as conn:
+            record_published(conn, acked)
             self._quarantine(conn, source, stream, rejects, res)
             if page.state is not None:
                 res.state = self.store.save(conn, source.name, stream.name, page.state, len(page.records))
@@ -181,7 +199,7 @@ class Puller:
                 {"topic": f"source:{source.name}/{stream.name}", "key": record_id.encode()[:256], "raw": raw,
                  "sha": hashlib.sha256(raw).hexdigest(), "size": len(raw),
                  "kind": stream.kind.value if stream.kind else None, "source": source.name,
-                 "reasons": [f"record {record_id}: {reason}"]})
+                 "reasons": bounded([f"record {record_id}: {reason}"])})
             res.rejected += 1
             if len(res.rejections) < 20:
                 res.rejections.append(f"{record_id}: {reason}")

@@ -20,8 +20,8 @@ import pandas as pd
 
 from flows.ingest.decode import Rejected, decode
 from flows.ingest.quality import frame_columns
-from flows.ingest.quarantine import bounded, failure
 from flows.ingest.rows import flatten
+from realise.quarantine import bounded, failure
 from schemas.events import Kind
 from schemas.topics import kind_for_topic
 

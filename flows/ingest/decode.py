@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -9,11 +10,42 @@ from typing import Any
 from pydantic import ValidationError
 
 from realise.privacy import scrub
-from schemas.events import EVENT_ADAPTER, Kind
+from realise.quarantine import claimed_event_id, claimed_source
+from schemas.events import EVENT_ADAPTER, EVENT_MODELS, PAYLOAD_MODELS, Kind, Person, SkillsDomain
 
 # A JSON \u0000 escape not itself escaped: PostgreSQL text and jsonb cannot hold NUL, so it is dropped.
 _JSON_NUL = re.compile(rb"(?<!\\)((?:\\\\)*)\\u0000")
 _MAX_SHOWN = 60
+
+
+def _field_names() -> frozenset[str]:
+    """Every name the contract defines: the only path parts a reason may repeat."""
+    names: set[str] = {k.value for k in Kind} | {d.value for d in SkillsDomain}
+    for model in (*EVENT_MODELS.values(), *PAYLOAD_MODELS.values(), Person):
+        names.update(model.model_fields)
+    return frozenset(names)
+
+
+_FIELD_NAMES = _field_names()
+_ITEM_CODE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+
+
+def _where(loc: tuple[Any, ...]) -> str:
+    """A reason's path: contract field names and positions as they are; a record's own keys as <key>.
+
+    Likert item codes that have the contract's item-code shape stay readable: a valid record stores them.
+    """
+    parts: list[str] = []
+    for p in loc:
+        if isinstance(p, int):
+            parts.append(str(p))
+        elif p in Kind._value2member_map_ or p == "[key]":
+            continue
+        elif p in _FIELD_NAMES or (parts[-1:] == ["likert"] and _ITEM_CODE.match(p)):
+            parts.append(p)
+        else:
+            parts.append("<key>")
+    return ".".join(parts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +66,7 @@ def explain(exc: ValidationError) -> list[str]:
     """One readable line per pydantic error: where, what is wrong, what was given."""
     reasons = []
     for err in exc.errors(include_url=False):
-        loc = ".".join(str(p) for p in err["loc"] if not (isinstance(p, str) and p in Kind._value2member_map_))
+        loc = _where(err["loc"])
         msg = err["msg"]
         if err["type"] == "json_invalid":
             reasons.append(f"not valid JSON: {err['ctx'].get('error', msg) if err.get('ctx') else msg}")
@@ -85,7 +117,8 @@ def decode(value: bytes | None, expected_kind: Kind, topic: str, max_bytes: int)
                         reasons, *_identity(value))
     if event.kind != expected_kind:
         return Rejected("contract", [f"kind {event.kind!r} does not belong on topic {topic} "
-                                     f"(it carries {expected_kind.value})"], event.source, str(event.event_id))
+                                     f"(it carries {expected_kind.value})"], claimed_source(event.source),
+                        str(event.event_id))
     clean = _scrubbed(event)
     if changed or clean is not event:
         return clean, clean.model_dump_json()
@@ -93,28 +126,18 @@ def decode(value: bytes | None, expected_kind: Kind, topic: str, max_bytes: int)
 
 
 def _identity(value: bytes) -> tuple[str | None, str | None]:
-    """Source and event id of a rejected record, when they can be read, to help find it upstream."""
-    import json
+    """Source and event id of a rejected record, when they can be read, to help find it upstream.
 
+    Any failure to read them (a record nested thousands deep exhausts the parser's recursion) leaves them
+    unknown: the record is quarantined all the same.
+    """
     try:
         obj = json.loads(value)
-    except (ValueError, UnicodeDecodeError):
+    except Exception:  # noqa: BLE001 - RecursionError, MemoryError and decode errors alike
         return None, None
     if not isinstance(obj, dict):
         return None, None
-    return _storable(obj.get("source")), _storable(obj.get("event_id"))
-
-
-def _storable(value: Any) -> str | None:
-    """A short string PostgreSQL can store (valid UTF-8, no NUL), or None."""
-    if not isinstance(value, str):
-        return None
-    value = value[:64].replace("\x00", "")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return None
-    return value
+    return claimed_source(obj.get("source")), claimed_event_id(obj.get("event_id"))
 
 
 _TEXT_FIELDS = {Kind.FORM_RESPONSE: "comment", Kind.HELPDESK_TICKET: "summary"}

@@ -22,9 +22,10 @@ from psycopg import sql
 from sqlalchemy.engine import Engine
 
 from flows.ingest.batch import Bad, BatchPlan, Valid
-from flows.ingest.quarantine import failure
 from flows.ingest.rows import COPY_TYPES, FACT_COLUMNS, FACT_TABLES
+from realise.quarantine import failure
 from schemas.events import Kind
+from warehouse.losses import BrokerPartition, Loss, find_losses, record, stored_and_published
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,8 @@ class WarehouseWriter:
         self.group = consumer_group
         self._conn: psycopg.Connection[Any] | None = None
         self.topic_ids: dict[str, str] = {}
+        self.pull_sources: list[str] = []  # sources a lost record can be published again from
+        self.losses: list[Loss] = []  # found by this writer, for the run's summary
 
     @property
     def address(self) -> str:
@@ -105,28 +108,39 @@ class WarehouseWriter:
     def stored_offsets(self, partitions: Iterable[tuple[str, int]]) -> dict[tuple[str, int], int]:
         """Next offset to read per partition, as committed; partitions never committed are absent.
 
-        Offsets stored for an earlier incarnation of a topic (its id changed: deleted and recreated, or
-        the embedded broker restarted without disk) are forgotten, so the new topic is read from the start.
+        Partitions whose topic has a new id (deleted and recreated, or the embedded broker restarted without
+        disk) are reconciled first: the loss is recorded and the new topic is read from the start.
         """
         parts = sorted(set(partitions))
         if not parts:
             return {}
+        if self.topic_ids:
+            self.reconcile({tp: BrokerPartition(self.topic_ids.get(tp[0])) for tp in parts})
         conn = self._connection()
         with conn.cursor() as cur:
             cur.execute(
-                "select topic, partition, next_offset, topic_id from ops.ingest_offsets "
+                "select topic, partition, next_offset from ops.ingest_offsets "
                 "where consumer_group = %s and (topic, partition) in (select * from unnest(%s::text[], %s::int[])) "
                 "and next_offset >= 0", (self.group, [t for t, _ in parts], [p for _, p in parts]))
             rows = cur.fetchall()
-            stale = [(t, p) for t, p, _, tid in rows
-                     if tid and self.topic_ids.get(t) and tid != self.topic_ids[t]]
-            for topic, partition in stale:
-                log.warning("%s[%d] was recreated (new topic id): reading it from the beginning", topic, partition)
-                cur.execute("update ops.ingest_offsets set next_offset = -1, topic_id = %s, updated_at = now() "
-                            "where consumer_group = %s and topic = %s and partition = %s",
-                            (self.topic_ids[topic], self.group, topic, partition))
         conn.commit()
-        return {(t, p): o for t, p, o, _ in rows if (t, p) not in stale}
+        return {(t, p): o for t, p, o in rows}
+
+    def reconcile(self, broker: dict[tuple[str, int], BrokerPartition]) -> list[Loss]:
+        """Compare what was read with what the broker holds; record any loss and where to read on."""
+        with self.engine.begin() as conn:
+            stored, published = stored_and_published(conn, self.group, sorted({t for t, _ in broker}))
+            found = find_losses(stored, published, broker)
+            record(conn, self.group, found, self.pull_sources)
+        for loss in found:
+            if loss.lost == 0:
+                log.info("%s[%d] was recreated after everything published to it was read", loss.topic,
+                         loss.partition)
+            else:
+                log.error("%s", loss.message())
+        lost = [loss for loss in found if loss.lost != 0]
+        self.losses.extend(lost)
+        return found
 
     def commit(self, plan: BatchPlan, attempts: int = 3) -> CommitResult:
         isolated = False

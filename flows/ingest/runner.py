@@ -37,6 +37,7 @@ from realise import progress
 from realise.config import Settings
 from realise.errors import ServiceUnavailable, UserError
 from warehouse.db import URL_SETTING
+from warehouse.losses import BrokerPartition, Loss
 
 log = logging.getLogger(__name__)
 Mode = Literal["drain", "follow"]
@@ -73,6 +74,7 @@ class IngestSummary:
     reasons: Counter[str] = field(default_factory=Counter)
     dead_letter_failed: int = 0
     dead_letter_error: str = ""
+    losses: list[Loss] = field(default_factory=list)
 
     @property
     def loaded_total(self) -> int:
@@ -93,7 +95,8 @@ class IngestSummary:
                 "loaded_total": self.loaded_total, "duplicates": self.duplicates, "quarantined": self.quarantined,
                 "skipped_already_loaded": self.skipped, "batches": self.batches, "seconds": round(self.seconds, 3),
                 "quarantine_reasons": dict(self.reasons.most_common()),
-                "dead_letter_failed": self.dead_letter_failed, "dead_letter_error": self.dead_letter_error}
+                "dead_letter_failed": self.dead_letter_failed, "dead_letter_error": self.dead_letter_error,
+                "losses": [loss.as_dict() for loss in self.losses]}
 
 
 def _reason_class(reason: str) -> str:
@@ -115,6 +118,7 @@ class _SeekToWarehouse(ConsumerRebalanceListener):
     def on_partitions_assigned(self, assigned: Any) -> None:
         log.info("partitions assigned: %s", sorted((tp.topic, tp.partition) for tp in assigned))
         self.runner.seek_to_stored(list(assigned))
+        self.runner.to_reconcile.update(assigned)  # asks the broker, so done on the main thread
 
 
 class IngestRunner:
@@ -125,6 +129,8 @@ class IngestRunner:
         self.bootstrap = bootstrap
         self.group = group or settings.kafka.consumer_group
         self.writer = WarehouseWriter(engine, self.group)
+        self.writer.pull_sources = sorted(name for name, cfg in settings.sources.items() if cfg.type != "webhook")
+        self.to_reconcile: set[TopicPartition] = set()
         self.gate = gate
         self.on_commit = on_commit
         self.topics = rk.event_topics(settings)
@@ -184,6 +190,8 @@ class IngestRunner:
             if mode == "drain":
                 partitions = self._all_partitions(consumer)
                 consumer.assign(partitions)
+                self._learn_topic_ids(consumer)
+                self.reconcile(consumer, partitions)
                 self.seek_to_stored(partitions)
                 # Filled from the first fetch response per partition: some brokers' ListOffsets(latest)
                 # answers the last batch's base offset rather than the high watermark.
@@ -198,6 +206,9 @@ class IngestRunner:
                 if watermarks is not None and self._drained(consumer, watermarks):
                     break
                 records = self._collect(consumer, watermarks, stop)
+                if self.to_reconcile:
+                    self._reconcile_collected(consumer, records)
+                    continue
                 if not records:
                     now = time.monotonic()
                     if watermarks is not None and now - checked_at > IDLE_CHECK_SECONDS:
@@ -222,6 +233,7 @@ class IngestRunner:
                                      "is committed, run ingest again when the broker answers") from None
         finally:
             summary.seconds = time.perf_counter() - started
+            summary.losses = list(self.writer.losses)
             self.close()
             gc.set_threshold(*previous_threshold)
             gc.unfreeze()
@@ -270,6 +282,35 @@ class IngestRunner:
             if watermarks is not None and self._drained(consumer, watermarks):
                 break
         return out
+
+    def reconcile(self, consumer: KafkaConsumer, partitions: list[TopicPartition]) -> list[Loss]:
+        """Compare stored offsets with the broker's first and next offsets; losses are recorded and reported."""
+        if not partitions:
+            return []
+        self.settle()
+        self._learn_topic_ids(consumer)
+        begins = consumer.beginning_offsets(partitions)
+        ends = consumer.end_offsets(partitions)
+        return self.writer.reconcile({
+            (tp.topic, tp.partition): BrokerPartition(self.writer.topic_ids.get(tp.topic), begins.get(tp), ends.get(tp))
+            for tp in partitions})
+
+    def _reconcile_collected(self, consumer: KafkaConsumer, records: list[SourceRecord]) -> None:
+        """Reconcile newly assigned (or gapped) partitions; records read meanwhile are put back to read again."""
+        firsts: dict[TopicPartition, int] = {}
+        for r in records:
+            tp = TopicPartition(r.topic, r.partition)
+            firsts[tp] = min(firsts.get(tp, r.offset), r.offset)
+        for tp, offset in firsts.items():
+            consumer.seek(tp, offset)
+        partitions = sorted(self.to_reconcile & set(consumer.assignment()))
+        self.to_reconcile.clear()
+        for loss in self.reconcile(consumer, partitions):
+            tp = TopicPartition(loss.topic, loss.partition)
+            if loss.resume_at < 0:
+                consumer.seek_to_beginning(tp)
+            else:
+                consumer.seek(tp, loss.resume_at)
 
     def _check_broker(self, consumer: KafkaConsumer, watermarks: dict[TopicPartition, int | None]) -> None:
         """A drain short of its watermarks with nothing to read: is the broker gone, or did it lose data?"""
@@ -325,6 +366,8 @@ class IngestRunner:
             if consumer is not None:
                 for (topic, partition), offset in gap.gaps.items():
                     consumer.seek(TopicPartition(topic, partition), offset)
+                    # The stored offset may be gone from the broker (retention): reconcile before reading on.
+                    self.to_reconcile.add(TopicPartition(topic, partition))
             return False
         except psycopg.OperationalError as exc:
             raise ServiceUnavailable(

@@ -21,6 +21,8 @@ MAX_REASONS = 20
 MAX_REASON_CHARS = 300
 MAX_REASONS_CHARS = 4000
 _SOURCE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+_DIGITS = re.compile(r"\d{6}")
+_DIGEST = re.compile(r"^sha256:[0-9a-f]{16}$")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
@@ -33,7 +35,9 @@ def claimed_source(value: Any) -> str | None:
     """The source a rejected record named: kept if it is shaped like a source code, else its digest."""
     if not isinstance(value, str) or not value:
         return None
-    return value if _SOURCE.match(value) and scrub(value) == value else digest(value)
+    if _DIGEST.match(value) or (_SOURCE.match(value) and not _DIGITS.search(value)):
+        return value
+    return digest(value)
 
 
 def claimed_event_id(value: Any) -> str | None:
@@ -44,6 +48,8 @@ def claimed_event_id(value: Any) -> str | None:
         return str(value)
     if not isinstance(value, str) or not value:
         return None
+    if _DIGEST.match(value):
+        return value
     try:
         return str(uuid.UUID(value))
     except ValueError:
