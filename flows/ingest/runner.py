@@ -27,10 +27,12 @@ import psycopg
 from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine
 
 from flows.ingest.batch import BatchPlan, SourceRecord, plan_batch
 from flows.ingest.dead_letter import DeadLetters
+from flows.ingest.decode import use_scrub_fields
 from flows.ingest.load import CommitResult, OffsetGap, WarehouseWriter
 from realise import kafka as rk
 from realise import progress
@@ -126,6 +128,7 @@ class IngestRunner:
                  group: str | None = None, on_commit: OnCommit | None = None,
                  skip: frozenset[tuple[str, int, int]] = frozenset()) -> None:
         self.settings = settings
+        use_scrub_fields(settings.ingest.scrub_fields)
         self.bootstrap = bootstrap
         self.group = group or settings.kafka.consumer_group
         self.writer = WarehouseWriter(engine, self.group)
@@ -223,7 +226,7 @@ class IngestRunner:
                 idle_since = checked_at = time.monotonic()
                 self._process(consumer, records)
             self.settle()
-        except psycopg.OperationalError as exc:
+        except (psycopg.OperationalError, sa_exc.OperationalError) as exc:
             raise ServiceUnavailable("warehouse", self.writer.address, URL_SETTING,
                                      f"{_first_line(exc)}; run ingest again when PostgreSQL is back") from None
         except KafkaError as exc:

@@ -364,6 +364,59 @@ def test_given_bad_records_when_drained_then_each_is_copied_once_to_the_dead_let
     engine.dispose()
 
 
+def _reason_bomb(s: Settings, n: int) -> bytes:
+    """A record of about 0.3 MB that breaks hundreds of rules: once, its reasons outgrew the producer's limit."""
+    event = json.loads(serialise(_events(71, 71 + n, forms=1, tickets=0, training=0, skills=0)[0])[2])
+    event["payload"]["likert"] = {f"item_{i}_{'x' * 40}": 9 for i in range(60)}
+    event.update({f"extra_{i:05d}_{'y' * 200}": i for i in range(1400)})
+    return json.dumps(event).encode()
+
+
+def test_given_records_whose_reasons_exceed_the_request_limit_when_drained_then_every_copy_arrives(
+        ingest_settings, gate):
+    s = ingest_settings
+    topic = s.topic("realise.form_response.v1")
+    bombs = [(topic, None, _reason_bomb(s, i)) for i in range(12)]
+    assert all(300_000 < len(v) < s.ingest.max_record_bytes for _, _, v in bombs)
+    rk.ensure_topics(s, s.kafka.bootstrap)
+    rk.publish(s, s.kafka.bootstrap, bombs, max_request_size=BIG_REQUEST)
+    engine = create_engine(s.warehouse.url)
+
+    summary = IngestRunner(s, s.kafka.bootstrap, engine, gate=gate).run("drain")
+
+    assert summary.quarantined == len(bombs) and summary.dead_letter_failed == 0
+    letters = _consume_all(s, s.topic(DEAD_LETTER_TOPIC), expected=len(bombs))
+    assert len(letters) == len(bombs)
+    for msg in letters:
+        headers = dict(msg.headers)
+        reasons = json.loads(headers["realise.reasons"])
+        assert reasons[-1].startswith("and ") and len(headers["realise.reasons"]) < 16_000
+    engine.dispose()
+
+
+def test_given_an_unreachable_dead_letter_broker_when_drained_then_the_failed_copies_are_counted_and_reported(
+        ingest_settings, gate):
+    from flows.ingest.dead_letter import DeadLetters
+    from realise.cli import ingest_problems
+    from tests.conftest import free_port
+
+    s = ingest_settings
+    topic = s.topic("realise.form_response.v1")
+    rk.ensure_topics(s, s.kafka.bootstrap)
+    rk.publish(s, s.kafka.bootstrap, [(topic, None, b"{}"), (topic, None, b"[1]"), (topic, None, b"x")])
+    engine = create_engine(s.warehouse.url)
+    runner = IngestRunner(s, s.kafka.bootstrap, engine, gate=gate)
+    runner._dead_letters = DeadLetters(s, f"127.0.0.1:{free_port()}")  # nothing listens there
+
+    summary = runner.run("drain")
+
+    assert summary.quarantined == 3
+    assert summary.dead_letter_failed == 3
+    problems = ingest_problems(summary.as_dict())
+    assert len(problems) == 1 and "3 quarantined records could not be copied" in problems[0]
+    engine.dispose()
+
+
 # ------------------------------------------------------------------------------------- 5. topic recreated
 
 
