@@ -30,6 +30,7 @@ app.add_typer(bench_app, name="bench")
 
 
 def _register_command_groups() -> None:
+    import realise.commands.bench_scrub as bench_scrub
     import realise.commands.webhook as webhook_commands
     from realise.commands import bench_metrics, bench_pull, docs, loop, metrics, pull, report, simulate, validation
 
@@ -43,6 +44,7 @@ def _register_command_groups() -> None:
     app.command("pull")(pull.pull)
     app.command("simulate")(simulate.simulate)
     bench_pull.register(bench_app)
+    bench_scrub.register(bench_app)
     app.add_typer(pull.sources_app, name="sources")
     app.command("report")(report.report_cmd)
     app.add_typer(webhook_commands.app, name="webhook")
@@ -293,6 +295,8 @@ def ingest(
     for loss in data.get("losses", []):
         if loss["lost"] is None:
             err.print(f"[bold yellow]warning:[/] {loss['message']}", highlight=False, soft_wrap=True)
+    from flows.ingest.runner import problems as ingest_problems
+
     problems = ingest_problems(data)
     for line in problems:
         err.print(f"[bold red]error:[/] {line}", highlight=False, soft_wrap=True)
@@ -306,15 +310,6 @@ def _parse_skip(value: str) -> tuple[str, int, int]:
     if not (topic and partition.isdigit() and rest.isdigit()):
         raise UserError(f"--skip {value!r}: write it as TOPIC:PARTITION:OFFSET, e.g. realise.form_response.v1:0:42")
     return topic, int(partition), int(rest)
-
-
-def ingest_problems(data: dict[str, Any]) -> list[str]:
-    """What a run must not end quietly on: events lost before ingest, copies the dead-letter topic lacks."""
-    lines = [loss["message"] for loss in data.get("losses", []) if loss["lost"]]
-    if data.get("dead_letter_failed"):
-        lines.append(f"{data['dead_letter_failed']:,} quarantined records could not be copied to the dead-letter "
-                     f"topic ({data.get('dead_letter_error') or 'no answer'}); they are in ops.quarantine")
-    return lines
 
 
 def _show_ingest(data: dict[str, Any]) -> None:

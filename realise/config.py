@@ -13,10 +13,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
 
 from connectors.core.config import SourceConfig
 from realise.errors import ConfigError
+from realise.privacy import FREE_TEXT_FIELDS
+from schemas.events import Kind
 
 CONFIG_ENV = "REALISE_CONFIG"
 DEFAULT_CONFIG_FILE = "realise.yaml"
@@ -58,6 +61,23 @@ class IngestSettings(_Section):
     max_record_bytes: int = Field(1_048_576, ge=1024)
     future_tolerance_minutes: int = Field(10, ge=0, le=10_080)
     publish_dead_letters: bool = True
+    scrub_fields: dict[Kind, list[str]] = Field(
+        default_factory=lambda: {Kind(k): list(v) for k, v in FREE_TEXT_FIELDS.items()},
+        description="Payload fields scrubbed of identifiers before storage, per kind; a kind left out keeps its "
+                    "default (every free-text field), [] scrubs none of it")
+
+    @field_validator("scrub_fields")
+    @classmethod
+    def _free_text_only(cls, value: dict[Kind, list[str]]) -> dict[Kind, list[str]]:
+        merged = {Kind(k): list(v) for k, v in FREE_TEXT_FIELDS.items()} | value
+        for kind, fields in merged.items():
+            allowed = FREE_TEXT_FIELDS[kind.value]
+            wrong = [f for f in fields if f not in allowed]
+            if wrong:
+                choices = ", ".join(allowed) or "none (the kind has no free text)"
+                raise PydanticCustomError("free_text_field", "{field} is not a free-text field: choose from {choices}",
+                                          {"field": f"{kind.value}.{wrong[0]}", "choices": choices})
+        return merged
 
 
 class MetricsSettings(_Section):
@@ -148,10 +168,19 @@ def load_settings(path: Path | str | None = None, env: dict[str, str] | None = N
 
     raw: dict[str, Any] = {}
     if config_path is not None:
+        named_by = f"--config {config_path}" if path is not None else f"{CONFIG_ENV}={config_path}"
         if not config_path.exists():
             raise ConfigError(f"configuration file {config_path} does not exist; create it or unset {CONFIG_ENV}")
+        if config_path.is_dir():
+            raise ConfigError(f"{named_by} is a directory; point it at a {DEFAULT_CONFIG_FILE} file")
         try:
             loaded = yaml.safe_load(config_path.read_text()) or {}
+        except OSError as exc:
+            raise ConfigError(f"cannot read {named_by}: {exc.strerror or exc}; check the path and its "
+                              "permissions") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"{named_by} is not a UTF-8 text file; point it at a {DEFAULT_CONFIG_FILE} file") \
+                from None
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

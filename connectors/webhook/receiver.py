@@ -8,12 +8,17 @@ that gets anything else retries, and nothing is lost between the two. What each 
   lost answer, or a replay); answered as success so the sender stops, nothing is published again. Replays
   after the window fail the timestamp check, and identical content always gets the same event id, which
   ingest stores once;
-- 400 malformed JSON or timestamp; 401 missing or wrong signature, or a timestamp outside the replay window;
-  404 unknown source; 411 no Content-Length; 413 body over `max_body_bytes` (refused from the header,
+- 400 malformed JSON or timestamp, or JSON nested deeper than 400 arrays and objects (counted before parsing,
+  so no body can exhaust the parser's stack); 401 missing or wrong signature, or a timestamp outside the replay
+  window; 404 unknown source; 408 request line, headers and body not received within the read timeout (the
+  connection is then closed); 411 no Content-Length; 413 body over `max_body_bytes` (refused from the header,
   before the body is read); 415 not JSON;
 - 422 `{"status": "quarantined", "reason": ...}`: signed and well-formed but not mappable; stored in
   ops.quarantine with the reason (a retry stores it once);
 - 503 the broker (or the warehouse, for quarantine) did not answer in time: retry later.
+
+Each connection is served by a thread of its own, so a slow or stalled client holds only its own thread, and
+only until the read timeout (`read_timeout_seconds`, 30 s by default) cuts it off.
 
 Delivery ids are remembered per process; with several receivers behind a load balancer, a duplicate that
 reaches another replica is published again and ingest still stores it once.
@@ -26,6 +31,8 @@ import hashlib
 import json
 import logging
 import os
+import re
+import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -50,6 +57,8 @@ from schemas.topics import TOPICS, partition_key
 
 log = logging.getLogger(__name__)
 PATH_PREFIX = "/webhooks/"
+MAX_JSON_DEPTH = 400
+_JSON_STRUCTURE = re.compile(rb'["\\\[\]{}]')
 
 
 def producer_options(ack_timeout_seconds: float) -> dict[str, Any]:
@@ -99,7 +108,8 @@ class WebhookReceiver:
     def __init__(self, sources: Mapping[str, SourceConfig], *, engine: Engine,
                  producer_factory: Callable[[], KafkaProducer], key: bytes, topic_prefix: str = "",
                  host: str = "127.0.0.1", port: int = 0, ack_timeout_seconds: float = 10.0,
-                 directory_refresh_seconds: float = 300.0, clock: Callable[[], float] = time.time) -> None:
+                 directory_refresh_seconds: float = 300.0, read_timeout_seconds: float = 30.0,
+                 clock: Callable[[], float] = time.time) -> None:
         self.endpoints: dict[str, Endpoint] = {}
         for name, config in sources.items():
             if config.type != "webhook" or not config.enabled:
@@ -115,14 +125,14 @@ class WebhookReceiver:
         self._producer_lock = threading.Lock()
         self.topic = f"{topic_prefix}{TOPICS[Kind.FORM_RESPONSE]}"
         self.ack_timeout, self.refresh_every = ack_timeout_seconds, directory_refresh_seconds
+        self.read_timeout = read_timeout_seconds
         self.puller = Puller(engine, None, key=key, topic_prefix=topic_prefix)
         self.seen = SeenDeliveries(lambda name: float(self.endpoints[name].source.options.replay_window_seconds))
         self.counts = {"accepted": 0, "duplicate": 0, "quarantined": 0, "rejected": 0, "unavailable": 0}
         self._resolver: tuple[StaffResolver, float] | None = None
         self._resolver_lock = threading.Lock()
         self._counts_lock = threading.Lock()
-        self._server = ThreadingHTTPServer((host, port), _handler(self))
-        self._server.daemon_threads = True
+        self._server = _Server((host, port), _handler(self))
         self._thread: threading.Thread | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------------
@@ -251,9 +261,39 @@ def _secret(name: str, source: Webhook) -> bytes:
     return value.encode()
 
 
+def json_depth_over(body: bytes, limit: int) -> bool:
+    """Whether arrays and objects in `body` nest deeper than `limit`, counted without parsing: brackets inside
+    strings (escapes included) do not count. Linear in the body, so it is safe on any input."""
+    depth, in_string, escaped_at = 0, False, -1
+    for match in _JSON_STRUCTURE.finditer(body):
+        at = match.start()
+        if at == escaped_at:
+            continue
+        char = body[at]
+        if in_string:
+            if char == 0x5C:  # backslash: the next byte is escaped
+                escaped_at = at + 1
+            elif char == 0x22:
+                in_string = False
+        elif char == 0x22:
+            in_string = True
+        elif char in b"[{":
+            depth += 1
+            if depth > limit:
+                return True
+        elif char in b"]}":
+            depth -= 1
+    return False
+
+
 def _json_object(body: bytes) -> dict[str, Any]:
+    if json_depth_over(body, MAX_JSON_DEPTH):
+        raise Rejected(400, f"body nests arrays and objects more than {MAX_JSON_DEPTH} levels deep; "
+                            "send the form response without extra nesting")
     try:
         record = json.loads(body)
+    except RecursionError:
+        raise Rejected(400, "body nests arrays and objects too deeply to read") from None
     except UnicodeDecodeError:
         raise Rejected(400, "body is not UTF-8 JSON") from None
     except json.JSONDecodeError as exc:
@@ -273,10 +313,62 @@ def _delivery_id(headers: Mapping[str, str], record: dict[str, Any], body: bytes
     return value.strip()[:200] if value else "sha256:" + hashlib.sha256(body).hexdigest()
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that went away or was cut off is logged, not printed as a traceback."""
+        log.debug("webhook connection from %s ended with an error", client_address, exc_info=True)
+
+
+_TIMED_OUT = (b"HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json\r\nConnection: close\r\n"
+              b"Content-Length: %d\r\n\r\n%s")
+
+
 def _handler(receiver: WebhookReceiver) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
+        """One connection. A watchdog gives each request `read_timeout` seconds from its first byte awaited to
+        its last body byte read; past that the client is answered 408 and the connection is closed, however
+        slowly it trickles. The socket timeout, twice as long, only backs the watchdog up (it closes silently)."""
+
         protocol_version = "HTTP/1.1"
         server_version = "realise-webhook"
+        timeout = 2 * receiver.read_timeout
+
+        def handle_one_request(self) -> None:
+            self._reading, self._cut, self.raw_requestline = True, False, b""
+            self._phase_lock = threading.Lock()
+            watchdog = threading.Timer(receiver.read_timeout, self._cut_off)
+            watchdog.daemon = True
+            watchdog.start()
+            try:
+                super().handle_one_request()
+            finally:
+                watchdog.cancel()
+
+        def _cut_off(self) -> None:
+            with self._phase_lock:
+                if not self._reading:
+                    return
+                self._cut = True
+            if not self.raw_requestline:  # an idle keep-alive connection, or a request line never finished
+                with contextlib.suppress(OSError):
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                return
+            payload = json.dumps({"error": f"request not received within {receiver.read_timeout:g} s; "
+                                           "send the headers and body without pausing"}).encode()
+            with contextlib.suppress(OSError):
+                self.connection.sendall(_TIMED_OUT % (len(payload), payload))
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+
+        def _done_reading(self) -> bool:
+            """Mark the request read; False when the watchdog cut it off first (nothing more may be sent)."""
+            with self._phase_lock:
+                self._reading = False
+                if self._cut:
+                    self.close_connection = True
+                return not self._cut
 
         def _answer(self, answer: Answer, *, close: bool = False) -> None:
             payload = json.dumps(answer.body).encode()
@@ -292,6 +384,8 @@ def _handler(receiver: WebhookReceiver) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(payload)
 
         def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            if not self._done_reading():
+                return
             if self.path.split("?")[0] == "/healthz":
                 self._answer(Answer(200, {"status": "ok", "sources": sorted(receiver.endpoints)}))
             else:
@@ -299,23 +393,48 @@ def _handler(receiver: WebhookReceiver) -> type[BaseHTTPRequestHandler]:
                                                    f"{PATH_PREFIX}<source>"}))
 
         def do_POST(self) -> None:  # noqa: N802
+            if self._cut:
+                self.close_connection = True
+                return
             path = self.path.split("?")[0]
             name = path[len(PATH_PREFIX):] if path.startswith(PATH_PREFIX) else ""
             endpoint = receiver.endpoints.get(name)
             if endpoint is None:
+                if not self._done_reading():
+                    return
                 self._answer(Answer(404, {"error": f"no webhook source at {path}; known: "
                                                    f"{', '.join(sorted(receiver.endpoints))}"}), close=True)
                 return
             length = self.headers.get("Content-Length")
             if self.headers.get("Transfer-Encoding") or length is None or not length.strip().isdigit():
+                if not self._done_reading():
+                    return
                 self._answer(Answer(411, {"error": "send the body with a Content-Length header"}), close=True)
                 return
             limit = endpoint.source.options.max_body_bytes
             if int(length) > limit:
+                if not self._done_reading():
+                    return
                 self._answer(Answer(413, {"error": f"body of {int(length)} bytes is over the {limit}-byte limit"}),
                              close=True)
                 return
-            body = self.rfile.read(int(length))
+            body: bytes | None
+            try:
+                body = self.rfile.read(int(length))
+            except TimeoutError:
+                body = None
+            except OSError:
+                body = b""
+            if not self._done_reading():
+                return
+            if body is None:
+                self._answer(Answer(408, {"error": f"no body bytes for {receiver.read_timeout:g} s; send the body "
+                                                   "without pausing"}), close=True)
+                return
+            if len(body) != int(length):
+                self._answer(Answer(400, {"error": f"body ended after {len(body)} of {int(length)} bytes"}),
+                             close=True)
+                return
             content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
             if content_type != "application/json":
                 self._answer(Answer(415, {"error": f"Content-Type must be application/json (got "

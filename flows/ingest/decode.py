@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
 
-from realise.privacy import scrub
+from realise.privacy import FREE_TEXT_FIELDS, scrub
 from realise.quarantine import claimed_event_id, claimed_source
 from schemas.events import EVENT_ADAPTER, EVENT_MODELS, PAYLOAD_MODELS, Kind, Person, SkillsDomain
 
@@ -140,16 +141,41 @@ def _identity(value: bytes) -> tuple[str | None, str | None]:
     return claimed_source(obj.get("source")), claimed_event_id(obj.get("event_id"))
 
 
-_TEXT_FIELDS = {Kind.FORM_RESPONSE: "comment", Kind.HELPDESK_TICKET: "summary"}
+def _max_lengths() -> dict[tuple[str, str], int]:
+    """(kind, field) → the contract's maximum length, for the text fields that have one."""
+    limits = {}
+    for kind, model in PAYLOAD_MODELS.items():
+        for name, prop in model.model_json_schema()["properties"].items():
+            for option in prop.get("anyOf", [prop]):
+                if "maxLength" in option:
+                    limits[(kind.value, name)] = option["maxLength"]
+    return limits
+
+
+# Payload fields scrubbed per kind: every free-text field unless `ingest.scrub_fields` says otherwise.
+_TEXT_FIELDS: dict[str, tuple[str, ...]] = dict(FREE_TEXT_FIELDS)
+_MAX_LENGTH = _max_lengths()
+
+
+def use_scrub_fields(fields: Mapping[str, Iterable[str]]) -> None:
+    """Scrub these payload fields of each kind from now on (`ingest.scrub_fields`); kinds not named keep the
+    default, every free-text field."""
+    _TEXT_FIELDS.clear()
+    _TEXT_FIELDS.update(FREE_TEXT_FIELDS)
+    _TEXT_FIELDS.update({str(kind): tuple(names) for kind, names in fields.items()})
 
 
 def _scrubbed(event: Any) -> Any:
-    """Free text is scrubbed again before storage, whatever the connector did."""
-    field = _TEXT_FIELDS.get(Kind(event.kind))
-    if field is None:
+    """Free text is scrubbed again before storage, whatever the connector did. A placeholder can be longer than
+    what it replaced, so a field is cut to the contract's limit (the warehouse column's size)."""
+    payload = event.payload
+    update = {}
+    for field in _TEXT_FIELDS.get(event.kind, ()):
+        text = getattr(payload, field)
+        clean = scrub(text)
+        if clean != text:
+            limit = _MAX_LENGTH.get((event.kind, field))
+            update[field] = clean[:limit] if limit else clean
+    if not update:
         return event
-    text = getattr(event.payload, field)
-    clean = scrub(text)
-    if clean == text:
-        return event
-    return event.model_copy(update={"payload": event.payload.model_copy(update={field: clean})})
+    return event.model_copy(update={"payload": payload.model_copy(update=update)})

@@ -27,8 +27,17 @@ def ingest_flow(mode: str = "drain") -> dict[str, Any]:
     """Load new events from Kafka into the warehouse: `drain` stops at the high watermark, `follow` runs on."""
     if mode not in ("drain", "follow"):
         raise ValueError(f"mode must be 'drain' or 'follow', not {mode!r}")
+    from flows.ingest.runner import problems
+
     summary = drain_topics(mode)
-    get_run_logger().info(
+    logger = get_run_logger()
+    logger.info(
         "loaded %s events, %s duplicates skipped, %s quarantined in %.1f s",
         summary["loaded_total"], summary["duplicates"], summary["quarantined"], summary["seconds"])
+    found = problems(summary)
+    for line in found:
+        logger.error(line)
+    if found:
+        # Everything read is committed; the run fails so the loss or the missing copies are seen.
+        raise RuntimeError("; ".join(found))
     return summary

@@ -106,6 +106,16 @@ def _reason_class(reason: str) -> str:
     return reason.split(" (got", 1)[0].split(": byte", 1)[0][:120]
 
 
+def problems(summary: dict[str, Any]) -> list[str]:
+    """What a run must not end quietly on: events counted as lost, copies the dead-letter topic lacks."""
+    lines = [loss["message"] for loss in summary.get("losses", []) if loss["lost"]]
+    if summary.get("dead_letter_failed"):
+        lines.append(f"{summary['dead_letter_failed']:,} quarantined records could not be copied to the "
+                     f"dead-letter topic ({summary.get('dead_letter_error') or 'no answer'}); they are in "
+                     "ops.quarantine")
+    return lines
+
+
 class _SeekToWarehouse(ConsumerRebalanceListener):
     def __init__(self, runner: IngestRunner) -> None:
         self.runner = runner

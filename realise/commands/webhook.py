@@ -19,6 +19,8 @@ def serve(
                                      help="Only these webhook sources (default: every `type: webhook` source)."),
     ack_timeout: float = typer.Option(10.0, min=0.5, max=120.0,
                                       help="Seconds to wait for the broker before answering 503."),
+    read_timeout: float = typer.Option(30.0, min=1.0, max=600.0,
+                                       help="Seconds a client has to send a request's headers and body (else 408)."),
 ) -> None:
     """Serve POST /webhooks/<source> for the webhook sources in realise.yaml until Ctrl-C or SIGTERM."""
     from connectors.webhook.receiver import WebhookReceiver, producer_options
@@ -45,7 +47,8 @@ def serve(
         options = producer_options(ack_timeout)
         receiver = WebhookReceiver(
             chosen, engine=engine, key=key, topic_prefix=s.kafka.topic_prefix, host=host, port=port,
-            producer_factory=lambda: kafka.producer(s, ep.kafka_bootstrap, **options), ack_timeout_seconds=ack_timeout)
+            producer_factory=lambda: kafka.producer(s, ep.kafka_bootstrap, **options), ack_timeout_seconds=ack_timeout,
+            read_timeout_seconds=read_timeout)
         try:
             receiver.producer()  # connect now, so a missing broker or directory is reported before serving
             receiver.resolver()

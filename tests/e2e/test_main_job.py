@@ -74,7 +74,8 @@ def _assert_no_raw_identifiers(env: dict[str, str], cwd: Path, postgres: int, ka
     consumer.close()
     assert messages > 10_000
 
-    engine = sa.create_engine(f"postgresql+psycopg://realise:realise@127.0.0.1:{postgres}/realise")
+    warehouse = Stack(Settings(data_dir=Path(env["REALISE_DATA_DIR"]), stack=StackSettings(postgres_port=postgres)))
+    engine = sa.create_engine(warehouse.postgres.url)
     hostile_sha = {__import__("hashlib").sha256(v).hexdigest() for v in hostile_values}
     with engine.connect() as conn:
         tables = conn.execute(sa.text(
@@ -158,7 +159,8 @@ def test_given_a_fresh_data_dir_when_the_demo_runs_twice_then_it_loads_everythin
         assert distinct + first["ingest"]["duplicates"] == sum(published.values()) + first["hostile_but_valid"]
         assert first["ingest"]["quarantined"] == first["malformed"]
         assert first["warehouse_url"] == f"postgresql+psycopg://realise:***@127.0.0.1:{postgres}/realise"
-        assert first["psql"] == f"psql 'postgresql://realise:realise@127.0.0.1:{postgres}/realise'"  # runs as shown
+        assert first["psql"] == (f'PGPASSWORD="$(cat {stack.postgres.password_file})" '
+                                 f"psql 'postgresql://realise@127.0.0.1:{postgres}/realise'")  # runs as shown
 
         second = _demo(env, tmp_path)
         print(f"second demo: {second['total_seconds']} s, published {second['published']}, "

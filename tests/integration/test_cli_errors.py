@@ -155,3 +155,19 @@ def test_given_configured_addresses_when_status_json_runs_then_it_shows_them_wit
     assert data["warehouse_url"] == "postgresql+psycopg://loader:***@db.example.nhs.uk:5432/realise"
     assert data["kafka_bootstrap"] == "kafka-1.example.nhs.uk:9093"
     assert data["configured"] == {"warehouse": True, "kafka": True, "prefect": False}
+
+
+def test_given_realise_config_naming_a_directory_when_a_command_runs_then_it_says_to_point_at_a_file(
+        tmp_path: Path) -> None:
+    folder = tmp_path / "conf"
+    folder.mkdir()
+
+    line = _one_line_error(_realise(tmp_path, "status", REALISE_CONFIG=str(folder)))
+
+    assert line == f"error: REALISE_CONFIG={folder} is a directory; point it at a realise.yaml file"
+
+
+def test_given_config_option_naming_a_directory_when_a_command_runs_then_it_names_the_option(tmp_path: Path) -> None:
+    line = _one_line_error(_realise(tmp_path, "--config", str(tmp_path), "status"))
+
+    assert f"--config {tmp_path} is a directory" in line

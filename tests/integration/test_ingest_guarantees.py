@@ -397,7 +397,7 @@ def test_given_records_whose_reasons_exceed_the_request_limit_when_drained_then_
 def test_given_an_unreachable_dead_letter_broker_when_drained_then_the_failed_copies_are_counted_and_reported(
         ingest_settings, gate):
     from flows.ingest.dead_letter import DeadLetters
-    from realise.cli import ingest_problems
+    from flows.ingest.runner import problems as ingest_problems
     from tests.conftest import free_port
 
     s = ingest_settings

@@ -19,8 +19,8 @@ from connectors.core.pull import acked_topic_id
 from connectors.synthetic import generate_events, generate_trust, serialise
 from flows.ingest.health import lost_events
 from flows.ingest.runner import IngestRunner
+from flows.ingest.runner import problems as ingest_problems
 from realise import kafka as rk
-from realise.cli import ingest_problems
 from realise.config import Settings
 from realise.errors import UserError
 from realise.stack import EmbeddedKafka

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -14,6 +15,7 @@ import httpx
 import psutil
 import psycopg
 import pytest
+from conftest import free_port
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 
@@ -47,7 +49,7 @@ def test_up_status_down(stack_settings: Settings) -> None:
 
         assert status == stack.status()
         assert status["data_dir"] == str(stack_settings.data_dir.absolute())
-        assert status["warehouse_url"] == f"postgresql+psycopg://realise:realise@127.0.0.1:{ports.postgres_port}/realise"
+        assert status["warehouse_url"] == f"postgresql+psycopg://realise:***@127.0.0.1:{ports.postgres_port}/realise"
         assert status["kafka_bootstrap"] == f"127.0.0.1:{ports.kafka_port}"
         assert status["prefect_api_url"] == f"http://127.0.0.1:{ports.prefect_port}/api"
         for name, port in (("postgres", ports.postgres_port), ("kafka", ports.kafka_port),
@@ -58,7 +60,8 @@ def test_up_status_down(stack_settings: Settings) -> None:
             assert service["address"] == f"127.0.0.1:{port}"
         assert json.loads((stack_settings.data_dir / "stack.json").read_text()) == status
 
-        with psycopg.connect(_conninfo(status["warehouse_url"]), connect_timeout=5) as conn:
+        assert stack.postgres.password not in (stack_settings.data_dir / "stack.json").read_text()
+        with psycopg.connect(_conninfo(stack.postgres.url), connect_timeout=5) as conn:
             assert conn.execute("SELECT 1").fetchone() == (1,)
             assert conn.execute("SHOW fsync").fetchone() == ("on",)
 
@@ -74,7 +77,7 @@ def test_up_status_down(stack_settings: Settings) -> None:
         assert stack.up()["services"] == status["services"], "up() on a running stack restarted a service"
 
         endpoints = resolve_endpoints(stack_settings, autostart=False)
-        assert endpoints.warehouse_url == status["warehouse_url"]
+        assert endpoints.warehouse_url == stack.postgres.url
         assert endpoints.kafka_bootstrap == status["kafka_bootstrap"]
         assert endpoints.prefect_api_url == status["prefect_api_url"]
     finally:
@@ -88,6 +91,58 @@ def test_up_status_down(stack_settings: Settings) -> None:
         assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
     with pytest.raises(UserError, match=r"the embedded stack is not running.*realise up"):
         resolve_endpoints(stack_settings, autostart=False, services={"postgres", "kafka"})
+
+
+def _logs_in(server: EmbeddedPostgres, password: str) -> bool:
+    try:
+        psycopg.connect(host="127.0.0.1", port=server.port, user="realise", password=password, dbname="realise",
+                        connect_timeout=5).close()
+    except psycopg.OperationalError as exc:
+        assert "password authentication failed" in str(exc)
+        return False
+    return True
+
+
+def test_given_a_new_data_dir_when_postgres_starts_then_its_superuser_password_is_random_private_and_kept(
+        tmp_path: Path) -> None:
+    server = EmbeddedPostgres(tmp_path / "realise", free_port())
+    try:
+        server.start()
+        password_file = tmp_path / "realise" / "pg" / "superuser.password"
+        assert stat.S_IMODE(password_file.stat().st_mode) == 0o600
+        password = password_file.read_text().strip()
+        assert len(password) >= 40 and password != "realise"
+        assert server.password == password and f":{password}@" in server.url
+        assert _logs_in(server, password) and not _logs_in(server, "realise")
+
+        server.stop()
+        server.start()
+        assert password_file.read_text().strip() == password, "a second start made a new password"
+        assert _logs_in(server, password)
+    finally:
+        server.stop()
+
+
+def test_given_a_cluster_with_the_old_fixed_password_when_started_then_it_gets_a_random_one(tmp_path: Path) -> None:
+    server = EmbeddedPostgres(tmp_path / "realise", free_port())
+    try:
+        server.start()
+        with psycopg.connect(server.conninfo("postgres"), autocommit=True) as conn:
+            conn.execute("ALTER ROLE realise PASSWORD 'realise'")
+        server.password_file.unlink()  # as a cluster made before the password file existed
+        assert server.password == "realise" and _logs_in(server, "realise")
+
+        server.start()  # already running: the password is replaced in place
+        assert server.password_file.exists() and not _logs_in(server, "realise")
+        assert _logs_in(server, server.password or "")
+
+        server.stop()
+        server.password_file.unlink()  # lost: the next start sets another over the unix socket
+        server.start()
+        assert _logs_in(server, server.password or "")
+        assert stat.S_IMODE(server.password_file.stat().st_mode) == 0o600
+    finally:
+        server.stop()
 
 
 def test_services_outlive_the_process_that_started_them(stack_settings: Settings, tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -26,7 +27,7 @@ from connectors.core.errors import SourceError
 from connectors.core.pull import Puller
 from connectors.simulator import webhook as sim
 from connectors.simulator.world import World
-from connectors.webhook.receiver import WebhookReceiver, producer_options
+from connectors.webhook.receiver import WebhookReceiver, json_depth_over, producer_options
 from connectors.webhook.signature import sign
 from flows.ingest.service import run_ingest
 from realise import kafka
@@ -183,6 +184,85 @@ def test_given_malformed_json_signed_correctly_when_received_then_400_with_the_r
     delivery = sim.Delivery("01BAD", "none", body)
     answer = rig.sender.post(delivery)
     assert answer.status_code == 400 and reason in answer.json()["error"]
+
+
+def test_given_a_signed_body_nested_2000_deep_when_received_then_400_and_the_receiver_still_serves(
+        rig: Rig) -> None:
+    nested = b'{"form_response": ' + b"[" * 2000 + b"]" * 2000 + b"}"
+    answer = rig.sender.post(sim.Delivery("01DEEP", "none", nested))
+    assert answer.status_code == 400
+    assert answer.json()["error"].startswith("body nests arrays and objects more than 400 levels deep")
+    delivery = sim.deliveries(rig.world)[0]
+    assert rig.sender.deliver(delivery).json()["status"] == "accepted"
+    assert len(rig.events()) == 1
+
+
+@pytest.mark.parametrize(("body", "over"), [
+    (b"[" * 400 + b"]" * 400, False),
+    (b"[" * 401 + b"]" * 401, True),
+    (b'{"a": "' + b"[" * 1000 + b'"}', False),  # brackets inside a string do not nest
+    (b'{"a": "\\\\", "b": ' + b"[" * 401 + b"]" * 401 + b"}", True),  # an escaped backslash escapes no quote
+    (b'{"a": "\\"[[[[", "b": [[]]}', False),  # an escaped quote does not end the string
+    (b"[" * 1000, True),  # counted before parsing: unbalanced input is refused too
+])
+def test_given_json_when_its_depth_is_counted_then_only_structure_outside_strings_counts(
+        body: bytes, over: bool) -> None:
+    assert json_depth_over(body, 400) is over
+
+
+@pytest.fixture
+def impatient(rig: Rig) -> Iterator[WebhookReceiver]:
+    """A receiver that gives each request one second to arrive."""
+    receiver = WebhookReceiver(_sources(max_body_bytes=4096), engine=rig.engine, key=KEY, read_timeout_seconds=1.0,
+                               producer_factory=lambda: kafka.producer(rig.settings, rig.bootstrap,
+                                                                       **producer_options(10.0)),
+                               topic_prefix=rig.settings.kafka.topic_prefix).start()
+    try:
+        yield receiver
+    finally:
+        receiver.stop()
+
+
+def _until_closed(sock: socket.socket) -> bytes:
+    reply = b""
+    while chunk := sock.recv(4096):
+        reply += chunk
+    return reply
+
+
+@pytest.mark.parametrize("stall", ["after_headers", "mid_headers", "trickle"])
+def test_given_a_client_that_stalls_when_the_read_timeout_passes_then_it_is_cut_off_and_others_are_served(
+        rig: Rig, impatient: WebhookReceiver, stall: str) -> None:
+    delivery = sim.deliveries(rig.world)[0]
+    head = (b"POST /webhooks/webhook HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\n" % len(delivery.body))
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", impatient.port), timeout=10) as stalled:
+        if stall == "mid_headers":
+            stalled.sendall(head)  # the blank line that ends the headers never comes
+        elif stall == "after_headers":
+            stalled.sendall(head + b"\r\n" + delivery.body[:10])  # then nothing more of the body
+        else:
+            stalled.sendall(head + b"\r\n")
+            for byte in delivery.body[:8]:  # a byte every 0.3 s: each read is quick, the request never ends
+                time.sleep(0.3)
+                with contextlib.suppress(OSError):
+                    stalled.sendall(bytes([byte]))
+        with sim.WebhookSender(impatient.url("webhook")) as sender:  # served meanwhile, on its own thread
+            assert sender.deliver(delivery).json()["status"] == "accepted"
+        reply = _until_closed(stalled)
+    elapsed = time.monotonic() - started
+    assert reply.startswith(b"HTTP/1.1 408 "), reply
+    assert b"not received within 1 s" in reply
+    assert elapsed < 5, f"the stalled client was held for {elapsed:.1f} s"
+
+
+def test_given_an_idle_keep_alive_connection_when_the_read_timeout_passes_then_it_is_closed_quietly(
+        impatient: WebhookReceiver) -> None:
+    with socket.create_connection(("127.0.0.1", impatient.port), timeout=10) as idle:
+        started = time.monotonic()
+        assert _until_closed(idle) == b""
+        assert time.monotonic() - started < 5
 
 
 def test_given_unknown_source_wrong_content_type_or_no_length_when_posted_then_404_415_411(rig: Rig) -> None:

@@ -67,6 +67,14 @@ def test_given_realise_config_variable_when_loaded_without_path_then_that_file_i
     assert load_settings(env={"REALISE_CONFIG": str(path)}).kafka.partitions == 7
 
 
+def test_given_realise_config_naming_a_directory_when_loaded_then_config_error_says_to_name_a_file(
+        tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"^REALISE_CONFIG=.* is a directory; point it at a realise.yaml file$"):
+        load_settings(env={"REALISE_CONFIG": str(tmp_path)})
+    with pytest.raises(ConfigError, match=r"^--config .* is a directory"):
+        load_settings(tmp_path, env={})
+
+
 def test_given_empty_file_when_loaded_then_defaults(tmp_path: Path) -> None:
     assert load_settings(write(tmp_path, ""), env={}) == Settings()
 
