@@ -38,7 +38,7 @@ def lost_events(settings: Settings, warehouse_url: str, bootstrap: str | None) -
         if bootstrap is None:
             return report
         topics = rk.event_topics(settings)
-        broker = _broker_partitions(settings, bootstrap, topics)
+        broker = broker_partitions(settings, bootstrap, topics)
         pull_sources = [n for n, c in settings.sources.items() if c.type != "webhook"]
         with engine.connect() as conn:
             stored, published = stored_and_published(conn, settings.kafka.consumer_group, topics, lock=False)
@@ -55,8 +55,9 @@ def lost_events(settings: Settings, warehouse_url: str, bootstrap: str | None) -
     return report
 
 
-def _broker_partitions(settings: Settings, bootstrap: str, topics: list[str]
-                       ) -> dict[tuple[str, int], BrokerPartition]:
+def broker_partitions(settings: Settings, bootstrap: str, topics: list[str]
+                      ) -> dict[tuple[str, int], BrokerPartition]:
+    """Topic id, first and next offset of every partition of `topics` the broker holds, from a fresh client."""
     consumer = rk.consumer(settings, bootstrap, group=None)
     try:
         existing = consumer.topics()

@@ -33,6 +33,7 @@ from sqlalchemy.engine import Engine
 from flows.ingest.batch import BatchPlan, SourceRecord, plan_batch
 from flows.ingest.dead_letter import DeadLetters
 from flows.ingest.decode import use_scrub_fields
+from flows.ingest.health import broker_partitions
 from flows.ingest.load import CommitResult, OffsetGap, WarehouseWriter
 from realise import kafka as rk
 from realise import progress
@@ -334,18 +335,26 @@ class IngestRunner:
                 "Kafka broker", self.bootstrap, rk.BOOTSTRAP_SETTING,
                 f"it stopped answering after {self._summary.records if self._summary else 0:,} records; what was "
                 "read is committed, run ingest again when it is back") from exc
-        partitions = [tp for tp, end in watermarks.items() if end is not None and consumer.position(tp) < end]
-        if not partitions:
+        short = {(tp.topic, tp.partition): consumer.position(tp) for tp, end in watermarks.items()
+                 if end is not None and consumer.position(tp) < end}
+        if not short:
             return
-        ends = consumer.end_offsets(partitions)
-        behind = {tp: end for tp, end in ends.items() if end is not None and end < consumer.position(tp)}
-        if behind:
-            lost = ", ".join(f"{tp.topic}[{tp.partition}] now ends at {end}, read to {consumer.position(tp)}"
-                             for tp, end in sorted(behind.items()))
+        # A fresh client: this consumer's metadata can still name a topic the broker no longer has.
+        now = broker_partitions(self.settings, self.bootstrap, sorted({t for t, _ in short}))
+        lost = []
+        for (topic, partition), position in sorted(short.items()):
+            held, known = now.get((topic, partition)), self.writer.topic_ids.get(topic)
+            if held is None:
+                lost.append(f"{topic}[{partition}] is gone")
+            elif held.topic_id and known and held.topic_id != known:
+                lost.append(f"{topic}[{partition}] was recreated")
+            elif held.topic_id is None and held.end is not None and held.end < position:
+                lost.append(f"{topic}[{partition}] now ends at {held.end}, read to {position}")
+        if lost:
             raise IngestStopped(
-                f"the Kafka broker at {self.bootstrap} lost records while this drain was reading ({lost}): it "
-                "was restarted without its data or the topic was recreated; run ingest again to see what was "
-                "lost and how to publish it again")
+                f"the Kafka broker at {self.bootstrap} lost records while this drain was reading "
+                f"({', '.join(lost)}): it was restarted without its data or the topic was deleted; run ingest "
+                "again to see what was lost and how to publish it again")
 
     def _process(self, consumer: KafkaConsumer, records: list[SourceRecord]) -> None:
         try:

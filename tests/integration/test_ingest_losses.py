@@ -127,7 +127,7 @@ def test_given_published_events_and_a_broker_restart_when_drained_then_the_loss_
 
 def test_given_a_drain_in_progress_when_the_broker_dies_then_it_stops_with_one_line_naming_the_broker(
         warehouse_url, broker, gate):
-    events = _events(4, 4000)
+    events = _events(4, 20_000)
     s = _settings(warehouse_url, broker.bootstrap, []).model_copy(deep=True)
     s.ingest.batch_size = 200
     engine = create_engine(warehouse_url)
