@@ -3,11 +3,11 @@
 create or replace view analytics.quarantine as
 select id, topic, partition, "offset", kind,
        case when source ~ '^[a-z0-9][a-z0-9_.-]{0,63}$' and source !~ '\d{6}' then source
-            when source is null then null
+            when source is null or source ~ '^sha256:[0-9a-f]{16}$' then source
             else 'sha256:' || left(encode(sha256(convert_to(source, 'UTF8')), 'hex'), 16) end::varchar(64) as source,
        case when event_id ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' then lower(event_id)
             when event_id is null then null
-            when event_id like 'sha256:%' then event_id
+            when event_id ~ '^sha256:[0-9a-f]{16}$' then event_id
             else 'sha256:' || left(encode(sha256(convert_to(event_id, 'UTF8')), 'hex'), 16) end::varchar(64) as event_id,
        stage, reasons, array_length(reasons, 1) as reason_count, raw_size, quarantined_at
 from ops.quarantine;
