@@ -48,12 +48,13 @@ from connectors.core.build import EventBuilder
 from connectors.core.config import SourceConfig
 from connectors.core.errors import SourceError
 from connectors.core.identity import StaffResolver
-from connectors.core.pull import Puller
+from connectors.core.pull import Puller, acked_topic_id
 from connectors.core.stream import MappingError, PullContext
 from connectors.webhook import Webhook, lookup
 from connectors.webhook.signature import Rejected, check_window, parse_timestamp, verify
 from schemas.events import Kind
 from schemas.topics import TOPICS, partition_key
+from warehouse.losses import record_published
 
 log = logging.getLogger(__name__)
 PATH_PREFIX = "/webhooks/"
@@ -232,13 +233,26 @@ class WebhookReceiver:
             producer = self.producer()
             future = producer.send(self.topic, key=partition_key(event.payload.person.org_unit),
                                    value=event.model_dump_json().encode())
-            future.get(timeout=self.ack_timeout)  # sent at once (linger 0); waits for this record's ack only
+            meta = future.get(timeout=self.ack_timeout)  # sent at once (linger 0); waits for this record's ack
         except Exception as exc:
             log.warning("%s: delivery %s not acknowledged by the broker: %s", name, delivery, exc)
             self._drop_producer(timeout=self.ack_timeout)
             return self._unavailable("the broker did not acknowledge the event")
+        self._record_published(producer, meta)
         self.seen.add((name, delivery))
         return self._count("accepted", Answer(200, {"status": "accepted", "event_id": str(event.event_id)}))
+
+    def _record_published(self, producer: KafkaProducer, meta: Any) -> None:
+        """The acknowledged offset, so ingest can count deliveries a broker loses before they are ingested.
+
+        The event is durable already: a warehouse that cannot take this note costs only the loss count.
+        """
+        try:
+            with self.engine.begin() as conn:
+                record_published(conn, {(meta.topic, meta.partition, acked_topic_id(producer, meta.topic)):
+                                        meta.offset + 1})
+        except Exception as exc:  # noqa: BLE001 - see the docstring
+            log.warning("published offset of %s[%d] not recorded: %s", meta.topic, meta.partition, exc)
 
     def _unavailable(self, why: str) -> Answer:
         return self._count("unavailable", Answer(503, {"error": f"{why}; retry later"}, {"Retry-After": "5"}))

@@ -101,6 +101,10 @@ def test_given_signed_deliveries_and_retries_when_received_then_each_response_is
     resent = sim.Delivery("01RESENT" + deliveries[1].delivery_id[8:], deliveries[1].record_id, deliveries[1].body)
     assert rig.sender.post(resent).json()["event_id"] == answers[1].json()["event_id"]  # same response: same id
     assert len(rig.events()) == len(deliveries) + 1
+    with rig.engine.connect() as conn:  # what the broker acknowledged, for counting losses later
+        published = conn.execute(sa.text("select coalesce(sum(next_offset), 0) from ops.published_offsets "
+                                         "where topic like :p"), {"p": f"{rig.settings.kafka.topic_prefix}%"})
+    assert published.scalar_one() == len(deliveries) + 1
 
     summary = run_ingest(rig.settings, rig.warehouse_url, rig.bootstrap, "drain")
     assert summary.quarantined == 0 and summary.duplicates == 1
