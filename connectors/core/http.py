@@ -1,7 +1,15 @@
 """One HTTP client for every API source: auth, timeouts, retries with backoff and one error taxonomy.
 
-Retriable: 429 (honouring Retry-After), 5xx, timeouts and dropped connections, retried with exponential
-backoff up to `max_retries`. Fatal: every other 4xx, raised as a SourceError that says what to fix.
+Retriable: 429 (honouring Retry-After), 5xx, timeouts and dropped connections, retried up to `max_retries`.
+Fatal: every other 4xx, raised as a SourceError that says what to fix.
+
+How long to wait before a retry:
+- the server's Retry-After (delta-seconds or an HTTP date, RFC 9110 §10.2.3), in full: rate limits such as
+  Zendesk's incremental export (10 requests a minute, `Retry-After: 47`) count every early retry against
+  the budget. `max_backoff_seconds` does not shorten it;
+- a Retry-After beyond `max_retry_after_seconds` (default 600 s) is a SourceError saying how long the source
+  asked to wait, rather than a pull that sleeps for hours;
+- without Retry-After, exponential backoff with jitter from `backoff_seconds`, capped at `max_backoff_seconds`.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ from connectors.core.errors import RetriableError, SourceError
 log = logging.getLogger(__name__)
 RETRIABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 TOKEN_GRANTS = frozenset({"oauth2_client_credentials", "google_service_account"})  # auth that fetches tokens
+MAX_RETRY_AFTER_SECONDS = 600.0  # longest Retry-After a pull waits out; longer asks fail with a SourceError
 
 
 def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
@@ -49,12 +58,15 @@ class HttpClient:
     """A source's HTTP session. `get_json` is what streams call; everything else is policy."""
 
     def __init__(self, source: str, config: SourceConfig, *, headers: Mapping[str, str] | None = None,
-                 sleep: Callable[[float], None] = time.sleep, auth: httpx.Auth | None = None) -> None:
+                 sleep: Callable[[float], None] = time.sleep, auth: httpx.Auth | None = None,
+                 max_retry_after_seconds: float = MAX_RETRY_AFTER_SECONDS) -> None:
         """`auth` replaces the scheme built from `config.auth`, for APIs that shape credentials their own way
-        (Zendesk's `{email}/token` user name); errors still name the configured environment variables."""
+        (Zendesk's `{email}/token` user name); errors still name the configured environment variables.
+        `sleep` waits between attempts; `max_retry_after_seconds` bounds how long a Retry-After may ask for."""
         if not config.base_url:
             raise SourceError(f"source '{source}' ({config.type}) needs base_url: set sources.{source}.base_url")
         self.source, self.config, self._sleep = source, config, sleep
+        self.max_retry_after_seconds = max_retry_after_seconds
         self.base_url = config.base_url.rstrip("/") + "/"
         self._token: tuple[str, float] | None = None
         self.requests = 0
@@ -166,12 +178,19 @@ class HttpClient:
                     raise self._fatal(response)
                 problem = f"HTTP {response.status_code}"
                 wait = retry_after_seconds(response.headers.get("Retry-After"))
+                if wait is not None and wait > self.max_retry_after_seconds:
+                    raise SourceError(
+                        f"source '{self.source}' asked to wait {wait:.0f} s ({problem}, Retry-After: "
+                        f"{response.headers['Retry-After']}) before {method} {url} is retried, longer than the "
+                        f"{self.max_retry_after_seconds:g} s a pull waits out: pull again once that time has passed")
             if attempt >= self.config.max_retries:
                 raise RetriableError(f"source '{self.source}': {method} {url} still failing after "
                                      f"{attempt + 1} attempts: {problem}")
-            backoff = min(self.config.max_backoff_seconds, self.config.backoff_seconds * 2 ** attempt)
-            delay = wait if wait is not None else backoff * (0.5 + random.random() / 2)
-            delay = min(delay, max(self.config.max_backoff_seconds, 1.0))
+            if wait is not None:
+                delay = wait  # the server's own figure, in full: retrying earlier spends its rate limit
+            else:
+                backoff = min(self.config.max_backoff_seconds, self.config.backoff_seconds * 2 ** attempt)
+                delay = backoff * (0.5 + random.random() / 2)
             log.info("%s: %s on %s %s; retry %d in %.2f s", self.source, problem, method, url, attempt + 1, delay)
             with self._counting:
                 self.retries += 1

@@ -13,6 +13,11 @@ new (or, with `recheck_completed`, redone) completion publishes one event. Quirk
 - trainers are enrolled too: only `learner_roles` count;
 - `core_enrol_get_enrolled_users` pages by `limitfrom`/`limitnumber` in user-id order and says nothing of
   when a user enrolled: an enrolment event is dated by the pull that first saw it (version `enrolled`);
+- it lists suspended enrolments too, unless asked with `onlyactive` (`only_active_enrolments`, the default;
+  it needs moodle/course:enrolreview); completion status then answers `usernotenroled` for that learner (HTTP
+  200, an exception body): that learner has no completion to read, skipped and counted, and the stream goes
+  on. Completion-status errors about the token's user (`cannotviewreport`, `accessdenied`, `nopermissions`)
+  stop the pull naming the capability to grant;
 - completion status is per course and learner, with only per-criterion `timecompleted` (unix seconds):
   the course's completion time is the last criterion met under aggregation "all", the first under "any"; it
   is the completion event's time and version;
@@ -25,6 +30,7 @@ new (or, with `recheck_completed`, redone) completion publishes one event. Quirk
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
@@ -36,7 +42,15 @@ from connectors.core.http import HttpClient
 from connectors.core.stream import MappingError, Page, PullContext, Source, Stream, register
 from connectors.moodle.client import MoodleClient, MoodleError
 from connectors.moodle.mapping import completion_time, course_id, has_role
-from connectors.moodle.settings import EXAMPLE_YAML, GET_COMPLETION_STATUS, GET_COURSES_BY_FIELD, MoodleOptions
+from connectors.moodle.settings import (
+    EXAMPLE_YAML,
+    GET_COMPLETION_STATUS,
+    GET_COURSES_BY_FIELD,
+    GET_ENROLLED_USERS,
+    NO_COMPLETION_ERRORS,
+    NOT_TRACKED_ERRORS,
+    MoodleOptions,
+)
 from connectors.xapi.mapping import RequiredCourses, cursor_text
 from schemas.events import Event, Kind, Person
 
@@ -44,6 +58,14 @@ __all__ = ["EXAMPLE_YAML", "Moodle"]
 
 log = logging.getLogger(__name__)
 ENROLMENTS, COMPLETIONS = "enrolments", "completions"
+# What to grant the token's user when completion status refuses it (Moodle's completion_can_view_data and
+# group checks, or a capability check).
+_COMPLETION_FIXES = {
+    "cannotviewreport": "; give the token's user report/completion:view in the course (Site administration > "
+                        "Users > Permissions > Define roles), and check the course tracks completion",
+    "accessdenied": "; the course uses separate groups: give the token's user moodle/site:accessallgroups there",
+    "nopermissions": "; give the token's user, in the course, the capability the message names",
+}
 
 
 @register
@@ -71,6 +93,7 @@ class Moodle(Source):
         self._learners: dict[int, list[list[dict[str, Any]]]] = {}
         self._snapshot = cursor_text(context.run_started)
         self._pool: ThreadPoolExecutor | None = None
+        self.not_tracked: Counter[str] = Counter()  # completion-status answers skipped, by errorcode
 
     # -- reading ------------------------------------------------------------------------------------
 
@@ -109,10 +132,22 @@ class Moodle(Source):
             yield from self._learners[cid]
             return
         pages: list[list[dict[str, Any]]] = []
-        for users in self.moodle.enrolled_users(cid, self.config.page_size):
-            learners = [u for u in users if has_role(u, self.options.learner_roles)]
-            pages.append(learners)
-            yield learners
+        only_active = self.options.only_active_enrolments
+        try:
+            for users in self.moodle.enrolled_users(cid, self.config.page_size, only_active=only_active):
+                learners = [u for u in users if has_role(u, self.options.learner_roles)]
+                pages.append(learners)
+                yield learners
+        except MoodleError as exc:
+            if exc.errorcode != "nopermissions":
+                raise SourceError(f"source '{self.name}': {GET_ENROLLED_USERS} failed for course {cid}: {exc}"
+                                  ) from None
+            active = (" and, to ask for active enrolments only, moodle/course:enrolreview" if only_active else "")
+            option = (f", or set sources.{self.name}.options.only_active_enrolments: false to read suspended "
+                      "enrolments as enrolled too" if only_active else "")
+            raise SourceError(f"source '{self.name}': Moodle refused {GET_ENROLLED_USERS} in course {cid} ({exc}); "
+                              f"the token's user needs moodle/course:viewparticipants{active} in the course "
+                              f"(Site administration > Users > Permissions > Define roles){option}") from None
         self._learners[cid] = pages
 
     def read(self, stream: Stream, state: dict[str, Any]) -> Iterator[Page]:
@@ -155,6 +190,11 @@ class Moodle(Source):
                     uid = str(user["id"])
                     if status is None:
                         continue
+                    if isinstance(status, str):  # completion does not track this learner: counted, skipped
+                        self.not_tracked[status] += 1
+                        records.append({"courseid": course["id"], "userid": user["id"], "course": course,
+                                        "user": user, "not_tracked": status})
+                        continue
                     completion = status.get("completionstatus") or {}
                     if not completion.get("completed"):
                         continue
@@ -174,16 +214,19 @@ class Moodle(Source):
             yield Page([], {"cursor": self._snapshot, "completed": done})
 
     def _statuses(self, course: dict[str, Any], users: list[dict[str, Any]]) -> list[Any]:
-        """Each user's completion status in `course` (None where the course does not track them), in order."""
+        """Each user's completion status in `course`, in order: the answer, None where the course has no
+        completion, or the errorcode where completion does not track the user (a suspended enrolment)."""
 
         def one(user: dict[str, Any]) -> Any:
             try:
                 return self.moodle.call(GET_COMPLETION_STATUS, courseid=course["id"], userid=user["id"]) or {}
             except MoodleError as exc:
-                if exc.errorcode in ("nottracked", "nocriteriaset", "completionnotenabled"):
+                if exc.errorcode in NOT_TRACKED_ERRORS:
+                    return exc.errorcode
+                if exc.errorcode in NO_COMPLETION_ERRORS:
                     return None
-                raise SourceError(f"source '{self.name}': {GET_COMPLETION_STATUS} failed for course "
-                                  f"{course['id']}: {exc}") from None
+                raise SourceError(f"source '{self.name}': {GET_COMPLETION_STATUS} failed for course {course['id']} "
+                                  f"({exc}){_COMPLETION_FIXES.get(exc.errorcode, '')}") from None
 
         if self.options.parallel_calls == 1 or len(users) < 2:
             return [one(u) for u in users]
@@ -198,6 +241,8 @@ class Moodle(Source):
         return f"course/{record.get('courseid')}/user/{record.get('userid')}/{what}"
 
     def map(self, stream: Stream, record: dict[str, Any], build: EventBuilder) -> Event | None:
+        if record.get("not_tracked"):
+            return None
         course = record["course"]
         person = self._person(record.get("user") or {}, build)
         cid = course_id(course, self.options.course_id_field, self.options.course_map)
@@ -225,6 +270,9 @@ class Moodle(Source):
         return build.person(known)
 
     def close(self) -> None:
+        for code, count in sorted(self.not_tracked.items()):
+            log.info("%s: completion status skipped for %d learner(s) not enrolled (%s): a suspended, ended or "
+                     "not yet started enrolment, or a role completion does not track", self.name, count, code)
         if self._pool is not None:
             self._pool.shutdown(cancel_futures=True)
         self.client.close()

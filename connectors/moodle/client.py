@@ -1,8 +1,9 @@
 """Calling Moodle's REST web services: one endpoint, the function by name, PHP-style array parameters.
 
 Moodle answers errors with HTTP 200 and `{"exception", "errorcode", "message"}`. A wrong token or a function
-missing from the token's service stops the pull with what to fix; other errors are returned to the caller
-as MoodleError (e.g. `nottracked` for a user completion does not track).
+missing from the token's service stops the pull with what to fix; other errors are raised to the caller as
+MoodleError (e.g. `usernotenroled` for a learner completion does not track, `nopermissions` for a capability
+the token's user lacks), which knows what they mean for its call.
 """
 
 from __future__ import annotations
@@ -71,13 +72,19 @@ class MoodleClient:
                                "it needs Moodle 3.x or later (or Totara with the same function)")
         return MoodleError(code, message)
 
-    def enrolled_users(self, course_id: int, page_size: int) -> Iterator[list[dict[str, Any]]]:
-        """A course's enrolled users in pages of `page_size`, ordered by user id (limitfrom/limitnumber)."""
+    def enrolled_users(self, course_id: int, page_size: int, *, only_active: bool = True
+                       ) -> Iterator[list[dict[str, Any]]]:
+        """A course's enrolled users in pages of `page_size`, ordered by user id (limitfrom/limitnumber).
+
+        Moodle lists suspended enrolments too unless asked for active ones only (`onlyactive`)."""
         start = 0
         while True:
-            users = self.call(GET_ENROLLED_USERS, courseid=course_id, options=[
+            options: list[dict[str, Any]] = [
                 {"name": "limitfrom", "value": start}, {"name": "limitnumber", "value": page_size},
-                {"name": "userfields", "value": USER_FIELDS}])
+                {"name": "userfields", "value": USER_FIELDS}]
+            if only_active:
+                options.append({"name": "onlyactive", "value": 1})
+            users = self.call(GET_ENROLLED_USERS, courseid=course_id, options=options)
             if not isinstance(users, list):
                 raise SourceError(f"source '{self.http.source}': {GET_ENROLLED_USERS} answered "
                                   f"{type(users).__name__}, not a list of users")

@@ -18,6 +18,13 @@ GET_COMPLETION_STATUS = "core_completion_get_course_completion_status"
 # every profile field and every course each user is enrolled in).
 USER_FIELDS = "id,username,email,idnumber,roles"
 AGGREGATION_ALL, AGGREGATION_ANY = 1, 2
+# Completion-status errors about one learner: completion does not track them in the course, because their
+# enrolment is suspended, ended or not started, or their role is not tracked (Moodle's is_tracked_user).
+# `notenroled` is the same answer when the learner is the token's own user; `nottracked` is its wording on
+# some sites. Every other error (a capability, a group, the token) is about the token's user, not the learner.
+NOT_TRACKED_ERRORS = frozenset({"usernotenroled", "notenroled", "nottracked"})
+# Completion-status errors that mean the course has no completion to read.
+NO_COMPLETION_ERRORS = frozenset({"nocriteriaset", "completionnotenabled"})
 
 EXAMPLE_YAML = """\
 sources:
@@ -34,10 +41,12 @@ sources:
       identifier_fields: [email, username, idnumber]   # tried in order; the first the staff directory knows
       learner_roles: [student]            # trainers (editingteacher) are enrolled too and are not learners
       required_courses: [EPMA-GL-101, PORTAL-GL-101]
+      only_active_enrolments: true        # suspended learners are left out (needs moodle/course:enrolreview)
 # The token's external service needs core_course_get_courses (or, with options.courses_function,
 # core_course_get_courses_by_field), core_enrol_get_enrolled_users and
 # core_completion_get_course_completion_status; its user needs moodle/course:viewparticipants,
-# moodle/site:viewuseridentity (for e-mail addresses) and report/completion:view in the courses.
+# moodle/course:enrolreview (to ask for active enrolments only), moodle/site:viewuseridentity (for e-mail
+# addresses) and report/completion:view in the courses.
 """
 
 
@@ -61,6 +70,11 @@ class MoodleOptions(Options):
                     "(a learner registered with a personal e-mail address still links by username)")
     learner_roles: list[str] = Field(default_factory=lambda: ["student"], min_length=1,
                                      description="Role shortnames whose enrolments are training records")
+    only_active_enrolments: bool = Field(
+        True,
+        description="Ask core_enrol_get_enrolled_users for active enrolments only (`onlyactive`, which needs "
+                    "moodle/course:enrolreview): suspended, ended and not yet started enrolments are left out. "
+                    "Off, Moodle lists them as enrolled, and their completion status is skipped and counted")
     required_courses: list[str] | dict[str, list[str]] = Field(
         default_factory=lambda: list(DEFAULT_REQUIRED_COURSES),
         description="Course ids required for go-live: a list for everyone, or per go-live wave with 'all' for "

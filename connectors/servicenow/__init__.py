@@ -2,8 +2,10 @@
 
 Quirks handled, each with its own test:
 - every value arrives as a string ("2", "0", ""), an empty date is "" rather than null;
-- `sysparm_display_value` changes the shape: codes (false), labels such as "2 - High" and "Resolved" written in
-  the integration user's time zone (true), or `{"display_value", "value"}` objects (all, the default here);
+- `sysparm_display_value` changes the shape: codes (false), labels such as "2 - High" and "Resolved" with dates
+  in the integration user's date format and time zone, e.g. "06/12/2026 14:05:09" (true: read with
+  options.date_format and options.time_zone), or `{"display_value", "value"}` objects (all, the default here,
+  dates from `value` in UTC); a date that does not read is a MappingError naming the field and the setting;
 - reference fields come as `{"link", "value"}` objects unless `sysparm_exclude_reference_link=true`;
 - the requester's e-mail is a dot-walked field (`caller_id.email`), and a field name the table does not have
   is silently left out of answers, so a mapping that names one is reported as a configuration error;
@@ -124,25 +126,16 @@ class ServiceNow(Source):
         cap = iso(self.context.run_started)
         cursor = stored
         for rows in self.api.records(fields, start, on_first=self._check_fields):
-            last = datetime.fromisoformat(self.api.updated(rows[-1])).replace(tzinfo=UTC)
-            cursor = cursor_after(cursor, iso(last), cap)
+            last = self.api.newest_change(rows)
+            if last is not None:
+                cursor = cursor_after(cursor, iso(last), cap)
             yield Page(rows, {"cursor": cursor} if cursor else None)
 
     def record_id(self, stream: Stream, record: dict[str, Any]) -> str:
         return str(value_of(record.get("number")) or "")
 
     def _time(self, record: dict[str, Any], field: str) -> datetime | None:
-        raw = record.get(field)
-        text = str(value_of(raw) or "").strip()
-        if not text:
-            return None
-        try:
-            parsed = datetime.fromisoformat(text)  # the Table API's YYYY-MM-DD HH:MM:SS, parsed fast
-        except ValueError:
-            raise MappingError(f"{field} {text!r} is not a date and time (YYYY-MM-DD HH:MM:SS)") from None
-        if isinstance(raw, dict) or self.options.display_value != "true":
-            return parsed.replace(tzinfo=UTC)
-        return parsed.replace(tzinfo=self.api.zone).astimezone(UTC)
+        return self.api.time_of(record, field)
 
     def map(self, stream: Stream, record: dict[str, Any], build: EventBuilder) -> Event | None:
         o = self.options

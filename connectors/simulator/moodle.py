@@ -6,13 +6,18 @@ Wire format as Moodle has it:
 - arrays as PHP-style keys: `options[0][name]=limitfrom&options[0][value]=0`;
 - errors come back as HTTP 200 with `{"exception": ..., "errorcode": ..., "message": ...}`: `invalidtoken`
   for a wrong token, `accessexception` for a function the token's service does not include,
-  `invalidparameter`, `invalidrecord` for an unknown function, `nottracked` for a user completion does not
-  track;
+  `invalidparameter`, `invalidrecord` for an unknown function, `nopermissions` for a capability the token's
+  user lacks (`capabilities` below);
 - functions: `core_webservice_get_site_info`, `core_course_get_courses` (the site course, id 1 and format
   `site`, comes first), `core_course_get_courses_by_field`, `core_enrol_get_enrolled_users` (ordered by user
-  id; `limitfrom`/`limitnumber`/`userfields` options; trainers are enrolled too, with role
+  id; `limitfrom`/`limitnumber`/`userfields`/`onlyactive` options; trainers are enrolled too, with role
   `editingteacher`), `core_completion_get_course_completion_status` (per course and user: `completed` and
-  per-criterion `timecompleted`, unix seconds or null; `aggregation` 1 = all criteria, 2 = any).
+  per-criterion `timecompleted`, unix seconds or null; `aggregation` 1 = all criteria, 2 = any);
+- a suspended enrolment is listed by `core_enrol_get_enrolled_users` unless `onlyactive` is set (which needs
+  moodle/course:enrolreview), and completion status answers it, as any user completion does not track (a
+  trainer), with `usernotenroled`: Moodle's `is_tracked_user` counts active enrolments only;
+- completion status answers `cannotviewreport` in a course without completion tracking, or to a token's user
+  without report/completion:view, as `completion_can_view_data` decides.
 
 Courses here: the ePMA and Patient Portal go-live courses and the classroom smartcard session (the LRS has
 the rest), plus an EPR practice sandbox without completion tracking. Enrolment time is the learner's first
@@ -51,6 +56,11 @@ FUNCTIONS = ("core_webservice_get_site_info", "core_course_get_courses", "core_c
 _CRITERIA_TITLES = {4: "Activity completion", 6: "Course grade", 7: "Manual completion by others"}
 _ROLES = {"student": (5, ""), "editingteacher": (3, "")}
 _FIRST_USER_ID = 1000
+# What the integration user's role allows in every course.
+TOKEN_CAPABILITIES = frozenset({"moodle/course:viewparticipants", "moodle/site:viewuseridentity",
+                                "moodle/course:enrolreview", "report/completion:view"})
+_CAPABILITY_NAMES = {"moodle/course:enrolreview": "Review course enrolments",
+                     "moodle/course:viewparticipants": "View participants"}
 
 
 @dataclass
@@ -61,6 +71,7 @@ class Enrolment:
     enrolled_at: datetime
     completed_at: datetime | None
     role: str = "student"
+    suspended: bool = False  # user_enrolments.status 1: kept, but not active
 
 
 def _hash(value: str) -> int:
@@ -132,7 +143,8 @@ def _unix(value: datetime | None) -> int | None:
 
 class MoodleApi(Api):
     """The LMS. `disabled` holds functions removed from the token's service, `personal_emails` the learners
-    registered with a personal address (tests add to both)."""
+    registered with a personal address, `capabilities` what the token's user may do (tests change all three);
+    `suspend` suspends an enrolment."""
 
     prefix = PREFIX
 
@@ -141,6 +153,7 @@ class MoodleApi(Api):
         self.world = world
         self.disabled: set[str] = set()
         self.personal_emails = {s.pseudonym for s in world.trust.staff if personal_email(s.pseudonym)}
+        self.capabilities = set(TOKEN_CAPABILITIES)
         self.enrolments = enrolments(world)
         trainer_since = world.now - timedelta(days=120)
         for n, course in enumerate(sorted(MOODLE_COURSES), start=1):
@@ -152,6 +165,16 @@ class MoodleApi(Api):
         self._by_pseudonym = {s.pseudonym: s for s in world.trust.staff}
         self._cache: dict[tuple[str, datetime], list[Enrolment]] = {}
         self._cache_lock = threading.Lock()
+
+    # -- test hooks ---------------------------------------------------------------------------------
+
+    def suspend(self, course: str, user_id: int) -> None:
+        """Suspend a user's enrolment in a course (by shortname), as a manager does when staff leave."""
+        found = [e for e in self.enrolments if e.course == course and e.user_id == user_id]
+        if not found:
+            raise KeyError(f"user {user_id} is not enrolled in {course}")
+        for e in found:
+            e.suspended = True
 
     # -- data at the clock --------------------------------------------------------------------------
 
@@ -278,6 +301,13 @@ class MoodleApi(Api):
                               "dml_missing_record_exception")
         return short, course_id
 
+    def _require(self, capability: str) -> Response | None:
+        if capability in self.capabilities:
+            return None
+        name = _CAPABILITY_NAMES.get(capability, capability)
+        return _exception("nopermissions", f"Sorry, but you do not currently have permissions to do that ({name}).",
+                          "required_capability_exception")
+
     def _core_enrol_get_enrolled_users(self, params: dict[str, str]) -> Response:
         found = self._course_param(params)
         if isinstance(found, Response):
@@ -290,7 +320,14 @@ class MoodleApi(Api):
         start = int(options.get("limitfrom") or 0)
         count = int(options.get("limitnumber") or 0)
         fields = {f.strip() for f in options["userfields"].split(",")} if options.get("userfields") else None
+        only_active = options.get("onlyactive", "") not in ("", "0")  # PHP's !empty()
+        if only_active:
+            denied = self._require("moodle/course:enrolreview")
+            if denied is not None:
+                return denied
         rows = self._enrolled(short)
+        if only_active:
+            rows = [e for e in rows if not e.suspended]
         rows = rows[start: start + count] if count else rows[start:]
         return Response(200, [self._user(e, fields) for e in rows])
 
@@ -299,12 +336,13 @@ class MoodleApi(Api):
         if isinstance(found, Response):
             return found
         short, _ = found
-        if short not in MOODLE_COURSES:
-            return _exception("completionnotenabled", "Completion is not enabled for this course")
+        if short not in MOODLE_COURSES or "report/completion:view" not in self.capabilities:
+            return _exception("cannotviewreport", "You cannot view this report")
         user_id = int(params.get("userid") or 0)
-        enrolment = next((e for e in self._enrolled(short) if e.user_id == user_id and e.role == "student"), None)
-        if enrolment is None:
-            return _exception("nottracked", "You are currently not being tracked by completion in this course")
+        enrolment = next((e for e in self._enrolled(short) if e.user_id == user_id and e.role == "student"
+                          and not e.suspended), None)
+        if enrolment is None:  # not enrolled, suspended, or a role completion does not track
+            return _exception("usernotenroled", "User is not enrolled in this course")
         _, _, aggregation, criteria = MOODLE_COURSES[short]
         done = enrolment.completed_at if enrolment.completed_at and enrolment.completed_at <= self.world.clock \
             else None

@@ -2,7 +2,10 @@
 
 What it reproduces: basic auth (user `realise.integration`, password `sim-password`; anything else gets the
 Table API's 401 body), every value as a string, `sysparm_display_value` false / true / all (labels such as
-"2 - High" and "Resolved"; `all` gives `{"display_value", "value"}` objects), reference fields as
+"2 - High" and "Resolved"; `all` gives `{"display_value", "value"}` objects), date-times stored in UTC as
+"2026-12-06 14:05:09" and displayed as the integration user's profile says (its time zone, date format and
+time format, SimpleDateFormat patterns defaulting to the instance's yyyy-MM-dd and HH:mm:ss, so
+"06/12/2026 02:05:09 PM" for dd/MM/yyyy and hh:mm:ss a), reference fields as
 `{"link", "value"}` unless `sysparm_exclude_reference_link=true`, dot-walked `sysparm_fields` such as
 `caller_id.email`, unknown field names silently left out, `sysparm_limit` / `sysparm_offset` with the
 X-Total-Count and Link headers, and the encoded-query subset incremental readers use: `field>=value`
@@ -47,6 +50,8 @@ CATEGORY_VALUES = {"How do I / training": "inquiry", "Access / login": "access",
                    "Hardware / printer": "hardware", "Performance": "performance"}
 SATISFACTION_FIELD = "u_satisfaction"  # the trust's custom survey-score column on incident
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+          "November", "December")
 
 
 @dataclass(frozen=True)
@@ -77,6 +82,44 @@ def user_sys_id(pseudonym: str) -> str:
 
 def snow_time(value: datetime | None) -> str:
     return value.astimezone(UTC).strftime(TIME_FORMAT) if value else ""
+
+
+def simple_date_format(value: datetime, pattern: str) -> str:
+    """`value` written with a java.text.SimpleDateFormat pattern, as a user's date or time format is: y (yy: two
+    digits), M (MMM and MMMM: the month's name), d, H (0-23), h (1-12), m, s, a (AM/PM), text in quotes."""
+    out: list[str] = []
+    i = 0
+    while i < len(pattern):
+        letter = pattern[i]
+        if letter == "'":  # quoted text; '' is a quote, inside quotes or out
+            if pattern.startswith("''", i):
+                out.append("'")
+                i += 2
+                continue
+            i += 1
+            while i < len(pattern) and (pattern[i] != "'" or pattern.startswith("''", i)):
+                out.append(pattern[i])
+                i += 2 if pattern.startswith("''", i) else 1
+            i += 1
+            continue
+        run = len(pattern[i:]) - len(pattern[i:].lstrip(letter))
+        out.append(_pattern_field(value, letter, run) if letter.isalpha() else pattern[i:i + run])
+        i += run
+    return "".join(out)
+
+
+def _pattern_field(value: datetime, letter: str, width: int) -> str:
+    if letter == "y":
+        return f"{value.year % 100:02d}" if width == 2 else f"{value.year:0{width}d}"
+    if letter == "M" and width >= 3:
+        return MONTHS[value.month - 1] if width >= 4 else MONTHS[value.month - 1][:3]
+    if letter == "a":
+        return "AM" if value.hour < 12 else "PM"
+    numbers = {"M": value.month, "d": value.day, "H": value.hour, "h": value.hour % 12 or 12, "m": value.minute,
+               "s": value.second}
+    if letter not in numbers:
+        raise ValueError(f"the simulator does not write pattern letter {letter!r}")
+    return f"{numbers[letter]:0{width}d}"
 
 
 def expected_ids(world: World) -> set[str]:
@@ -150,14 +193,17 @@ def matches(row: dict[str, str], groups: list[list[tuple[str, str, str]]]) -> bo
 class ServiceNowApi(Api):
     prefix = PREFIX
 
-    def __init__(self, world: World, *, user_timezone: str = "UTC", base_url: str = "https://trust.service-now.com",
+    def __init__(self, world: World, *, user_timezone: str = "UTC", user_date_format: str = "yyyy-MM-dd",
+                 user_time_format: str = "HH:mm:ss", base_url: str = "https://trust.service-now.com",
                  rate_limit: float | None = None, hidden: set[str] | None = None) -> None:
-        """`hidden`: incident numbers an access rule hides from the integration user. As on an instance, they
+        """`user_*`: the integration user's profile, which display values follow (defaults: the instance's).
+        `hidden`: incident numbers an access rule hides from the integration user. As on an instance, they
         are removed from a page after the limit is applied, so a page can come back short (or empty) while
         X-Total-Count and the Link header still count them."""
         super().__init__()
         self.hidden = hidden or set()
         self.world, self.zone, self.base_url = world, ZoneInfo(user_timezone), base_url
+        self.date_format, self.time_format = user_date_format, user_time_format
         self.rate_limit = rate_limit
         self._cache: tuple[datetime, list[tuple[dict[str, str], dict[str, Any]]]] | None = None
         self._updates: dict[str, tuple[datetime, int]] = {}
@@ -212,7 +258,7 @@ class ServiceNowApi(Api):
         user = user_sys_id(p.person.pseudonym)
 
         def t(value: datetime | None) -> tuple[str, str]:
-            return snow_time(value), value.astimezone(self.zone).strftime(TIME_FORMAT) if value else ""
+            return snow_time(value), self.display_time(value) if value else ""
 
         closed = p.resolved_at if p.status in ("resolved", "cancelled") else None
         return {
@@ -244,6 +290,11 @@ class ServiceNowApi(Api):
             "location": ("", ""),
             "u_org_unit": (p.person.org_unit, self.world.unit_name(p.person.org_unit)),
         }
+
+    def display_time(self, value: datetime) -> str:
+        """A date-time as the integration user sees it: their date format, a space, their time format."""
+        local = value.astimezone(self.zone)
+        return f"{simple_date_format(local, self.date_format)} {simple_date_format(local, self.time_format)}"
 
     # -- requests -------------------------------------------------------------------------------------
 

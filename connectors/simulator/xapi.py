@@ -1,12 +1,15 @@
 """A Learning Record Store's statements resource (xAPI 1.0.3) holding the simulated trust's e-learning.
 
 Wire format as the spec and common LRSs have it:
-- `GET /xapi/statements` with `since` (exclusive), `until`, `limit` (0 or above the maximum → 1000),
+- every resource below the LRS endpoint, `/lrs/xapi/` by default or any other (`/data/xAPI/` as Learning
+  Locker has it); paths are case-sensitive, so `/data/xapi/statements` is not found there;
+- `GET <endpoint>statements` with `since` (exclusive), `until`, `limit` (0 or above the maximum → 1000),
   `ascending` (default false: newest first), `verb`, `activity`; other parameters are refused with 400;
 - `X-Experience-API-Version` is required on every request (400 without it) and echoed on every answer,
   with `X-Experience-API-Consistent-Through`;
 - HTTP Basic auth with the LRS key and secret (`LRS_KEY` / `LRS_SECRET` below), 401 otherwise;
-- `{"statements": [...], "more": "<host-relative IRL or empty>"}`; a `more` link names server-side state
+- `{"statements": [...], "more": "<host-relative IRL or empty>"}` (`<endpoint>statements/more/<token>`, the full
+  path as the spec has it); a `more` link names server-side state
   (keyset on stored, id) that expires after `more_ttl` seconds, or at once by `expire_more_links()`, and
   is then answered 404;
 - voided statements are hidden from queries; the voiding statement itself is returned;
@@ -38,6 +41,7 @@ from connectors.simulator.world import World
 from schemas.events import Event, Kind, TrainingRecord
 
 PREFIX = "/lrs"
+ENDPOINT = PREFIX + "/xapi/"  # the LRS endpoint, below which the statements resource lives
 LRS_KEY = "realise-lrs-key"
 LRS_SECRET = "realise-lrs-secret"
 VERSION = "1.0.3"
@@ -149,14 +153,19 @@ def _error(status: int, message: str, **headers: str) -> Response:
 
 
 class LrsApi(Api):
-    """The LRS. `add_statements` stores more (tests: late, voided, odd actors); `expire_more_links` forgets
-    every `more` link."""
+    """The LRS at `endpoint` (a path ending in /). `add_statements` stores more (tests: late, voided, odd
+    actors); `expire_more_links` forgets every `more` link."""
 
     prefix = PREFIX
 
-    def __init__(self, world: World, *, more_ttl: float = 600.0, consistency_lag: float = 0.0,
-                 max_limit: int = MAX_LIMIT) -> None:
+    def __init__(self, world: World, *, endpoint: str = ENDPOINT, more_ttl: float = 600.0,
+                 consistency_lag: float = 0.0, max_limit: int = MAX_LIMIT) -> None:
         super().__init__()
+        if not endpoint.startswith("/") or not endpoint.endswith("/") or endpoint == "/":
+            raise ValueError(f"endpoint {endpoint!r} must be a path of one segment or more, ending in /")
+        # The server routes by the first path segment; the rest of the endpoint is this API's own.
+        self.endpoint = endpoint
+        self.prefix, self._below = "/" + endpoint.split("/")[1], "/" + endpoint.split("/", 2)[2]
         self.world, self.more_ttl, self.consistency_lag, self.max_limit = world, more_ttl, consistency_lag, max_limit
         self._auth = "Basic " + base64.b64encode(f"{LRS_KEY}:{LRS_SECRET}".encode()).decode()
         self._more: dict[str, tuple[dict[str, str], tuple[str, str], float]] = {}
@@ -196,35 +205,43 @@ class LrsApi(Api):
 
     # -- protocol -----------------------------------------------------------------------------------
 
+    def _resource(self, request: Request) -> str | None:
+        """The path below the endpoint (`statements`, `about`, ...), or None outside it."""
+        if not request.path.startswith(self._below):
+            return None
+        return request.path[len(self._below):].rstrip("/")
+
     def authorise(self, request: Request) -> Response | None:
-        if request.path.rstrip("/") == "/xapi/about":
+        if self._resource(request) == "about":
             return None
         if request.headers.get("authorization") != self._auth:
             return _error(401, "Unauthorised", **{"WWW-Authenticate": 'Basic realm="LRS"'})
         return None
 
     def handle(self, request: Request) -> Response:
-        path = request.path.rstrip("/")
-        if path == "/xapi/about":
+        path = self._resource(request)
+        if path is None:
+            return _error(404, f"No resource at {request.path}")
+        if path == "about":
             return Response(200, {"version": [VERSION]}, {"X-Experience-API-Version": VERSION})
         if request.headers.get("x-experience-api-version") is None:
             return _error(400, "X-Experience-API-Version header missing")
         if request.method != "GET":
             return _error(405, f"{request.method} is not supported by this simulator")
-        if path == "/xapi/statements":
+        if path == "statements":
             unknown = sorted(set(request.query) - _QUERY_PARAMS)
             if unknown:
                 return _error(400, f"Unknown parameters: {', '.join(unknown)}")
             params = {k: v[0] for k, v in request.query.items()}
             return self._page(params, None)
-        if path.startswith("/xapi/statements/more/"):
+        if path.startswith("statements/more/"):
             token = path.rsplit("/", 1)[1]
             with self._store_lock:
                 entry = self._more.get(token)
             if entry is None or time.monotonic() - entry[2] > self.more_ttl:
                 return _error(404, "The `more` link has expired or does not exist; query again with `since`")
             return self._page(entry[0], entry[1])
-        return _error(404, f"No resource at {path}")
+        return _error(404, f"No resource at {request.path}")
 
     def _page(self, params: dict[str, str], after: tuple[str, str] | None) -> Response:
         clock = self.world.clock
@@ -276,7 +293,7 @@ class LrsApi(Api):
                 if len(self._more) > 10_000:  # forget links older than their lifetime
                     self._more = {k: v for k, v in self._more.items() if now - v[2] <= self.more_ttl}
                 self._more[token] = (params, last, now)
-            link = f"{self.prefix}/xapi/statements/more/{token}"
+            link = f"{self.endpoint}statements/more/{token}"
         headers = {"X-Experience-API-Version": VERSION, "X-Experience-API-Consistent-Through": consistent}
         return Response(200, {"statements": out, "more": link}, headers)
 
@@ -289,9 +306,9 @@ def _time(value: str) -> datetime:
 ENV = {"LRS_KEY": LRS_KEY, "LRS_SECRET": LRS_SECRET}
 
 
-def source_config(root: str) -> dict[str, Any]:
+def source_config(root: str, endpoint: str = ENDPOINT) -> dict[str, Any]:
     """The `sources:` entry for this simulator served at `root` (http://127.0.0.1:PORT), with ENV exported."""
-    return {"type": "xapi", "base_url": root + PREFIX, "page_size": 500,
+    return {"type": "xapi", "base_url": root + endpoint, "page_size": 500,
             "auth": {"type": "basic", "username_env": "LRS_KEY", "password_env": "LRS_SECRET"}}
 
 

@@ -1,6 +1,9 @@
-"""Training records from an xAPI 1.0.3 Learning Record Store: `GET <base_url>/xapi/statements`.
+"""Training records from an xAPI 1.0.3 Learning Record Store: `GET <LRS endpoint>/statements`.
 
 Gamified training platforms and most modern LMSs emit xAPI statements; the LRS stores them. Quirks handled:
+- base_url is the LRS endpoint (`https://lrs.example/data/xAPI/`, `/lrs/`, `/xapi/`; case-sensitive), with or
+  without the trailing slash; a base_url that is the LRS root, as it was once documented, is recognised by
+  `<base_url>/xapi/statements` answering when `<base_url>/statements` is not found (see client.py);
 - every request carries `X-Experience-API-Version: 1.0.3` (an LRS answers 400 without it); basic auth with
   the LRS key and secret;
 - `ascending=true`, or the LRS returns newest first; `since` is exclusive, so a pull resumes a millisecond
@@ -9,7 +12,8 @@ Gamified training platforms and most modern LMSs emit xAPI statements; the LRS s
   offline arrives late with an old timestamp, and still sorts after the cursor by `stored`;
 - the cursor never passes `X-Experience-API-Consistent-Through`: statements stored after it may not be
   visible yet;
-- `more` is a host-relative IRL; an expired `more` link restarts the stream from its last cursor;
+- `more` is a host-relative IRL (an endpoint-relative one is taken below the endpoint); an expired `more`
+  link restarts the stream from its last cursor;
 - verbs are IRIs (registered → enrolled, attempted, completed, passed, failed, cmi5 satisfied → completed);
   other verbs (experienced, launched, initialized, answered, ...) and voiding statements are skipped and
   counted. The LRS itself hides voided statements from later reads; a statement voided after it was
@@ -69,7 +73,7 @@ class Xapi(Source):
     def __init__(self, name: str, config: SourceConfig, context: PullContext) -> None:
         super().__init__(name, config, context)
         self.client = HttpClient(name, config, headers={"X-Experience-API-Version": XAPI_VERSION})
-        self.lrs = XapiClient(self.client)
+        self.lrs = XapiClient(self.client, self.options.statements_path)
         self._verbs = self.options.verb_map()
         self._pattern = re.compile(self.options.course_id_pattern)
         self._required = RequiredCourses(self.options.required_courses)

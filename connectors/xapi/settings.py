@@ -10,7 +10,9 @@ from pydantic import Field, field_validator
 from connectors.core.stream import Options
 
 XAPI_VERSION = "1.0.3"
-STATEMENTS_PATH = "xapi/statements"
+STATEMENTS = "statements"  # the statements resource, directly below the LRS endpoint
+# Where statements were read when base_url meant the LRS root: tried once if <base_url>/statements is not found.
+LEGACY_STATEMENTS_PATH = "xapi/statements"
 ADL = "http://adlnet.gov/expapi/verbs/"
 VOIDED_VERB = ADL + "voided"
 
@@ -31,14 +33,16 @@ EXAMPLE_YAML = """\
 sources:
   learning_hub:
     type: xapi
-    base_url: https://lrs.example.nhs.uk/data      # the LRS root; statements are read from <base_url>/xapi/statements
+    base_url: https://lrs.example.nhs.uk/data/xAPI/  # the LRS endpoint (case-sensitive): <base_url>/statements
     auth:
       type: basic                                  # LRS key and secret
       username_env: LRS_KEY
       password_env: LRS_SECRET
     page_size: 500                                 # the `limit` parameter; the LRS may cap it lower
     options:
-      course_id_pattern: '/courses/([^/?#]+)/?$'    # activity IRI → course id (first group)
+      # activity IRI → course id (first group): .../courses/<id>, .../activities/course/<id>,
+      # .../activities/<id> (a module IRI of that form needs course_map), Moodle's .../course/view.php?id=<id>
+      course_id_pattern: '/(?:courses/|activities/(?:course/)?|course/view\\.php\\?id=)([^/?#&]+)/?$'
       course_map:                                  # exact IRIs that do not follow the pattern
         https://elearning.example.org/package/8812: EPR-SU-301
       required_courses:                            # a list, or per go-live wave ("all" applies to everyone)
@@ -78,6 +82,11 @@ class XapiOptions(Options):
                     "statements sharing the last stored time are read again (they dedupe)")
     max_restarts: int = Field(3, ge=0, le=20,
                               description="Times a pull restarts from its last cursor when a `more` link expires")
+    statements_path: str | None = Field(
+        None,
+        description="The statements resource's path below base_url, for a base_url that is not the LRS endpoint "
+                    "(`xapi/statements` for the LRS root, as base_url was once documented); unset: "
+                    "<base_url>/statements, trying <base_url>/xapi/statements once if that is not found")
 
     @field_validator("verbs")
     @classmethod
@@ -98,6 +107,16 @@ class XapiOptions(Options):
         if compiled.groups < 1:
             raise ValueError("needs one capturing group holding the course id")
         return value
+
+    @field_validator("statements_path")
+    @classmethod
+    def _statements_resource(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        path = value.strip().strip("/")
+        if "://" in path or "?" in path or not (path == STATEMENTS or path.endswith("/" + STATEMENTS)):
+            raise ValueError(f"a path below base_url ending in /{STATEMENTS}, e.g. xapi/{STATEMENTS}; got {value!r}")
+        return path
 
     def verb_map(self) -> dict[str, str]:
         merged = {**DEFAULT_VERBS, **self.verbs}

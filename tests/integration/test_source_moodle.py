@@ -3,6 +3,7 @@ warehouse: one test per quirk of the REST protocol."""
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -155,3 +156,72 @@ def test_given_parallel_completion_calls_when_pulled_then_the_events_are_those_o
     assert any(verb == "completed" for *_, verb in serial)
     assert parallel == serial
     assert {record_id for record_id, *_ in parallel} == sim.expected_record_ids(rig.world)
+
+
+def completed_learner(rig: Rig) -> sim.Enrolment:
+    """A learner who has completed a tracked course by the world's clock."""
+    return next(e for e in lms(rig).enrolments if e.pseudonym and e.course in sim.MOODLE_COURSES
+                and e.completed_at is not None and e.completed_at <= rig.world.clock)
+
+
+def call(rig: Rig, function: str, **params: Any) -> Any:
+    return httpx.post(rig.root() + sim.PREFIX + sim.ENDPOINT, data={
+        "wstoken": sim.TOKEN, "wsfunction": function, "moodlewsrestformat": "json", **params}).json()
+
+
+def test_given_a_suspended_enrolment_when_moodle_is_asked_then_listed_unless_onlyactive_and_completion_is_refused(
+        rig: Rig) -> None:
+    learner = completed_learner(rig)
+    course = sim.MOODLE_COURSES[learner.course][0]
+    lms(rig).suspend(learner.course, learner.user_id)
+    listed = {u["id"] for u in call(rig, "core_enrol_get_enrolled_users", courseid=course)}
+    active = {u["id"] for u in call(rig, "core_enrol_get_enrolled_users", courseid=course,
+                                    **{"options[0][name]": "onlyactive", "options[0][value]": "1"})}
+    assert learner.user_id in listed and active == listed - {learner.user_id}
+    refused = call(rig, "core_completion_get_course_completion_status", courseid=course, userid=learner.user_id)
+    assert refused == {"exception": "moodle_exception", "errorcode": "usernotenroled",
+                       "message": "User is not enrolled in this course"}
+
+
+def test_given_a_suspended_learner_when_pulled_then_only_active_enrolments_are_read_and_completions_finish(
+        rig: Rig) -> None:
+    learner = completed_learner(rig)
+    course = sim.MOODLE_COURSES[learner.course][0]
+    lms(rig).suspend(learner.course, learner.user_id)
+    result = rig.pull("moodle", moodle_config(rig))
+    left_out = {sim.enrolment_record_id(course, learner.user_id), sim.completion_record_id(course, learner.user_id)}
+    assert {e["source_record_id"] for e in rig.events("moodle")} == sim.expected_record_ids(rig.world) - left_out
+    assert result.streams[1].state["completed"] and result.streams[1].skipped == 0
+
+
+def test_given_a_suspended_learner_and_only_active_off_when_pulled_then_the_completion_is_skipped_and_counted(
+        rig: Rig, caplog: pytest.LogCaptureFixture) -> None:
+    learner = completed_learner(rig)
+    course = sim.MOODLE_COURSES[learner.course][0]
+    lms(rig).suspend(learner.course, learner.user_id)
+    with caplog.at_level(logging.INFO, logger="connectors.moodle"):
+        result = rig.pull("moodle", moodle_config(rig, options={"only_active_enrolments": False}))
+    ids = {e["source_record_id"] for e in rig.events("moodle")}
+    assert sim.enrolment_record_id(course, learner.user_id) in ids  # listed, as Moodle lists suspended learners
+    assert ids == sim.expected_record_ids(rig.world) - {sim.completion_record_id(course, learner.user_id)}
+    assert result.streams[1].skipped == 1 and result.streams[1].state["completed"]
+    assert "1 learner(s) not enrolled (usernotenroled)" in caplog.text
+
+
+def test_given_a_token_user_without_enrolreview_when_pulled_then_the_error_names_the_capability_and_the_option(
+        rig: Rig) -> None:
+    lms(rig).capabilities.discard("moodle/course:enrolreview")
+    with pytest.raises(SourceError, match=r"nopermissions.*moodle/course:enrolreview.*"
+                                          r"sources\.moodle\.options\.only_active_enrolments: false") as caught:
+        rig.pull("moodle", moodle_config(rig))
+    assert "\n" not in str(caught.value)
+    result = rig.pull("moodle", moodle_config(rig, options={"only_active_enrolments": False}))
+    assert result.published == len(sim.expected_record_ids(rig.world))
+
+
+def test_given_a_token_user_who_cannot_view_completion_reports_when_pulled_then_the_error_names_the_capability(
+        rig: Rig) -> None:
+    lms(rig).capabilities.discard("report/completion:view")
+    with pytest.raises(SourceError, match=r"cannotviewreport.*report/completion:view") as caught:
+        rig.pull("moodle", moodle_config(rig))
+    assert "\n" not in str(caught.value)

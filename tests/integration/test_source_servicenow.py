@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 from datetime import UTC, datetime, timedelta
 from functools import partial
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
 from connectors.core.errors import SourceError
 from connectors.simulator import servicenow as sim
@@ -60,6 +62,48 @@ def test_given_display_value_variant_when_pulled_then_codes_labels_and_local_tim
         assert (row["status"], row["priority"], row["category"], row["satisfaction"], row["reopen_count"]) == \
             (STATUS[p.status], p.priority, p.category, p.satisfaction, p.reopen_count)
         assert row["opened_at"] == p.opened_at and row["org_unit"] == p.person.org_unit
+
+
+@pytest.mark.parametrize(("display", "date_format", "time_format", "zone"), [
+    ("true", "dd/MM/yyyy", "HH:mm:ss", "Europe/London"),
+    ("true", "MM-dd-yyyy", "hh:mm:ss a", "America/New_York"),
+    ("all", "dd/MM/yyyy", "hh:mm:ss a", "Asia/Kolkata"),
+], ids=["true-dd/MM/yyyy", "true-12-hour", "all-dd/MM/yyyy"])
+def test_given_a_users_date_format_and_time_zone_when_pulled_then_dates_read_back_to_the_stored_utc_times(
+        rig: Rig, display: str, date_format: str, time_format: str, zone: str) -> None:
+    api = sim.ServiceNowApi(rig.world, user_timezone=zone, user_date_format=date_format, user_time_format=time_format)
+    options = {"display_value": display}
+    if display == "true":
+        options |= {"date_format": f"{date_format} {time_format}", "time_zone": zone}
+    with SimServer([api]) as server:
+        body = httpx.get(f"{server.url(sim.PREFIX)}{sim.TABLE_PATH}", auth=(sim.USERNAME, sim.PASSWORD),
+                         params={"sysparm_limit": 1, "sysparm_fields": "sys_updated_on",
+                                 "sysparm_display_value": display}).json()
+        result = rig.pull("servicenow", rig.config(_entry(server, **options), page_size=20))
+    shown = body["result"][0]["sys_updated_on"]
+    assert not (shown["display_value"] if display == "all" else shown)[:4].isdigit()  # not yyyy-MM-dd
+    assert result.streams[0].rejected == 0 and result.published == len(_source_rows(api))
+    rig.ingest()
+    _assert_loaded_as_source(rig, api)
+    loaded = rig.tickets("servicenow")
+    for t in sim.current_tickets(rig.world, "servicenow"):
+        assert loaded[t.event.source_record_id]["opened_at"] == t.event.payload.opened_at
+
+
+def test_given_display_value_true_and_another_date_format_when_pulled_then_records_are_quarantined_and_the_pull_stops(
+        rig: Rig) -> None:
+    api = sim.ServiceNowApi(rig.world, user_timezone="Europe/London", user_date_format="dd/MM/yyyy")
+    with SimServer([api]) as server, pytest.raises(
+            SourceError, match=r"sys_updated_on cannot be read.*does not match options\.date_format 'yyyy-MM-dd"):
+        rig.pull("servicenow", rig.config(_entry(server, display_value="true"), page_size=20))
+    with rig.engine.connect() as conn:
+        reasons = conn.execute(sa.text("select reasons from ops.quarantine where source = 'servicenow'")).scalars()
+        reasons = [r for rs in reasons for r in rs]
+    assert len(reasons) == 20
+    assert all(re.search(r"sys_updated_on '\d\d/\d\d/\d{4} \d\d:\d\d:\d\d' \(shape ##/##/#### ##:##:##\) does not "
+                         r"match options\.date_format 'yyyy-MM-dd HH:mm:ss': set it and options\.time_zone", r)
+               for r in reasons)
+    assert not rig.state("servicenow", "incidents").get("cursor")
 
 
 def test_given_values_arrive_as_strings_when_read_raw_then_every_value_is_a_string(rig: Rig) -> None:

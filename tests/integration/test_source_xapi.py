@@ -4,6 +4,7 @@ per quirk of the statements API."""
 from __future__ import annotations
 
 import base64
+import logging
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
@@ -346,3 +347,49 @@ def test_given_a_since_replay_when_pulled_then_the_window_is_republished_and_the
     loaded = rig.loaded("xapi")
     assert len(loaded) == len(set(loaded)) == len(sim.expected_statement_ids(rig.world))
 
+
+
+def _headers() -> dict[str, str]:
+    auth = "Basic " + base64.b64encode(f"{sim.LRS_KEY}:{sim.LRS_SECRET}".encode()).decode()
+    return {"Authorization": auth, "X-Experience-API-Version": sim.VERSION}
+
+
+def test_given_an_lrs_endpoint_with_a_path_prefix_when_pulled_then_statements_and_more_links_are_read_under_it(
+        make_rig: RigFactory) -> None:
+    rig = make_rig(lambda world: sim.apis(world, endpoint="/data/xAPI/"), sim.ENV)  # Learning Locker's layout
+    assert httpx.get(rig.root() + "/data/xAPI/statements", headers=_headers()).status_code == 200
+    assert httpx.get(rig.root() + "/data/xapi/statements", headers=_headers()).status_code == 404  # case-sensitive
+    logged = len(rig.server.log)
+    result = rig.pull("xapi", xapi_config(rig, base_url=rig.root() + "/data/xAPI/", page_size=40))
+    asked = [(path, status) for _, path, status in rig.server.log[logged:]]
+    assert asked and all(path.startswith("/data/xAPI/statements") and status == 200 for path, status in asked)
+    assert sum(path.startswith("/data/xAPI/statements/more/") for path, _ in asked) == len(asked) - 1 >= 5
+    expected = sim.expected_statement_ids(rig.world)
+    assert result.published == len(expected) and {e["source_record_id"] for e in rig.events("xapi")} == expected
+    without_slash = rig.pull("lrs_no_slash", xapi_config(rig, base_url=rig.root() + "/data/xAPI", page_size=500))
+    assert without_slash.published == len(expected)
+
+
+def test_given_a_base_url_that_is_the_lrs_root_as_before_when_pulled_then_statements_are_found_and_the_fix_logged(
+        make_rig: RigFactory, caplog: pytest.LogCaptureFixture) -> None:
+    rig = make_rig(sim.apis, sim.ENV)  # statements at /lrs/xapi/statements; older configurations say base_url /lrs
+    expected = sim.expected_statement_ids(rig.world)
+    with caplog.at_level(logging.WARNING, logger="connectors.xapi"):
+        result = rig.pull("xapi", xapi_config(rig, base_url=rig.root() + sim.PREFIX))
+    assert result.published == len(expected)
+    assert f"set sources.xapi.base_url to {rig.root()}/lrs/xapi/" in caplog.text
+    assert "options.statements_path: xapi/statements" in caplog.text
+    logged = len(rig.server.log)
+    explicit = rig.pull("lrs_explicit", xapi_config(rig, base_url=rig.root() + sim.PREFIX, page_size=500,
+                                                    options={"statements_path": "xapi/statements"}))
+    assert explicit.published == len(expected)
+    assert {status for _, _, status in rig.server.log[logged:]} == {200}  # no probing with the path given
+
+
+def test_given_a_base_url_that_is_no_lrs_endpoint_when_pulled_then_the_error_names_the_urls_tried_and_the_setting(
+        make_rig: RigFactory) -> None:
+    rig = make_rig(lambda world: sim.apis(world, endpoint="/data/xAPI/"), sim.ENV)
+    with pytest.raises(SourceError, match=r"/data/xapi/statements.*/data/xapi/xapi/statements.*sources\.xapi\."
+                                          r"base_url to the LRS endpoint.*case-sensitive") as caught:
+        rig.pull("xapi", xapi_config(rig, base_url=rig.root() + "/data/xapi/"))
+    assert "\n" not in str(caught.value)

@@ -81,9 +81,9 @@ def _secrets(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _client(server: SimServer, auth: dict[str, Any] | None = None, **settings: Any) -> tuple[HttpClient, list[float]]:
     slept: list[float] = []
-    config = SourceConfig(type="tiny", base_url=server.url("/tiny"), backoff_seconds=0.01, max_retries=3,
+    config = SourceConfig(type="tiny", base_url=server.url("/tiny"),
                           auth=auth or {"type": "basic", "username_env": "TINY_USER", "password_env": "TINY_PASSWORD"},
-                          **settings)
+                          **{"backoff_seconds": 0.01, "max_retries": 3, **settings})
     return HttpClient("tiny", config, sleep=slept.append), slept
 
 
@@ -102,6 +102,48 @@ def test_retry_after_as_an_http_date_is_waited_for(tiny: tuple[SimServer, TinyAp
     client, slept = _client(server)
     client.get_json("things")
     assert len(slept) == 1 and 2.0 <= slept[0] <= 4.0
+
+
+def test_given_a_429_with_retry_after_47_when_retried_then_the_client_waits_the_full_47_seconds(
+        tiny: tuple[SimServer, TinyApi]) -> None:
+    server, _ = tiny
+    server.add_fault("/tiny", Fault(status=429, retry_after="47", times=1))  # Zendesk's export at 10 a minute
+    client, slept = _client(server)  # max_backoff_seconds stays at its default, 30
+    assert client.get_json("things") == {"ok": True, "path": "/things"}
+    assert slept == [47.0] and client.requests == 2
+
+
+def test_given_retry_after_as_an_http_date_two_minutes_ahead_when_retried_then_the_client_waits_until_then(
+        tiny: tuple[SimServer, TinyApi]) -> None:
+    server, _ = tiny
+    when = email.utils.format_datetime(datetime.now(UTC) + timedelta(seconds=120), usegmt=True)
+    server.add_fault("/tiny", Fault(status=503, retry_after=when, times=1))
+    client, slept = _client(server)
+    client.get_json("things")
+    assert len(slept) == 1 and 115.0 <= slept[0] <= 120.0
+
+
+@pytest.mark.parametrize(("http_date", "asked"), [(False, "3600"), (True, "3599|3600")],
+                         ids=["delta-seconds", "http-date"])
+def test_given_retry_after_beyond_the_sanity_cap_when_retried_then_a_source_error_says_how_long_it_asked_to_wait(
+        tiny: tuple[SimServer, TinyApi], http_date: bool, asked: str) -> None:
+    server, _ = tiny
+    in_an_hour = email.utils.format_datetime(datetime.now(UTC) + timedelta(hours=1), usegmt=True)
+    server.add_fault("/tiny", Fault(status=429, retry_after=in_an_hour if http_date else "3600", times=1))
+    client, slept = _client(server)
+    with pytest.raises(SourceError, match=rf"source 'tiny' asked to wait ({asked}) s \(HTTP 429, Retry-After"):
+        client.get_json("things")
+    assert slept == [] and client.requests == 1
+
+
+def test_given_no_retry_after_when_backing_off_then_max_backoff_seconds_caps_only_our_own_wait(
+        tiny: tuple[SimServer, TinyApi]) -> None:
+    server, _ = tiny
+    server.add_fault("/tiny", Fault(status=503, times=3))
+    server.add_fault("/tiny", Fault(status=429, retry_after="45", times=1))
+    client, slept = _client(server, backoff_seconds=10, max_backoff_seconds=2, max_retries=4)
+    client.get_json("things")
+    assert len(slept) == 4 and all(1.0 <= s <= 2.0 for s in slept[:3]) and slept[3] == 45.0
 
 
 def test_retry_after_parsing() -> None:

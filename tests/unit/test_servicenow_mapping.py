@@ -1,19 +1,26 @@
-"""ServiceNow value parsing: states, priorities and numbers in every display-value shape, one record in each."""
+"""ServiceNow value parsing: states, priorities, numbers and date-times in every display-value shape, one record in
+each; paging by key over display values."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from itertools import islice
 from typing import Any
 
 import pytest
 
 from connectors.core.build import EventBuilder
-from connectors.core.config import SourceConfig
+from connectors.core.config import SourceConfig, parse_options
+from connectors.core.errors import SourceError
 from connectors.core.identity import StaffResolver
 from connectors.core.stream import MappingError, PullContext
 from connectors.servicenow import ServiceNow, ticket_priority, ticket_status, whole_number
-from connectors.servicenow.client import label_of, value_of
+from connectors.servicenow.client import ServiceNowClient, label_of, value_of
+from connectors.servicenow.settings import ServiceNowOptions
+from connectors.simulator import servicenow as sim
+from connectors.simulator.server import SimServer
 from realise.privacy import DEMO_KEY
+from tests.contract.harness import small_world
 
 
 @pytest.mark.parametrize(("field", "expected"), [
@@ -97,3 +104,69 @@ def test_one_incident_maps_to_the_same_event_in_every_display_shape(display: str
     assert p.category == "Inquiry / Help"
     assert p.summary is not None and "07700" not in p.summary
     assert p.person.pseudonym != "staff000001@example.nhs.uk" and len(p.person.pseudonym) == 32
+
+
+def _build() -> EventBuilder:
+    return EventBuilder("servicenow", StaffResolver(DEMO_KEY), system="EPR", ingested_at=datetime.now(UTC))
+
+
+@pytest.mark.parametrize(("options", "dates"), [
+    ({"date_format": "dd/MM/yyyy HH:mm:ss"},  # time_zone left at its default, Europe/London (BST in July)
+     {"sys_updated_on": "01/07/2026 10:30:00", "opened_at": "01/07/2026 09:00:00",
+      "resolved_at": "01/07/2026 10:30:00"}),
+    ({"date_format": "MM-dd-yyyy hh:mm:ss a", "time_zone": "Asia/Kolkata"},
+     {"sys_updated_on": "07-01-2026 03:00:00 PM", "opened_at": "07-01-2026 01:30:00 PM",
+      "resolved_at": "07-01-2026 03:00:00 PM"}),
+], ids=["dd/MM/yyyy", "12-hour"])
+def test_given_display_value_true_and_a_users_date_format_when_mapped_then_times_read_with_date_format_and_time_zone(
+        options: dict[str, str], dates: dict[str, str]) -> None:
+    source = _source("true", category_labels={"inquiry": "Inquiry / Help"}, **options)
+    event = source.map(source.streams[0], {**_record("true"), **dates}, _build())
+    assert event is not None
+    assert event.record_version == "2026-07-01T09:30:00Z#4"
+    assert event.payload.opened_at == datetime(2026, 7, 1, 8, 0, tzinfo=UTC)
+    assert event.payload.resolved_at == datetime(2026, 7, 1, 9, 30, tzinfo=UTC)
+
+
+def test_given_display_value_true_and_a_date_in_another_format_when_mapped_then_the_error_names_field_shape_and_option(
+) -> None:
+    source = _source("true")
+    record = {**_record("true"), "sys_updated_on": "06/12/2026 14:05:09"}
+    with pytest.raises(MappingError, match=r"sys_updated_on '06/12/2026 14:05:09' \(shape ##/##/#### ##:##:##\) does "
+                                           r"not match options\.date_format 'yyyy-MM-dd HH:mm:ss': set it and "
+                                           r"options\.time_zone .* or use display_value 'all'"):
+        source.map(source.streams[0], record, _build())
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    ({"date_format": "dd MMM yyyy HH:mm"}, r"options\.date_format: .*'MMM' is not supported"),
+    ({"date_format": "dd/MM/yyyy hh:mm:ss"}, r"options\.date_format: .*hh \(12-hour clock\) needs a \(AM/PM\)"),
+    ({"time_zone": "GMT Standard Time"}, r"options\.time_zone: .*not an IANA time zone name"),
+])
+def test_given_a_date_format_or_time_zone_that_cannot_be_read_when_configured_then_the_error_names_the_option(
+        options: dict[str, str], message: str) -> None:
+    with pytest.raises(SourceError, match=message):
+        _source("true", **options)
+
+
+def test_given_display_values_in_the_hour_the_clocks_go_back_when_paging_by_key_then_paging_moves_on_and_ends(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in sim.ENV.items():
+        monkeypatch.setenv(name, value)
+    world = small_world()
+    api = sim.ServiceNowApi(world, user_timezone="Europe/London")
+    changed = sorted(api.current_versions())[:12]
+    for i, number in enumerate(changed):  # 01:00-01:50 on 27 October 2030, first in BST and then again in GMT
+        api.update(number, datetime(2030, 10, 27, i // 6, 10 * (i % 6), tzinfo=UTC))
+    with SimServer([api]) as server:
+        entry = sim.source_config(f"http://127.0.0.1:{server.port}")
+        config = SourceConfig.model_validate({**entry, "page_size": 4, "options": {
+            **entry["options"], "display_value": "true", "instance_timezone": "Europe/London"}})
+        client = ServiceNowClient("servicenow", config, parse_options(ServiceNowOptions, config, "servicenow"))
+        try:
+            pages = list(islice(client.records(["number", "sys_id", "sys_updated_on"], None), 200))
+        finally:
+            client.close()
+    read = [row["number"] for page in pages for row in page]
+    assert len(pages) < 200, "paging by key went back to an earlier key and kept re-reading the same rows"
+    assert set(read) == set(api.current_versions())
