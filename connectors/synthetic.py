@@ -790,7 +790,10 @@ def generate_events(trust: Trust, *, now: datetime, seed: int = 7, forms: int, t
 
 
 def serialise(event: Event) -> tuple[str, bytes, bytes]:
-    """(topic, key, value) as a producer sends it: keyed by org unit so one unit stays in one partition."""
+    """(topic, key, value) as a producer sends it (connectors.core.pull.routed): keyed by org unit so one unit
+    stays in one partition, a retraction by the record it retracts."""
+    if event.kind == Kind.RETRACTION:
+        return TOPICS[Kind.RETRACTION], partition_key(event.source_record_id), event.model_dump_json().encode()
     return (TOPICS[Kind(event.kind)], partition_key(event.payload.person.org_unit),
             event.model_dump_json().encode())
 

@@ -51,6 +51,7 @@ FREE_TEXT_FIELDS: dict[str, tuple[str, ...]] = {
     "helpdesk_ticket": ("category", "summary"),
     "training_record": ("course_title", "module"),
     "skills_assessment": (),
+    "retraction": (),
 }
 
 _INVISIBLE = "\u00ad\u034f\u061c\u180e\u200b\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e" \

@@ -46,6 +46,12 @@ class Kind(StrEnum):
     HELPDESK_TICKET = "helpdesk_ticket"
     TRAINING_RECORD = "training_record"
     SKILLS_ASSESSMENT = "skills_assessment"
+    RETRACTION = "retraction"
+
+
+# The kinds that carry feedback about a person; a retraction names a record of one of them.
+RECORD_KINDS: tuple[Kind, ...] = (Kind.FORM_RESPONSE, Kind.HELPDESK_TICKET, Kind.TRAINING_RECORD,
+                                  Kind.SKILLS_ASSESSMENT)
 
 
 class _Strict(BaseModel):
@@ -125,6 +131,20 @@ class SkillsAssessment(_Strict):
         min_length=1, description="Self-assessed capability per domain: 1 none .. 5 expert")
 
 
+class Retraction(_Strict):
+    """The source record (`source`, `source_record_id` of the envelope) was voided or deleted at the source.
+
+    It leaves the analytics views and metrics; every version stays in history. A version of the record dated
+    after the retraction (`occurred_at`) brings it back.
+    """
+
+    kind: Literal["form_response", "helpdesk_ticket", "training_record", "skills_assessment"] = Field(
+        description="Kind of the retracted record")
+    reason: Literal["voided", "deleted", "removed"] = Field(
+        description="voided (e.g. an xAPI voiding statement), deleted at the source, or removed: gone from a "
+                    "full export")
+
+
 class _Envelope(_Strict):
     event_id: uuid.UUID = Field(description=(
         f"uuid5 in namespace {EVENT_ID_NAMESPACE} of source, source_record_id and record_version joined by "
@@ -167,8 +187,16 @@ class SkillsAssessmentEvent(_Envelope):
     payload: SkillsAssessment
 
 
+class RetractionEvent(_Envelope):
+    """Source record id and source are those of the retracted record; record_version is the retraction's own
+    (e.g. the voiding statement's id, or the time of deletion), occurred_at when it was retracted."""
+
+    kind: Literal["retraction"] = "retraction"
+    payload: Retraction
+
+
 Event = Annotated[
-    FormResponseEvent | HelpdeskTicketEvent | TrainingRecordEvent | SkillsAssessmentEvent,
+    FormResponseEvent | HelpdeskTicketEvent | TrainingRecordEvent | SkillsAssessmentEvent | RetractionEvent,
     Field(discriminator="kind"),
 ]
 EVENT_ADAPTER: TypeAdapter[Any] = TypeAdapter(Event)
@@ -177,12 +205,14 @@ EVENT_MODELS: dict[Kind, type[_Envelope]] = {
     Kind.HELPDESK_TICKET: HelpdeskTicketEvent,
     Kind.TRAINING_RECORD: TrainingRecordEvent,
     Kind.SKILLS_ASSESSMENT: SkillsAssessmentEvent,
+    Kind.RETRACTION: RetractionEvent,
 }
 PAYLOAD_MODELS: dict[Kind, type[_Strict]] = {
     Kind.FORM_RESPONSE: FormResponse,
     Kind.HELPDESK_TICKET: HelpdeskTicket,
     Kind.TRAINING_RECORD: TrainingRecord,
     Kind.SKILLS_ASSESSMENT: SkillsAssessment,
+    Kind.RETRACTION: Retraction,
 }
 
 

@@ -28,6 +28,7 @@ PAYLOADS: dict[Kind, dict[str, Any]] = {
                            "required": True},
     Kind.SKILLS_ASSESSMENT: {"person": PERSON, "assessment_id": "dcf-2026", "phase": "baseline",
                              "scores": {"technical_proficiency": 3, "teaching_learning": 4}},
+    Kind.RETRACTION: {"kind": "training_record", "reason": "voided"},
 }
 
 EXTREME_STAMPS = ["9999-12-31T23:00:00-12:00", "0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59.999999-23:59",
@@ -81,7 +82,8 @@ def hostile_record(draw: st.DrawFn, n: int = 0) -> tuple[Kind, bytes]:
     elif how == "delete":
         _set(event, draw(st.sampled_from(_paths(event))), None, delete=True)
     elif how == "add":
-        path = draw(st.sampled_from([(), ("payload",), ("payload", "person")]))
+        path = draw(st.sampled_from([p for p in [(), ("payload",), ("payload", "person")]
+                                     if p[-1:] != ("person",) or "person" in event["payload"]]))
         target = event
         for part in path:
             target = target[part]

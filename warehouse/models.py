@@ -243,6 +243,28 @@ class FactSkillsAssessment(_Fact, Base):
     scores: Mapped[dict[str, Any]]
 
 
+class FactRetraction(Base):
+    """A source record voided or deleted at its source: it leaves the analytics views and metrics, unless a
+    version of it is dated after the retraction. Every version stays in its fact table."""
+
+    __tablename__ = "fact_retraction"
+    __table_args__ = (
+        Index("ix_fact_retraction_record", "retracted_kind", "source", "source_record_id", "occurred_at"),
+        Index("ix_fact_retraction_loaded_at", "loaded_at"),
+        {"schema": "core"},
+    )
+
+    event_id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)
+    source: Mapped[str] = mapped_column(String(64))
+    source_record_id: Mapped[str] = mapped_column(String(256))
+    record_version: Mapped[str] = mapped_column(String(128))
+    occurred_at: Mapped[datetime]
+    date_key: Mapped[int] = mapped_column(Integer)
+    retracted_kind: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(String(16))
+    loaded_at: Mapped[datetime] = _ts()
+
+
 # --- ops -----------------------------------------------------------------------------------------
 
 class IngestOffset(Base):

@@ -58,6 +58,13 @@ class EventBuilder:
             raise MappingError(f"{where}: {err['msg']}") from None
 
 
+def retraction(builder: EventBuilder, kind: Kind, *, record_id: str, version: str, occurred_at: datetime,
+               reason: str) -> Event:
+    """A retraction of this source's record `record_id` of `kind` (voided or deleted at the source)."""
+    return builder.event(Kind.RETRACTION, record_id=record_id, version=version, occurred_at=occurred_at,
+                         payload={"kind": kind.value, "reason": reason})
+
+
 def parse_time(value: Any, what: str = "timestamp") -> datetime:
     """ISO 8601 or `YYYY-MM-DD HH:MM:SS` (ServiceNow's form) as an aware datetime, UTC when no zone is given."""
     if isinstance(value, datetime):

@@ -29,7 +29,7 @@ from connectors.core.state import StateStore
 from connectors.core.stream import MappingError, Page, PullContext, Source, StaffRecord, Stream, source_type
 from realise.privacy import scrub
 from realise.quarantine import bounded
-from schemas.events import Kind
+from schemas.events import Event, Kind
 from schemas.topics import TOPICS, partition_key
 from warehouse.losses import mark_replayed, record_published
 
@@ -84,6 +84,15 @@ def redact(record: Any, identifier_fields: tuple[str, ...]) -> Any:
     if isinstance(record, str):
         return scrub(record)
     return record
+
+
+def routed(event: Event, prefix: str = "") -> tuple[str, bytes]:
+    """(topic, key) of an event: its kind's topic; keyed by org unit (one unit, one partition) or, for a
+    retraction, which names no person, by the retracted record's id."""
+    topic = f"{prefix}{TOPICS[Kind(event.kind)]}"
+    if event.kind == Kind.RETRACTION:
+        return topic, partition_key(event.source_record_id)
+    return topic, partition_key(event.payload.person.org_unit)
 
 
 def acked_topic_id(producer: Any, topic: str) -> str:
@@ -152,7 +161,6 @@ class Puller:
     def _publish_page(self, source: Source, stream: Stream, page: Page, builder: EventBuilder,
                       res: StreamResult) -> None:
         assert stream.kind is not None
-        topic = f"{self.prefix}{TOPICS[Kind(stream.kind)]}"
         rejects: list[tuple[dict[str, Any], str]] = []
         futures = []
         for record in page.records:
@@ -166,8 +174,8 @@ class Puller:
                 continue
             if self.producer is None:
                 raise SourceError("no Kafka producer: events cannot be published")
-            futures.append(self.producer.send(topic, key=partition_key(event.payload.person.org_unit),
-                                              value=event.model_dump_json().encode()))
+            topic, key = routed(event, self.prefix)
+            futures.append(self.producer.send(topic, key=key, value=event.model_dump_json().encode()))
         acked: dict[tuple[str, int, str], int] = {}
         if futures:
             self.producer.flush()

@@ -5,6 +5,10 @@ known by the sha256 of its bytes, so a renamed or moved copy is not read twice; 
 are local wall-clock times in a configured IANA zone, turned into UTC here; day-first or month-first slash
 dates are told apart from the file's own values when the format is `auto`.
 
+A row's content is known by `row_digest` (8 bytes of sha256 as hex) of the answers a mapping reads, so a
+response edited at the source is told from one exported again unchanged. A heading that names a person or a
+way to reach or find one (`identifying_heading`) never brings its values into a quarantined copy.
+
 A wall-clock time cannot say which of the two instants it is in the hour that repeats when the clocks go back
 (01:00-02:00 on the last Sunday of October in Europe/London): such a time is read as its first occurrence
 (summer time), the rule of Python's zoneinfo with fold=0. A time in the hour skipped when they go forward is
@@ -152,6 +156,35 @@ class LocalTimes:
             return datetime.fromisoformat(text.replace("Z", "+00:00"))
         except ValueError:
             raise MappingError(f"{what} {text!r} is not a date and time") from None
+
+
+def row_digest(values: Mapping[str, Any]) -> str:
+    """16 hex characters naming a row's content: `values` (field -> cell) compared as text, ignoring case, spacing
+    and whether a number came as text or a number (`7`, `7.0`, `"7"`), so a CSV and an xlsx export agree."""
+    parts = []
+    for key in sorted(values):
+        value = values[key]
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        text = "" if value is None else value.isoformat() if isinstance(value, datetime) else str(value)
+        parts.append(f"{key}\x1e{' '.join(text.split()).casefold()}")
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:16]
+
+
+# Words of headings whose values identify someone or reach them; quasi-identifiers (job title, location) too.
+_IDENTIFYING_WORDS = re.compile(
+    r"\b(?:e ?mail|mail|name|names|surname|forename|initials|user|user ?name|user ?id|login ?(?:name|id)|account"
+    r"|staff ?(?:number|no|id)|employee|payroll|assignment ?number|esr|person ?(?:number|id)|nhs ?(?:number|no)"
+    r"|ni ?number|national ?insurance|phone|mobile|telephone|tel|fax|ip|ip ?address|address|postcode|post ?code|zip"
+    r"|date ?of ?birth|dob|birth|age|gender|sex|ethnicity|location|job ?title|job|role|position|grade|band"
+    r"|manager|device|mac|browser|user ?agent|latitude|longitude|gps)\b")
+
+
+def identifying_heading(heading: str) -> bool:
+    """Whether a column heading names an identifier or quasi-identifier: `Email Address`, `Full name`, `IP`,
+    `staffNumber`, `Job Title`, `Location`, ... (case, camelCase and punctuation ignored)."""
+    words = re.sub(r"[^0-9a-z]+", " ", re.sub(r"([a-z])([A-Z])", r"\1 \2", heading).lower())
+    return bool(_IDENTIFYING_WORDS.search(" ".join(words.split())))
 
 
 def blank(value: Any) -> bool:

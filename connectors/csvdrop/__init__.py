@@ -7,7 +7,12 @@ Each source reads one folder of one kind; which column holds which field is conf
   and line number; the rest of the file is published;
 - a mapped column missing from a file's header stops the pull with an error naming the setting;
 - a record id made of several columns, or one holding an e-mail address, is hashed, so no identifier
-  travels as an id.
+  travels as an id;
+- a row is kept as its mapping reads it: mapped columns as they are; a column nobody mapped keeps its heading
+  with its value blanked, or is left out when its heading names an identifier (IP address, location, job
+  title, e-mail, name, ...); a row whose fields do not line up with the header keeps no values at all, as
+  none can be trusted to be what its heading says. A quarantined copy then blanks the person column and any
+  id column whose heading names an identifier, and scrubs the rest.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from connectors.core.tabular import (
     duration_seconds,
     file_sha256,
     find_files,
+    identifying_heading,
     likert,
     number,
     utc_iso,
@@ -41,6 +47,8 @@ FILE_PAGE_SIZE = 1000  # rows per publish batch when sources.<name>.page_size is
 _PRIORITY = re.compile(r"^\s*P?(\d)\b", re.IGNORECASE)
 _YES = frozenset({"yes", "y", "true", "1", "required", "mandatory"})
 _NO = frozenset({"no", "n", "false", "0", "optional", ""})
+PROBLEM_FIELD = "__problem__"  # why a row's values were not kept (its fields do not line up with the header)
+UNMAPPED = "[unmapped]"  # the value of a column the mapping does not read
 
 
 @register
@@ -61,8 +69,10 @@ class CsvDrop(Source):
     def __init__(self, name: str, config: SourceConfig, context: PullContext) -> None:
         super().__init__(name, config, context)
         self.columns = self.options.columns()
-        # Quarantined copies of rows blank the person column, whatever its heading is here.
-        self.identifier_fields = (self.columns.person,)
+        self._mapped = frozenset(column for _, column in self._mapped_columns())
+        # Quarantined copies blank the person column and id columns named as identifiers, whatever the headings.
+        ids = [column for column in self.columns.id_columns() if identifying_heading(column)]
+        self.identifier_fields = tuple(dict.fromkeys([self.columns.person, *ids]))
         self._times: dict[str, LocalTimes] = {}
 
     # -- reading ------------------------------------------------------------------------------------
@@ -101,17 +111,33 @@ class CsvDrop(Source):
         times = LocalTimes(self.options.timezone, self.options.date_format, day_first=True).learn(
             (r.get(time_column) for r in file.records), self.name, f"sources.{self.name}.options.date_format")
         self._times[file.path.name] = times
-        if since is None:
-            return file.records
         kept = []
         for record in file.records:
-            try:
-                if times.parse(record.get(time_column)) < since:
-                    continue
-            except MappingError:
-                pass  # kept: the mapper quarantines it with the reason
-            kept.append(record)
+            if since is not None:
+                try:
+                    if times.parse(record.get(time_column)) < since:
+                        continue
+                except MappingError:
+                    pass  # kept: the mapper quarantines it with the reason
+            kept.append(self._minimal(record))
         return kept
+
+    def _minimal(self, record: dict[str, str | None]) -> dict[str, str | None]:
+        """The row as the source keeps it (see the module docstring): what the mapping reads, nothing more."""
+        out: dict[str, str | None] = {FILE_FIELD: record.get(FILE_FIELD), ROW_FIELD: record.get(ROW_FIELD)}
+        short = [h for h, v in record.items() if v is None]
+        if record.get("__extra__") is not None or short:
+            out[PROBLEM_FIELD] = ("the row has more fields than the header" if not short
+                                  else f"the row has fewer fields than the header (no {short[0]!r})")
+            return out
+        for heading, value in record.items():
+            if heading in out:
+                continue
+            if heading in self._mapped:
+                out[heading] = value
+            elif not identifying_heading(heading):
+                out[heading] = value if blank(value) else UNMAPPED
+        return out
 
     def _mapped_columns(self) -> list[tuple[str, str]]:
         c = self.columns
@@ -136,13 +162,18 @@ class CsvDrop(Source):
     # -- mapping ------------------------------------------------------------------------------------
 
     def record_id(self, stream: Stream, record: dict[str, Any]) -> str:
+        """The record id, or the file and row when there is none or its columns name an identifier."""
         try:
-            return self._id(record)
+            if not set(self.columns.id_columns()) & set(self.identifier_fields):
+                return self._id(record)
         except MappingError:
-            return f"{record.get(FILE_FIELD)} row {record.get(ROW_FIELD)}"
+            pass
+        return f"{record.get(FILE_FIELD)} row {record.get(ROW_FIELD)}"
 
     def map(self, stream: Stream, record: dict[str, Any], build: EventBuilder) -> Event | None:
         try:
+            if record.get(PROBLEM_FIELD):
+                raise MappingError(record[PROBLEM_FIELD])
             if record.get("__extra__") is not None:
                 raise MappingError("the row has more fields than the header")
             short = [h for h, v in record.items() if v is None]

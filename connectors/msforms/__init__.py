@@ -9,9 +9,19 @@ Forms has no response API an NHS tenant can open to a service account, so the pr
   (`11/3/2026 9:14:05` month first, or `2026-11-03 09:14:05`), read with `timezone` and `date_format`;
 - anonymous forms put "anonymous" in Email: the respondent is matched to nobody, and the form's own ward and
   staff-group questions give the unit and group;
-- `ID` counts responses of one form upwards, so a later export of the same form repeats every earlier row:
-  state keeps each form's highest ID (and latest "Last modified time", so an edited response is read again)
-  and the sha256 of every file already read, so a copy or renamed file is not read twice.
+- `ID` counts responses of one form upwards, so a later export of the same form repeats every earlier row;
+  the sha256 of every file already read is kept, so a copy or renamed file is not read twice;
+- a respondent can edit a response when the form allows it: a later export shows the same ID with new answers
+  and the same start and completion times. State keeps per form the highest ID and per response the digests
+  of its mapped answers (`row_digest`, 16 hex characters; the Email and Name columns are not part of it), so a
+  row is read again only when its answers changed. A row at or below the form's highest ID without a digest
+  (state kept before digests were) counts as read with its current answers, unless its "Last modified time"
+  is at or after the latest one read;
+- a response's version is its "Last modified time" when the export has one that differs from the completion
+  time, else its completion time; its n-th content after the first is `<completion time>~<n, 4 digits>.<digest>`,
+  so an edit gets a new event id and sorts after the versions before it (the analytics views show the latest),
+  while the same answers read again, or replayed with `since`, keep the id they were published with;
+- an export holds every response of its form not deleted in Forms: `ExportRead.present` holds their IDs.
 """
 
 from __future__ import annotations
@@ -19,7 +29,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -28,7 +38,17 @@ from connectors.core.build import EventBuilder
 from connectors.core.errors import SourceError
 from connectors.core.identity import UNKNOWN_GROUP
 from connectors.core.stream import MappingError, Page, Source, Stream, register
-from connectors.core.tabular import LocalTimes, blank, file_sha256, find_files, likert, number, utc_iso, whole
+from connectors.core.tabular import (
+    LocalTimes,
+    blank,
+    file_sha256,
+    find_files,
+    likert,
+    number,
+    row_digest,
+    utc_iso,
+    whole,
+)
 from connectors.msforms.client import Export, form_title, read_export
 from connectors.msforms.settings import (
     ANONYMOUS,
@@ -61,12 +81,24 @@ class _Layout:
     fields: dict[str, int]  # recommend, minutes_saved, comment, unit, staff_group
 
 
+@dataclass
+class ExportRead:
+    """One export as the pull sees it: the rows to publish, and what reading every row found."""
+
+    records: list[dict[str, Any]]
+    top_id: int
+    modified: str
+    present: set[int] = field(default_factory=set)  # every response ID in the export (not deleted in Forms)
+    unsent: dict[int, str] = field(default_factory=dict)  # rows read before digests were kept: their digests
+
+
 class MsFormsState:
-    """Per form the highest ID and latest modified time read; the files already read; an ordered cursor."""
+    """Per form the highest ID and latest modified time read, and per response the digests of its answers
+    (`rows`: ID -> digests joined by commas, the first content first); the files already read; a cursor."""
 
     def __init__(self, state: dict[str, Any]) -> None:
         self.files: list[str] = list(state.get("files") or [])
-        self.forms: dict[str, dict[str, Any]] = {k: dict(v) for k, v in (state.get("forms") or {}).items()}
+        self.forms: dict[str, dict[str, Any]] = {k: _copy(v) for k, v in (state.get("forms") or {}).items()}
 
     def mark(self, form_id: str) -> tuple[int, str]:
         got = self.forms.get(form_id) or {}
@@ -74,13 +106,33 @@ class MsFormsState:
 
     def advance(self, form_id: str, last_id: int, modified: str) -> None:
         old_id, old_modified = self.mark(form_id)
-        self.forms[form_id] = {"id": max(old_id, last_id), "modified": max(old_modified, modified)}
+        self.forms.setdefault(form_id, {}).update(id=max(old_id, last_id), modified=max(old_modified, modified))
+
+    def history(self, form_id: str, row_id: int) -> list[str]:
+        """The digests of one response's contents read so far, oldest first."""
+        value = ((self.forms.get(form_id) or {}).get("rows") or {}).get(str(row_id))
+        return value.split(",") if value else []
+
+    def remember(self, form_id: str, row_id: int, digest: str) -> None:
+        """`digest` is the response's current content (appended unless it is already the latest)."""
+        history = self.history(form_id, row_id)
+        if history[-1:] != [digest]:
+            form = self.forms.setdefault(form_id, {"id": 0, "modified": ""})
+            form.setdefault("rows", {})[str(row_id)] = ",".join([*history, digest])
+
+    def known_ids(self, form_id: str) -> set[int]:
+        """Every response ID of the form read so far."""
+        return {int(k) for k in (self.forms.get(form_id) or {}).get("rows") or {}}
 
     def as_dict(self) -> dict[str, Any]:
         # The cursor only grows: IDs only rise and files are only added. Fixed widths keep string order.
         total = sum(int(v.get("id") or 0) for v in self.forms.values())
         return {"cursor": f"{total:012d}.{len(self.files):06d}", "files": list(self.files),
-                "forms": {k: dict(v) for k, v in self.forms.items()}}
+                "forms": {k: _copy(v) for k, v in self.forms.items()}}
+
+
+def _copy(form: dict[str, Any]) -> dict[str, Any]:
+    return {k: dict(v) if isinstance(v, dict) else v for k, v in form.items()}
 
 
 @register
@@ -98,7 +150,9 @@ class MsForms(Source):
 
     def read(self, stream: Stream, state: dict[str, Any]) -> Iterator[Page]:
         since = self.context.since
-        st = MsFormsState({} if since else state)
+        # A replay (`since`) reads every file again and looks versions up in the stored digests, adding none.
+        known = MsFormsState(state)
+        st = known if since is None else MsFormsState({**state, "files": []})
         size = self.config.page_size if "page_size" in self.config.model_fields_set else FILE_PAGE_SIZE
         for path in self._files():
             sha = file_sha256(path)
@@ -107,11 +161,19 @@ class MsForms(Source):
             export = read_export(path, source=self.name, sheet=self.options.sheet, encoding=self.options.encoding)
             mapping = self.options.form(export.title)
             assert mapping is not None
-            records, last_id, modified = self._records(export, mapping, st, since)
+            found = self._records(export, mapping, known, since)
+            records = found.records
             for start in range(0, max(len(records), 1), size):
                 page = records[start:start + size]
+                if since is None:  # a page's digests are stored with it, once its events are acknowledged
+                    for record in page:
+                        if isinstance(record["id"], int):
+                            st.remember(mapping.form_id, record["id"], record["digest"])
                 if start + size >= len(records):  # the file counts as read after its last page
-                    st.advance(mapping.form_id, last_id, modified)
+                    if since is None:
+                        for row_id, digest in found.unsent.items():
+                            st.remember(mapping.form_id, row_id, digest)
+                    st.advance(mapping.form_id, found.top_id, found.modified)
                     st.files.append(sha)
                 elif isinstance(page[-1]["id"], int):  # rows are in ID order: a crash resumes above this page
                     st.advance(mapping.form_id, page[-1]["id"], "")
@@ -150,33 +212,45 @@ class MsForms(Source):
                        likert={code: where(text, f"likert.{text!r}") for text, code in mapping.likert.items()},
                        fields=fields)
 
-    def _records(self, export: Export, mapping: FormMapping, st: MsFormsState,
-                 since: datetime | None) -> tuple[list[dict[str, Any]], int, str]:
-        """Rows not read before (ID above the form's mark, or modified since), as records; the new marks."""
+    def _records(self, export: Export, mapping: FormMapping, known: MsFormsState,
+                 since: datetime | None) -> ExportRead:
+        """Rows to publish, in ID order: new IDs and changed answers (with `since`: every row of the window),
+        each with its digest and revision (how many other contents of the response were read before it)."""
         layout = self._layout(export, mapping)
         time_columns = [layout.completed, layout.start] + ([layout.modified] if layout.modified is not None else [])
         times = LocalTimes(self.options.timezone, self.options.date_format, day_first=False).learn(
             (row[i] for row in export.rows for i in time_columns if i < len(row)), self.name,
             f"sources.{self.name}.options.date_format")
-        mark_id, mark_modified = st.mark(mapping.form_id)
-        records: list[dict[str, Any]] = []
-        top_id, top_modified = mark_id, mark_modified
+        mark_id, mark_modified = known.mark(mapping.form_id)
+        found = ExportRead([], mark_id, mark_modified)
         width = len(export.header)
         for number_in_file, raw in enumerate(export.rows, start=2):
             row = tuple(raw) + (None,) * (width - len(raw))
             record = self._record(export, mapping, layout, row, number_in_file, times)
             row_id, changed = record["id"], record["modified_at"] or ""
-            if isinstance(row_id, int):
-                top_id = max(top_id, row_id)
-            top_modified = max(top_modified, changed)
+            found.modified = max(found.modified, changed)
+            when = record["modified_at"] or record["completed_at"]
+            in_window = since is None or when is None or when >= utc_iso(since)
+            if not isinstance(row_id, int):  # quarantined: its ID is not a number
+                if in_window:
+                    found.records.append(record)
+                continue
+            found.top_id = max(found.top_id, row_id)
+            found.present.add(row_id)
+            history, digest = known.history(mapping.form_id, row_id), record["digest"]
             if since is not None:
-                when = record["modified_at"] or record["completed_at"]
-                if when is None or when >= utc_iso(since):
-                    records.append(record)
-            elif not isinstance(row_id, int) or row_id > mark_id or (mark_modified and changed >= mark_modified):
-                records.append(record)
-        records.sort(key=lambda r: r["id"] if isinstance(r["id"], int) else -1)
-        return records, top_id, top_modified
+                record["revision"] = _last_index(history, digest)
+                if in_window:
+                    found.records.append(record)
+            elif history[-1:] == [digest]:
+                continue  # answers unchanged since they were read
+            elif not history and row_id <= mark_id and not (mark_modified and changed >= mark_modified):
+                found.unsent[row_id] = digest  # read before digests were kept, and not modified since
+            else:
+                record["revision"] = len(history)
+                found.records.append(record)
+        found.records.sort(key=lambda r: r["id"] if isinstance(r["id"], int) else -1)
+        return found
 
     def _record(self, export: Export, mapping: FormMapping, layout: _Layout, row: tuple[Any, ...], line: int,
                 times: LocalTimes) -> dict[str, Any]:
@@ -202,11 +276,14 @@ class MsForms(Source):
         completed = when(layout.completed, COMPLETED)
         if completed is None and not problems:
             problems.append(f"{COMPLETED} missing")
+        answers = {f"likert.{code}": row[i] for code, i in layout.likert.items()} | {
+            name: row[i] for name, i in layout.fields.items()}
         return {
             "form_id": mapping.form_id, "system": mapping.system or self.config.system, "id": row_id,
             "completed_at": completed, "modified_at": when(layout.modified, MODIFIED),
             "email": row[layout.email], "likert": {code: row[i] for code, i in layout.likert.items()},
-            **{field: row[i] for field, i in layout.fields.items()},
+            **{name: row[i] for name, i in layout.fields.items()},
+            "digest": row_digest(answers), "revision": 0,
             "file": export.path.name, "row": line, "problem": "; ".join(problems) or None,
         }
 
@@ -229,8 +306,13 @@ class MsForms(Source):
                                   system=system)
         else:
             person = build.person(str(email), system=system)
-        completed, modified = record["completed_at"], record["modified_at"]
-        version = modified if modified and modified != completed else completed
+        completed, modified, revision = record["completed_at"], record["modified_at"], record.get("revision") or 0
+        if modified and modified != completed:
+            version = modified
+        elif revision:  # an edit the export gives no time for
+            version = f"{completed}~{revision:04d}.{record['digest']}"
+        else:
+            version = completed
         comment = record.get("comment")
         return build.event(Kind.FORM_RESPONSE, record_id=f"{form_id}:{response_id}", version=version,
                            occurred_at=datetime.fromisoformat(completed.replace("Z", "+00:00")), payload={
@@ -246,6 +328,11 @@ class MsForms(Source):
         mapped = self.options.unit_codes.get(text) or next(
             (code for name, code in self.options.unit_codes.items() if name.lower() == text.lower()), None)
         return _code(mapped or text)
+
+
+def _last_index(history: list[str], digest: str) -> int:
+    """Which content of a response `digest` is (its latest reading), or the next one when it is new."""
+    return len(history) - 1 - history[::-1].index(digest) if digest in history else len(history)
 
 
 def _code(value: Any) -> str | None:

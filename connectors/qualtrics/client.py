@@ -2,7 +2,9 @@
 
 Qualtrics answers errors as `{"meta": {"httpStatus": "...", "error": {"errorMessage", "errorCode"}}}`; those
 messages are passed on. A file or progress id that has expired (404 below export-responses) restarts the
-export, as the documentation asks, instead of failing the pull.
+export, as the documentation asks, instead of failing the pull. An export asked for with `allowContinuation`
+or a `continuationToken` reports the token for the next export with its `complete` progress; a 400 to such a
+request is ContinuationRefused, so the caller can export by date instead.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import logging
 import time
 import zipfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -40,6 +43,17 @@ def qualtrics_message(response: httpx.Response) -> str:
 
 class BrokenExport(RetriableError):
     """The downloaded export file is not a whole ZIP; a new export is worth a try."""
+
+
+class ContinuationRefused(SourceError):
+    """Qualtrics refused an export's continuation field: the account or survey cannot continue exports, or the
+    token is no longer valid."""
+
+
+@dataclass
+class Export:
+    responses: list[dict[str, Any]]
+    continuation: str | None = None  # the token the next export continues from, when one was asked for
 
 
 class QualtricsHttp(HttpClient):
@@ -90,37 +104,53 @@ class QualtricsClient:
     def close(self) -> None:
         self.http.close()
 
-    def export(self, survey: str, start_date: str | None) -> list[dict[str, Any]]:
-        """Every response recorded at or after `start_date` (all when None), from one completed export."""
+    def export(self, survey: str, start_date: str | None = None, *, continuation: str | None = None,
+               allow_continuation: bool = False) -> Export:
+        """One completed export: the responses recorded or edited since the export that issued `continuation`,
+        else those recorded at or after `start_date` (all when None); with a continuation token for the next
+        export when `continuation` or `allow_continuation` asked for one."""
+        body: dict[str, Any] = {"format": "json", "useLabels": False}
+        if continuation:
+            body["continuationToken"] = continuation  # Qualtrics refuses startDate and endDate beside it
+        else:
+            if allow_continuation:
+                body["allowContinuation"] = True
+            if start_date:
+                body["startDate"] = start_date
         for attempt in range(1, EXPORT_ATTEMPTS + 1):
             try:
-                progress = self._start(survey, start_date)
-                file_id = self._wait(survey, progress)
-                return self._download(survey, file_id)
+                progress = self._start(survey, body)
+                file_id, token = self._wait(survey, progress)
+                return Export(self._download(survey, file_id), token)
             except (ExportGone, BrokenExport) as exc:
                 if attempt == EXPORT_ATTEMPTS:
                     raise
                 log.info("%s: %s; starting the export of %s again", self.source, exc, survey)
         raise AssertionError("unreachable")
 
-    def _start(self, survey: str, start_date: str | None) -> str:
-        body: dict[str, Any] = {"format": "json", "useLabels": False}
-        if start_date:
-            body["startDate"] = start_date
-        result = self._result(self.http.request("POST", START_EXPORT.format(survey=survey), json=body))
-        progress = result.get("progressId")
+    def _start(self, survey: str, body: dict[str, Any]) -> str:
+        continued = "continuationToken" in body or "allowContinuation" in body
+        response = self.http.request("POST", START_EXPORT.format(survey=survey), json=body,
+                                     allow=(400,) if continued else ())
+        if response.status_code == 400:
+            field = "continuationToken" if "continuationToken" in body else "allowContinuation"
+            raise ContinuationRefused(f"source '{self.source}': Qualtrics refused the export of {survey} with "
+                                      f"{field}: {qualtrics_message(response)}")
+        progress = self._result(response).get("progressId")
         if not progress:
             raise SourceError(f"source '{self.source}': Qualtrics started no export for {survey} (no progressId)")
         return str(progress)
 
-    def _wait(self, survey: str, progress: str) -> str:
+    def _wait(self, survey: str, progress: str) -> tuple[str, str | None]:
+        """The file id of the completed export and the continuation token reported with it."""
         deadline = time.monotonic() + self.timeout_seconds
         delay = min(0.1, self.poll_seconds)
         while True:
             result = self._result(self.http.request("GET", EXPORT_PROGRESS.format(survey=survey, progress=progress)))
             status = result.get("status")
             if status == "complete" and result.get("fileId"):
-                return str(result["fileId"])
+                token = result.get("continuationToken")
+                return str(result["fileId"]), str(token) if token else None
             if status == "failed":
                 raise SourceError(f"source '{self.source}': Qualtrics export {progress} of {survey} failed: "
                                   f"{json.dumps(result.get('error') or result)[:300]}")

@@ -2,19 +2,21 @@
 
 The defaults describe the programme's digital capability self-assessment as the simulator serves it: survey
 SV_6FkDigCapSelfAx, the phase asked in QID1 (1 baseline, 2 follow-up), the six framework domains as the rows
-of matrix QID2 (QID2_1 .. QID2_6, recoded 1..5) and the assessment round in embedded data field `round`.
+of matrix QID2 (QID2_1 .. QID2_6, recoded 1..5) and the assessment round in embedded data field `round`. That
+survey is read only when no survey of either kind is listed.
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from connectors.core.stream import Options
 from schemas.events import ItemCode, SkillsDomain
 
 API_ROOT = "API/v3"
+ANONYMOUS_CHANNEL = "anonymous"  # values.distributionChannel of a response through an anonymous link
 START_EXPORT = API_ROOT + "/surveys/{survey}/export-responses"
 EXPORT_PROGRESS = API_ROOT + "/surveys/{survey}/export-responses/{progress}"
 EXPORT_FILE = API_ROOT + "/surveys/{survey}/export-responses/{file}/file"
@@ -44,6 +46,10 @@ class SkillsSurvey(Options):
                                pattern=r"^[A-Za-z0-9][A-Za-z0-9 _./&()'-]*$", max_length=64)
     domains: dict[str, SkillsDomain] = Field(default_factory=lambda: dict(DEFAULT_DOMAINS),
                                              description="Export column (QID or QID_row) -> capability domain")
+    unit: str | None = Field(None, description="Column (question or embedded data) naming the respondent's ward "
+                                               "(used when anonymous)")
+    staff_group: str | None = Field(None, description="Column naming the respondent's staff group (used when "
+                                                      "anonymous)")
 
 
 class PulseSurvey(Options):
@@ -57,13 +63,28 @@ class PulseSurvey(Options):
     recommend: str | None = Field(None, description="Export column of the 0-10 recommend item")
     minutes_saved: str | None = None
     comment: str | None = Field(None, description="Export column of the comment, e.g. QID9_TEXT")
+    unit: str | None = Field(None, description="Column (question or embedded data) naming the respondent's ward "
+                                               "(used when anonymous)")
+    staff_group: str | None = Field(None, description="Column naming the respondent's staff group (used when "
+                                                      "anonymous)")
 
 
 class QualtricsOptions(Options):
-    skills_surveys: list[SkillsSurvey] = Field(default_factory=lambda: [SkillsSurvey()])
+    skills_surveys: list[SkillsSurvey] = Field(
+        default_factory=list, description="Default: the programme's self-assessment, when pulse_surveys is empty")
     pulse_surveys: list[PulseSurvey] = Field(default_factory=list)
+    unit_codes: dict[str, str] = Field(default_factory=dict,
+                                       description="Ward answer (anonymous responses) -> org unit code")
     poll_seconds: float = Field(2.0, gt=0, le=60, description="Longest wait between export progress checks")
     export_timeout_seconds: float = Field(900.0, gt=0, description="Give up on an export that takes longer")
+
+    @model_validator(mode="after")
+    def _default_survey(self) -> QualtricsOptions:
+        """A source that lists no survey reads the default self-assessment; one that lists only pulse surveys
+        reads only those."""
+        if "skills_surveys" not in self.model_fields_set and not self.pulse_surveys:
+            self.skills_surveys = [SkillsSurvey()]
+        return self
 
 
 EXAMPLE_YAML = """
@@ -95,4 +116,8 @@ sources:
           likert: {QID3_1: confidence, QID3_2: training_fit}
           recommend: QID4
           comment: QID5_TEXT
+          unit: ward                             # anonymous-link responses: embedded data naming the ward
+          staff_group: staffGroup                # ... and the staff group
+      unit_codes:                                # ward answers -> org unit codes of the staff directory
+        "Ward 7B Acute Medicine": RXX-MED-AEM-W7B
 """

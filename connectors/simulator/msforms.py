@@ -8,6 +8,8 @@ times without a zone, answers are the Likert labels. The six forms use three exp
 - ePMA forms: CSV with US-style text times (`11/3/2026 9:14:05`), as Excel on an en-US machine saves them;
 - Patient Portal forms: anonymous ("anonymous" in Email), xlsx with ISO text times, ward and staff group
   asked as questions.
+A respondent can edit a submitted response (`edit_response`): later exports show it under the same ID with the
+new answers and the same start and completion times; only the EPR style's "Last modified time" moves.
 """
 
 from __future__ import annotations
@@ -48,6 +50,18 @@ STYLES: dict[str, Style] = {"epr-pulse": "xlsx_cells", "epr-readiness": "xlsx_ce
 _BY_FORM: weakref.WeakKeyDictionary[World, dict[str, list[Event]]] = weakref.WeakKeyDictionary()
 
 
+@dataclass(frozen=True)
+class Edit:
+    """A respondent's change to a submitted response: the answers that change (item code -> 1..5, recommend)."""
+
+    at: datetime
+    likert: dict[str, int] = field(default_factory=dict)
+    recommend: int | None = None  # None: unchanged
+
+
+_EDITS: weakref.WeakKeyDictionary[World, dict[tuple[str, int], list[Edit]]] = weakref.WeakKeyDictionary()
+
+
 def responses(world: World) -> dict[str, list[Event]]:
     """Every Microsoft Forms response of each form (visible or not yet), in submission order: index + 1 is ID."""
     cached = _BY_FORM.get(world)
@@ -69,6 +83,30 @@ def visible(world: World) -> dict[str, list[Event]]:
 def response_ids(world: World) -> set[str]:
     """What the msforms connector calls the responses exported at the world's clock: `<form_id>:<ID>`."""
     return {f"{form}:{index}" for form, events in visible(world).items() for index in range(1, len(events) + 1)}
+
+
+def edit_response(world: World, form_id: str, number: int, *, likert: dict[str, int] | None = None,
+                  recommend: int | None = None, at: datetime | None = None) -> None:
+    """The respondent edits response `number` (its ID) of `form_id` at `at` (default: the world's clock);
+    exports made once the clock reaches `at` show the new answers."""
+    if not 1 <= number <= len(responses(world).get(form_id, [])):
+        raise ValueError(f"form {form_id} has no response {number}")
+    edit = Edit(at or world.clock, dict(likert or {}), recommend)
+    _EDITS.setdefault(world, {}).setdefault((form_id, number), []).append(edit)
+
+
+def edits(world: World, form_id: str, number: int) -> list[Edit]:
+    """The edits of one response made by the world's clock, oldest first."""
+    made = _EDITS.get(world, {}).get((form_id, number), [])
+    return sorted((e for e in made if e.at <= world.clock), key=lambda e: e.at)
+
+
+def likert_answers(world: World, form_id: str, number: int) -> dict[str, int]:
+    """Response `number`'s agree/disagree answers as an export at the world's clock shows them (edits applied)."""
+    answers = dict(responses(world)[form_id][number - 1].payload.likert)
+    for edit in edits(world, form_id, number):
+        answers.update(edit.likert)
+    return answers
 
 
 def unit_codes(world: World | None = None) -> dict[str, str]:
@@ -125,15 +163,18 @@ def export(world: World, form_id: str, events: list[Event]) -> FormExport:
         took = 60 + int.from_bytes(hashlib.sha1(event.source_record_id.encode()).digest()[:2], "big") % 540
         ident = world.identity(p.person.pseudonym)
         anonymous = mapping.unit is not None
+        changes = edits(world, form_id, number)
+        answers = likert_answers(world, form_id, number) if changes else p.likert
+        recommend = next((e.recommend for e in reversed(changes) if e.recommend is not None), p.recommend)
         row: list[Any] = [number, _local(event.occurred_at - timedelta(seconds=took), style),
                           _local(event.occurred_at, style),
                           ANONYMOUS if anonymous else ident.email, "" if anonymous else ident.display_name]
         if style == "xlsx_cells":
-            row.append(_local(event.occurred_at, style))
+            row.append(_local(changes[-1].at if changes else event.occurred_at, style))
         if anonymous:
             row += [world.unit_name(p.person.org_unit), p.person.staff_group]
-        row += [LABELS[p.likert[codes[q]]] if codes[q] in p.likert else "" for q in mapping.likert]
-        row.append("" if p.recommend is None else p.recommend)
+        row += [LABELS[answers[codes[q]]] if codes[q] in answers else "" for q in mapping.likert]
+        row.append("" if recommend is None else recommend)
         if mapping.minutes_saved:
             row.append("" if p.minutes_saved_per_shift is None else int(p.minutes_saved_per_shift))
         row.append(p.comment or "")

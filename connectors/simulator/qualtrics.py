@@ -1,20 +1,31 @@
 """Qualtrics' response export API (v3) for the simulated trust's digital capability self-assessments.
 
 Every skills assessment of the world is a response to survey SV_6FkDigCapSelfAx, distributed to a contact
-list (so `recipientEmail` names the respondent). Implemented as Qualtrics documents it:
+list (so `recipientEmail` names the respondent). The Patient Portal pulse responses can be served as survey
+SV_0uPortalPulseAnon, distributed by anonymous link: `distributionChannel` is `anonymous`, no recipient field
+is set, and the ward and staff group arrive as embedded data from the link. Implemented as Qualtrics
+documents it:
 - `POST /API/v3/surveys/{surveyId}/export-responses` with a JSON body (`format`, `startDate` inclusive,
   `endDate` exclusive, `useLabels`, ...; unknown fields and bad dates are a 400) returns a progressId;
 - `GET .../export-responses/{progressId}` reports `inProgress` (with `percentComplete`) for
   `polls_to_complete` polls, then `complete` with a `fileId`;
 - `GET .../export-responses/{fileId}/file` returns a ZIP holding `<survey name>.json`;
-- auth is the `X-API-TOKEN` header, which must be API_TOKEN; errors use Qualtrics' `meta.error` body.
-The export is a snapshot of the responses recorded when it was started. `expire()` forgets every export
-and file, as Qualtrics does after a while, so clients must start again; `expire_files` and `fail_exports`
-plan expired downloads and failed exports for tests.
+- auth is the `X-API-TOKEN` header, which must be API_TOKEN; errors use Qualtrics' `meta.error` body;
+- continuation: an export started with `allowContinuation: true` reports a `continuationToken` with its
+  `complete` progress; an export started with `continuationToken` (and neither startDate nor endDate, which
+  are a 400 beside it) holds the responses recorded or edited since the export that issued the token, and
+  reports a new token. An unknown token, or any continuation field on a survey listed in
+  `refuse_continuation` (accounts without the feature), is a 400.
+The export is a snapshot of the responses recorded when it was started. `edit()` changes a response's values
+as an edit in Data & Analysis does: `recordedDate` and every other date stay, only a continuation export
+shows that it changed. `expire()` forgets every export and file, as Qualtrics does after a while, so clients
+must start again; `forget_continuations()` makes every issued token unknown; `expire_files` and
+`fail_exports` plan expired downloads and failed exports for tests.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import io
 import itertools
@@ -45,7 +56,7 @@ EXPORT_FIELDS = frozenset({"format", "startDate", "endDate", "limit", "useLabels
                            "includeDisplayOrder", "seenUnansweredRecode", "multiselectSeenUnansweredRecode",
                            "exportResponsesInProgress", "formatDecimalAsComma", "timeZone", "newlineReplacement",
                            "breakoutSets", "filterId", "sortByLastModifiedDate", "questionIds", "embeddedDataIds",
-                           "surveyMetadataIds"})
+                           "surveyMetadataIds", "allowContinuation", "continuationToken"})
 _ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 
@@ -122,6 +133,54 @@ def skills_responses(world: World) -> list[dict[str, Any]]:
     return [response for at, response in built.values() if at.replace(microsecond=0) <= clock]
 
 
+PULSE_SURVEY_ID = "SV_0uPortalPulseAnon"
+PULSE_SURVEY_NAME = "Patient Portal pulse"
+PULSE_FORM = "portal-pulse"
+# Matrix QID3: one row per statement, recoded 1 (strongly disagree) .. 5 (strongly agree).
+PULSE_ROWS = ("confidence", "training_fit", "system_speed", "patient_safety", "would_not_go_back",
+              "support_available", "login_reliable", "workflow_fit")
+
+
+def pulse_response(world: World, event: Event) -> dict[str, Any]:
+    """An anonymous-link response to the pulse survey: no recipient, ward and staff group as embedded data."""
+    p = event.payload
+    seed = int.from_bytes(hashlib.sha1(event.source_record_id.encode()).digest()[2:6], "big")
+    recorded = recorded_at(event)
+    duration = 40 + seed % 300
+    rows = {f"QID3_{n}": p.likert[code] for n, code in enumerate(PULSE_ROWS, start=1) if code in p.likert}
+    values: dict[str, Any] = {
+        "startDate": timestamp(recorded - timedelta(seconds=duration)), "endDate": timestamp(recorded),
+        "status": 0, "progress": 100, "duration": duration, "finished": 1, "recordedDate": timestamp(recorded),
+        "_recordId": response_id(event.source_record_id), "distributionChannel": "anonymous", "userLanguage": "EN",
+        **rows, "ward": world.unit_name(p.person.org_unit), "staffGroup": p.person.staff_group,
+    }
+    if p.recommend is not None:
+        values["QID4"] = p.recommend
+    if p.comment:
+        values["QID5_TEXT"] = p.comment
+    return {"responseId": values["_recordId"], "values": values, "labels": {"status": "IP Address"},
+            "displayedFields": [*rows, "QID4", "QID5_TEXT"]}
+
+
+def pulse_responses(world: World) -> list[dict[str, Any]]:
+    """The pulse survey's responses recorded by the world's clock."""
+    clock = world.clock
+    return [pulse_response(world, e) for e in world.latest(Kind.FORM_RESPONSE)
+            if e.payload.form_id == PULSE_FORM and recorded_at(e).replace(microsecond=0) <= clock]
+
+
+def pulse_survey_options(world: World) -> dict[str, Any]:
+    """The `pulse_surveys` entry reading the pulse survey, with `unit_codes` for its ward names."""
+    return {"survey_id": PULSE_SURVEY_ID, "form_id": PULSE_FORM, "system": "Patient Portal",
+            "likert": {f"QID3_{n}": code for n, code in enumerate(PULSE_ROWS, start=1)}, "recommend": "QID4",
+            "comment": "QID5_TEXT", "unit": "ward", "staff_group": "staffGroup"}
+
+
+def unit_codes(world: World) -> dict[str, str]:
+    """Ward names as the pulse survey's link carries them -> org unit codes, as `options.unit_codes`."""
+    return {u.name: u.code for u in world.trust.leaves()}
+
+
 def response_ids(world: World) -> set[str]:
     """What the qualtrics connector calls the responses recorded at the world's clock."""
     return {response_id(e.source_record_id) for e in world.latest(Kind.SKILLS_ASSESSMENT)}
@@ -140,6 +199,16 @@ class _Export:
     file_id: str
     payload: bytes = b""
     responses: int = 0
+    continuation: str | None = None  # reported with the complete progress
+
+
+@dataclass(frozen=True)
+class _Mark:
+    """Where a continuation token's export stood: its place among exports and edits, and the world's clock."""
+
+    survey: str
+    change: int
+    clock: datetime
 
 
 class QualtricsApi(Api):
@@ -157,6 +226,10 @@ class QualtricsApi(Api):
         self.started: list[dict[str, Any]] = []  # export request bodies, for tests to inspect
         self.fail_exports = 0  # the next this many exports end in status "failed"
         self.expire_files = 0  # the next this many file downloads find the file expired
+        self.refuse_continuation: set[str] = set()  # surveys whose exports refuse the continuation fields
+        self.edits: dict[str, tuple[int, dict[str, Any]]] = {}  # responseId -> (change number, values set)
+        self._tokens: dict[str, _Mark] = {}
+        self._changes = itertools.count(1)  # orders exports and edits
         self._ids = itertools.count(1)
         self._state_lock = threading.Lock()
 
@@ -165,6 +238,28 @@ class QualtricsApi(Api):
         with self._state_lock:
             self.exports.clear()
             self.files.clear()
+
+    def forget_continuations(self) -> None:
+        """Make every continuation token issued so far unknown."""
+        with self._state_lock:
+            self._tokens.clear()
+
+    def edit(self, response_id: str, **values: Any) -> None:
+        """Change answers of a recorded response, as an edit in Data & Analysis does: its dates stay."""
+        with self._state_lock:
+            _, before = self.edits.get(response_id, (0, {}))
+            self.edits[response_id] = (next(self._changes), {**before, **values})
+
+    def responses(self, survey: str) -> list[dict[str, Any]]:
+        """The survey's responses recorded by the world's clock, as edited."""
+        out = []
+        for response in self.surveys[survey].responses(self.world):
+            edit = self.edits.get(response["responseId"])
+            if edit is not None:
+                response = copy.deepcopy(response)
+                response["values"].update(edit[1])
+            out.append(response)
+        return out
 
     def authorise(self, request: Request) -> Response | None:
         if request.headers.get("x-api-token") != API_TOKEN:
@@ -211,10 +306,19 @@ class QualtricsApi(Api):
                 except ValueError:
                     return qualtrics_error(400, "Bad Request", f"Invalid {name}: expected an ISO 8601 date and "
                                            "time with a zone, e.g. 2026-03-01T00:00:00Z", "RP_0.5")
+        continued = self._continuation(survey, body)
+        if isinstance(continued, Response):
+            return continued
         self.started.append(body)
+        with self._state_lock:
+            change, clock = next(self._changes), self.world.clock
         chosen = []
-        for response in self.surveys[survey].responses(self.world):
+        for response in self.responses(survey):
             recorded = datetime.fromisoformat(response["values"]["recordedDate"].replace("Z", "+00:00"))
+            if continued is not None:
+                edited = self.edits.get(response["responseId"], (0, {}))[0] > continued.change
+                if not edited and recorded.replace(microsecond=0) <= continued.clock:
+                    continue
             if "startDate" in bounds and recorded < bounds["startDate"]:
                 continue
             if "endDate" in bounds and recorded >= bounds["endDate"]:
@@ -228,10 +332,36 @@ class QualtricsApi(Api):
         number = next(self._ids)
         export = _Export(survey, self.polls_to_complete, f"{uuid.UUID(int=number * 7919)}-def", buffer.getvalue(),
                          len(chosen))
+        if body.get("allowContinuation") or continued is not None:
+            export.continuation = uuid.uuid4().hex
+            with self._state_lock:
+                self._tokens[export.continuation] = _Mark(survey, change, clock)
         progress = f"ES_{number:015d}"
         with self._state_lock:
             self.exports[progress] = export
         return _ok({"progressId": progress, "percentComplete": 0.0, "status": "inProgress"})
+
+    def _continuation(self, survey: str, body: dict[str, Any]) -> _Mark | Response | None:
+        """The mark of the body's continuationToken, None without one, or the 400 Qualtrics answers."""
+        token, allow = body.get("continuationToken"), body.get("allowContinuation")
+        if token is None and allow is None:
+            return None
+        if allow is not None and not isinstance(allow, bool):
+            return qualtrics_error(400, "Bad Request", "allowContinuation must be a boolean", "RP_0.6")
+        if survey in self.refuse_continuation:
+            return qualtrics_error(400, "Bad Request", "Continuation is not available for this survey.",
+                                   "RP_0.7")
+        if token is None:
+            return None
+        if "startDate" in body or "endDate" in body:
+            return qualtrics_error(400, "Bad Request", "continuationToken cannot be combined with startDate "
+                                   "or endDate", "RP_0.8")
+        with self._state_lock:
+            mark = self._tokens.get(str(token))
+        if mark is None or mark.survey != survey:
+            return qualtrics_error(400, "Bad Request", "The continuation token is invalid or has expired.",
+                                   "RP_0.9")
+        return mark
 
     def _progress(self, survey: str, progress: str) -> Response:
         if self.on_poll is not None:
@@ -251,7 +381,10 @@ class QualtricsApi(Api):
                             "error": {"errorCode": "EXPORT_FAILED", "errorMessage": "The export could not be "
                                       "generated. Try again later."}})
             self.files[export.file_id] = export
-        return _ok({"fileId": export.file_id, "percentComplete": 100.0, "status": "complete"})
+        result: dict[str, Any] = {"fileId": export.file_id, "percentComplete": 100.0, "status": "complete"}
+        if export.continuation is not None:
+            result["continuationToken"] = export.continuation
+        return _ok(result)
 
     def _file(self, survey: str, file_id: str) -> Response:
         with self._state_lock:

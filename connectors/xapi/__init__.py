@@ -15,9 +15,10 @@ Gamified training platforms and most modern LMSs emit xAPI statements; the LRS s
 - `more` is a host-relative IRL (an endpoint-relative one is taken below the endpoint); an expired `more`
   link restarts the stream from its last cursor;
 - verbs are IRIs (registered → enrolled, attempted, completed, passed, failed, cmi5 satisfied → completed);
-  other verbs (experienced, launched, initialized, answered, ...) and voiding statements are skipped and
-  counted. The LRS itself hides voided statements from later reads; a statement voided after it was
-  published stays in the warehouse (events have no retraction);
+  other verbs (experienced, launched, initialized, answered, ...) are skipped and counted;
+- a voiding statement (verb `voided`, object a `StatementRef`) becomes a retraction of the statement it
+  names, so a statement voided after it was published leaves the views and metrics (the LRS itself hides
+  voided statements from later reads);
 - actors by `mbox` or `account` (its name is a username, which the directory's aliases resolve); an actor
   known only by `mbox_sha1sum` or `openid`, or a Group, is quarantined with the reason;
 - `result.score.scaled` is −1..1: negative scores count as 0; `result.duration` is an ISO 8601 duration
@@ -37,7 +38,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any, ClassVar
 
-from connectors.core.build import EventBuilder, parse_time
+from connectors.core.build import EventBuilder, parse_time, retraction
 from connectors.core.config import SourceConfig
 from connectors.core.errors import CursorExpired, SourceError
 from connectors.core.http import HttpClient
@@ -140,6 +141,8 @@ class Xapi(Source):
 
     def map(self, stream: Stream, record: dict[str, Any], build: EventBuilder) -> Event | None:
         verb_iri = (record.get("verb") or {}).get("id")
+        if verb_iri == VOIDED_VERB:
+            return self._voiding(record, build)
         verb = self._verbs.get(verb_iri) if isinstance(verb_iri, str) else None
         if verb is None:
             self.skipped_verbs["voided" if verb_iri == VOIDED_VERB else str(verb_iri)] += 1
@@ -170,6 +173,16 @@ class Xapi(Source):
                                "course_title": activity.course_title, "module": activity.module,
                                "verb": verb, "score": scaled_score(result), "duration_seconds": duration,
                                "required": self._required(activity.course_id, person.go_live_wave)})
+
+    def _voiding(self, record: dict[str, Any], build: EventBuilder) -> Event:
+        """The retraction of the statement a voiding statement names (xAPI 1.0.3, 2.3.2 Voided)."""
+        target = record.get("object") or {}
+        if not isinstance(target, dict) or target.get("objectType") != "StatementRef" or not target.get("id"):
+            raise MappingError("voiding statement: object must be a StatementRef with the voided statement's id")
+        voiding_id = self.require(record, "id", "statement id")
+        stored = parse_time(record.get("stored"), "stored")
+        return retraction(build, Kind.TRAINING_RECORD, record_id=str(target["id"]), version=str(voiding_id),
+                          occurred_at=stored, reason="voided")
 
     def close(self) -> None:
         if self.skipped_verbs:

@@ -14,6 +14,7 @@ EVENT_TOPICS=(
   realise.helpdesk_ticket.v1
   realise.training_record.v1
   realise.skills_assessment.v1
+  realise.retraction.v1
 )
 # Records that failed validation, kept for 30 days for investigation and replay.
 DEAD_LETTER_TOPIC=realise.dead_letter.v1

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 import pandas as pd
 
 from flows.ingest.decode import Rejected, decode
-from flows.ingest.quality import frame_columns
+from flows.ingest.quality import CHECKED_KINDS, frame_columns
 from flows.ingest.rows import flatten
 from realise.quarantine import bounded, failure
 from schemas.events import Kind
@@ -131,7 +131,7 @@ def plan_batch(records: Iterable[SourceRecord], gate: QualityChecker, *, topic_p
 
     now = now or datetime.now(UTC)
     for kind, items in list(plan.valid.items()):
-        if items:
+        if items and kind in CHECKED_KINDS:
             plan.valid[kind] = _check_quality(plan, gate, kind, items, now)
     return plan
 

@@ -230,7 +230,9 @@ class WarehouseWriter:
                             t=_table(FACT_TABLES[kind]), c=sql.SQL(", ").join(map(sql.Identifier, cols)),
                             tmp=sql.Identifier(f"tmp_{kind.value}")))
                         result.loaded[kind.value] = cur.rowcount
-                    self._upsert_dimensions(cur, all_valid)
+                    people = [v for v in all_valid if v.event.kind != Kind.RETRACTION]
+                    if people:
+                        self._upsert_dimensions(cur, people)
                     result.max_occurred_at = max(v.row["occurred_at"] for v in all_valid)
                 else:
                     result.duplicates = plan.repeated

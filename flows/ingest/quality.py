@@ -95,6 +95,10 @@ _RULES: dict[Kind, _KindRules] = {
 }
 
 
+# Retractions carry no person and no values to check: the contract is their whole check.
+CHECKED_KINDS: frozenset[Kind] = frozenset(_RULES)
+
+
 def frame_columns(kind: Kind) -> tuple[str, ...]:
     """The columns `check` needs in a frame of `kind`, so the code that builds frames can share them."""
     return _COMMON_COLUMNS + _RULES[Kind(kind)].columns
@@ -177,7 +181,7 @@ class QualityGate:
         self._suites: dict[Kind, ExpectationSuite] = {}
         self._rules: dict[Kind, list[_Rule]] = {}
         self._expectations: dict[Kind, list[Expectation]] = {}
-        for kind in Kind:
+        for kind in _RULES:
             asset = datasource.add_dataframe_asset(kind.value)
             self._batches[kind] = asset.add_batch_definition_whole_dataframe("micro_batch")
             self._suites[kind], self._rules[kind] = self._build_suite(gxe, kind)

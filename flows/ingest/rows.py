@@ -19,6 +19,8 @@ FACT_COLUMNS: dict[Kind, tuple[str, ...]] = {
     Kind.TRAINING_RECORD: (*COMMON, "course_id", "course_title", "module", "verb", "score", "duration_seconds",
                            "required"),
     Kind.SKILLS_ASSESSMENT: (*COMMON, "assessment_id", "phase", "scores"),
+    Kind.RETRACTION: ("event_id", "source", "source_record_id", "record_version", "occurred_at", "date_key",
+                      "retracted_kind", "reason"),
 }
 FACT_TABLES: dict[Kind, str] = {kind: f"core.fact_{kind.value}" for kind in Kind}
 
@@ -33,7 +35,7 @@ COPY_TYPES: dict[str, str] = {
     "category": "text", "priority": "int2", "reopen_count": "int4", "satisfaction": "int2", "summary": "text",
     "course_id": "text", "course_title": "text", "module": "text", "verb": "text", "score": "float8",
     "duration_seconds": "int4", "required": "bool",
-    "assessment_id": "text", "phase": "text", "scores": "jsonb",
+    "assessment_id": "text", "phase": "text", "scores": "jsonb", "retracted_kind": "text", "reason": "text",
     "kind": "text", "topic": "text", "partition": "int4", "offset": "int8", "envelope": "jsonb",
     "key": "bytea", "raw": "bytea", "raw_sha256": "text", "raw_size": "int4", "stage": "text",
     "reasons": "text[]",
@@ -89,8 +91,18 @@ _SPECIFIC = {Kind.FORM_RESPONSE: _form, Kind.HELPDESK_TICKET: _ticket, Kind.TRAI
              Kind.SKILLS_ASSESSMENT: _skills}
 
 
+def _retraction(e: Any) -> dict[str, Any]:
+    occurred = _utc(e.occurred_at)
+    return {"event_id": e.event_id, "source": e.source, "source_record_id": e.source_record_id,
+            "record_version": e.record_version, "occurred_at": occurred, "ingested_at": _utc(e.ingested_at),
+            "date_key": int(occurred.strftime("%Y%m%d")), "retracted_kind": e.payload.kind,
+            "reason": e.payload.reason}
+
+
 def flatten(event: Any) -> dict[str, Any]:
     """Every column the quality suite and the fact table need, for one event."""
+    if event.kind == Kind.RETRACTION:
+        return _retraction(event)
     row = _common(event)
     row.update(_SPECIFIC[Kind(event.kind)](event))
     return row

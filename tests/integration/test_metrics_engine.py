@@ -35,6 +35,12 @@ from realise import kafka as rk
 from realise.config import Settings
 from schemas.events import Kind, make_event
 from warehouse.db import create_engine
+from warehouse.metrics.definitions.common import (
+    latest_form_responses,
+    latest_helpdesk_tickets,
+    latest_skills_assessments,
+)
+from warehouse.metrics.delta import UNRESTRICTED
 from warehouse.metrics.engine import SuppressionPolicy, refresh
 from warehouse.metrics.registry import GRAINS, REGISTRY, SEGMENTS, Metric, all_metrics
 
@@ -446,6 +452,51 @@ def test_a_ticket_resolved_weeks_later_is_recounted_in_the_week_it_was_opened(wa
     after_incremental = snapshot(warehouse, ids)
     refresh(warehouse, full=True, metric_ids=ids)
     assert_same(after_incremental, snapshot(warehouse, ids))
+
+
+def test_records_retracted_at_the_source_leave_every_metric_incremental_and_full_alike(warehouse, loaded, gate):
+    """A retraction (an xAPI voiding, a deleted ticket or response) takes its record out of the analytics views
+    and every metric, in the weeks of all its versions; an incremental refresh must match a full one."""
+    ids = sorted(all_metrics())
+    refresh(warehouse, full=True, metric_ids=ids)
+    before = snapshot(warehouse, ids)
+    at = loaded.now - timedelta(hours=1)
+    targets = {
+        "form_response": "select source, response_id from analytics.form_responses order by submitted_at limit 3",
+        "helpdesk_ticket": "select source, ticket_id from analytics.helpdesk_tickets order by opened_at limit 3",
+        "training_record": "select source, statement_id from analytics.training_records "
+                           "where verb in ('completed', 'passed') order by occurred_at limit 3",
+        "skills_assessment": "select distinct source, response_id from analytics.skills_assessments limit 3",
+    }
+    retractions = []
+    with warehouse.connect() as conn:
+        for kind, sql in targets.items():
+            for source, record_id in conn.execute(sa.text(sql)):
+                retractions.append(make_event(Kind.RETRACTION, source=source, source_record_id=record_id,
+                                              record_version=f"deleted-{at.isoformat()}", occurred_at=at,
+                                              ingested_at=at, payload={"kind": kind, "reason": "deleted"}))
+    assert len(retractions) == 12
+    load_events(warehouse, loaded, gate, retractions)
+    with warehouse.connect() as conn:
+        for kind, sql in targets.items():
+            still = {tuple(r) for r in conn.execute(sa.text(sql.replace("limit 3", "")))}
+            gone = {(e.source, e.source_record_id) for e in retractions if e.payload.kind == kind}
+            assert not still & gone, kind
+        # the metrics' own reading of the latest versions leaves them out too (not only the views)
+        for kind, sql in (("form_response", f"select source, response_id from ({latest_form_responses()}) x"),
+                          ("helpdesk_ticket", f"select source, ticket_id from ({latest_helpdesk_tickets()}) x"),
+                          ("skills_assessment", "select source, source_record_id from "
+                                                f"({latest_skills_assessments('baseline', early=False)}) x")):
+            read = {tuple(r) for r in conn.execute(sa.text(sql), {**UNRESTRICTED})}
+            gone = {(e.source, e.source_record_id) for e in retractions if e.payload.kind == kind}
+            assert read and not read & gone, kind
+
+    refresh(warehouse, full=False, metric_ids=ids)
+    after_incremental = snapshot(warehouse, ids)
+    refresh(warehouse, full=True, metric_ids=ids)
+    after_full = snapshot(warehouse, ids)
+    assert after_full != before  # the retractions did change metrics
+    assert_same_values(after_incremental, after_full)
 
 
 def _copy_of_nes(monkeypatch: pytest.MonkeyPatch) -> str:

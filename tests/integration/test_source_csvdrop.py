@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import shutil
 from datetime import timedelta
 from pathlib import Path
@@ -160,6 +161,38 @@ def test_given_malformed_rows_when_pulled_then_each_is_quarantined_with_its_row_
         raw = " ".join(r[0] for r in conn.execute(sa.text(
             "select convert_from(raw, 'utf8') from ops.quarantine where source = 'desk_drop'")))
     assert '"Caller": "[identifier]"' in raw and "staff0" not in raw
+
+
+EXTRA_COLUMNS = {"IP Address": "10.20.30.40", "Location": "Ward 7B bay 3 bed 12", "Job Title": "Senior Charge Nurse",
+                 "Email Address": "jo.bloggs@example.nhs.uk", "Full name": "Jo Bloggs", "Staff number": "20012345",
+                 "Channel": "Kiosk"}
+
+
+def test_given_a_drop_with_columns_nobody_mapped_when_a_row_is_quarantined_then_its_copy_keeps_no_identifier(
+        rig: Rig) -> None:
+    path = sim.write_drop(rig.world, rig.folder, Kind.FORM_RESPONSE)
+
+    def widen(rows: list[list[str]]) -> None:
+        rows[0] += list(EXTRA_COLUMNS)
+        for row in rows[1:]:
+            row += list(EXTRA_COLUMNS.values())
+        rows[1][2] = "31/02/2026 10:00:00"  # no such date
+        rows[2] += ["Jo Bloggs", "jo.bloggs@example.nhs.uk"]  # more fields than headings: nothing sits where named
+
+    rows = _rewrite(path, widen)
+    header = rows[0]
+    result = rig.pull("forms_drop", _config(rig, Kind.FORM_RESPONSE))
+    assert _stream(result, Kind.FORM_RESPONSE).rejected == 2
+    with rig.engine.connect() as conn:
+        copies = [json.loads(bytes(r[0])) for r in conn.execute(sa.text(
+            "select raw from ops.quarantine where source = 'forms_drop' order by key"))]
+    text = json.dumps(copies)
+    for value in (*EXTRA_COLUMNS.values(), rows[1][3], rows[2][3], "@"):
+        assert value not in text
+    bad_date = next(c for c in copies if "submitted_at" in c)
+    assert bad_date["respondent_email"] == "[identifier]"
+    assert bad_date["form_id"] == rows[1][header.index("form_id")]  # mapped, not identifying: kept to fix the row
+    assert "Channel" in bad_date and not {"IP Address", "Email Address", "Full name", "Staff number"} & set(bad_date)
 
 
 def test_given_mapped_column_missing_from_a_drop_when_pulled_then_error_names_the_setting(rig: Rig) -> None:

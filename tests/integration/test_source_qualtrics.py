@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import copy
 from collections import defaultdict
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +66,7 @@ def test_given_skills_survey_when_exported_then_every_response_loads_with_its_ph
     with SimServer([api]) as server:
         result = rig.pull(SOURCE, rig.config(_entry(server)))
     assert result.streams[0].rejected == 0 and result.published == len(rig.world.latest(Kind.SKILLS_ASSESSMENT))
-    assert api.started == [{"format": "json", "useLabels": False}]
+    assert api.started == [{"format": "json", "useLabels": False, "allowContinuation": True}]
     assert rig.ingest().quarantined == 0
     _assert_loaded_as_source(rig)
 
@@ -89,20 +89,151 @@ def test_given_export_that_fails_when_pulled_then_error_says_so_and_state_stays(
     assert rig.state(SOURCE, "skills_assessments") == {}
 
 
-def test_given_stored_cursor_when_pulled_again_then_export_starts_at_that_second_inclusive(rig: Rig) -> None:
+def test_given_nothing_changed_when_pulled_again_then_the_continuation_export_is_empty_and_publishes_nothing(
+        rig: Rig) -> None:
     api = sim.QualtricsApi(rig.world)
     with SimServer([api]) as server:
         config = rig.config(_entry(server))
         first = rig.pull(SOURCE, config)
-        cursor = rig.state(SOURCE, "skills_assessments")["surveys"][sim.SKILLS_SURVEY_ID]
+        stored = rig.state(SOURCE, "skills_assessments")
         again = rig.pull(SOURCE, config)
-    assert api.started[1]["startDate"] == cursor[:19] + "Z"
-    # The response recorded at the cursor is exported again, and publishes the same event as before.
-    assert again.records >= 1 and again.published == again.records
-    assert cursor == max(r["values"]["recordedDate"] for r in sim.skills_responses(rig.world))
-    assert rig.ingest().duplicates >= 1
-    _assert_loaded_as_source(rig)
+    token = stored["surveys"][sim.SKILLS_SURVEY_ID]["continuation"]
+    assert api.started[1] == {"format": "json", "useLabels": False, "continuationToken": token}
+    assert again.records == again.published == 0
     assert first.published == len(rig.world.latest(Kind.SKILLS_ASSESSMENT))
+    assert stored["cursor"] == max(r["values"]["recordedDate"] for r in sim.skills_responses(rig.world))
+    after = rig.state(SOURCE, "skills_assessments")
+    assert after["cursor"] == stored["cursor"] and after["surveys"][sim.SKILLS_SURVEY_ID]["continuation"] != token
+    rig.ingest()
+    _assert_loaded_as_source(rig)
+
+
+def _latest_scores(rig: Rig, response: str) -> dict[str, int]:
+    """The scores of the version of a response that the warehouse treats as its latest."""
+    with rig.engine.connect() as conn:
+        return dict(conn.execute(sa.text(
+            "select scores from core.fact_skills_assessment where source = :s and source_record_id = :r "
+            "order by occurred_at desc, record_version desc limit 1"), {"s": SOURCE, "r": response}).scalar_one())
+
+
+def test_given_response_edited_after_it_was_exported_when_pulled_again_then_the_edit_loads_as_the_latest_version(
+        rig: Rig) -> None:
+    api = sim.QualtricsApi(rig.world)
+    oldest = min(sim.skills_responses(rig.world), key=lambda r: r["values"]["recordedDate"])
+    rid, score = oldest["responseId"], oldest["values"]["QID2_1"]
+    with SimServer([api]) as server:
+        config = rig.config(_entry(server))
+        rig.pull(SOURCE, config)
+        api.edit(rid, QID2_1=score % 5 + 1)  # recordedDate stays: only a continuation export shows the edit
+        again = rig.pull(SOURCE, config)
+    rig.ingest()
+    assert _latest_scores(rig, rid)["identity_wellbeing_safety"] == score % 5 + 1
+    assert len({version for r, version in rig.raw_versions(SOURCE) if r == rid}) == 2
+    assert again.records == again.published == 1
+    assert "startDate" not in api.started[1] and api.started[1]["continuationToken"]
+    first_recorded = datetime.fromisoformat(oldest["values"]["recordedDate"].replace("Z", "+00:00"))
+    with SimServer([api]) as server:  # a replay of every response: the unchanged ones are duplicates
+        replay = rig.pull(SOURCE, rig.config(_entry(server)), since=first_recorded - timedelta(days=1))
+    assert replay.published == len(rig.world.latest(Kind.SKILLS_ASSESSMENT))
+    assert rig.ingest().duplicates >= replay.published - 1
+    assert _latest_scores(rig, rid)["identity_wellbeing_safety"] == score % 5 + 1
+
+
+def _save_state(rig: Rig, state: dict[str, Any]) -> None:
+    with rig.engine.begin() as conn:
+        rig.puller.store.save(conn, SOURCE, "skills_assessments", state, 0)
+
+
+def test_given_state_stored_as_a_date_cursor_when_pulled_then_continuation_starts_at_that_second_inclusive(
+        rig: Rig) -> None:
+    recorded = sorted(r["values"]["recordedDate"] for r in sim.skills_responses(rig.world))
+    cursor = recorded[len(recorded) // 2]
+    _save_state(rig, {"cursor": cursor, "surveys": {sim.SKILLS_SURVEY_ID: cursor}})
+    api = sim.QualtricsApi(rig.world)
+    with SimServer([api]) as server:
+        result = rig.pull(SOURCE, rig.config(_entry(server)))
+    assert api.started == [{"format": "json", "useLabels": False, "allowContinuation": True,
+                            "startDate": cursor[:19] + "Z"}]
+    assert result.records == sum(1 for r in recorded if r[:19] >= cursor[:19])
+    assert rig.state(SOURCE, "skills_assessments")["surveys"][sim.SKILLS_SURVEY_ID]["continuation"]
+
+
+def _posts(server: SimServer) -> list[int]:
+    return [status for method, path, status in server.log if method == "POST"]
+
+
+def test_given_survey_that_refuses_continuation_when_pulled_then_exports_fall_back_to_recorded_dates(
+        rig: Rig) -> None:
+    api = sim.QualtricsApi(rig.world)
+    api.refuse_continuation.add(sim.SKILLS_SURVEY_ID)
+    with SimServer([api]) as server:
+        config = rig.config(_entry(server))
+        rig.pull(SOURCE, config)
+        cursor = rig.state(SOURCE, "skills_assessments")["cursor"]
+        rig.world.advance(timedelta(days=8))
+        rig.pull(SOURCE, config)
+        posts = _posts(server)
+    assert posts == [400, 200, 400, 200]  # each run asks for continuation again, then exports by date
+    assert api.started == [{"format": "json", "useLabels": False},
+                           {"format": "json", "useLabels": False, "startDate": cursor[:19] + "Z"}]
+    assert rig.ingest().quarantined == 0
+    _assert_loaded_as_source(rig)
+
+
+def test_given_continuation_token_qualtrics_no_longer_knows_when_pulled_then_a_new_chain_starts_at_the_stored_date(
+        rig: Rig) -> None:
+    api = sim.QualtricsApi(rig.world)
+    with SimServer([api]) as server:
+        config = rig.config(_entry(server))
+        rig.pull(SOURCE, config)
+        cursor = rig.state(SOURCE, "skills_assessments")["cursor"]
+        api.forget_continuations()
+        rig.world.advance(timedelta(days=8))
+        rig.pull(SOURCE, config)
+        posts = _posts(server)
+    assert posts == [200, 400, 200]
+    assert api.started[-1] == {"format": "json", "useLabels": False, "allowContinuation": True,
+                               "startDate": cursor[:19] + "Z"}
+    assert rig.state(SOURCE, "skills_assessments")["surveys"][sim.SKILLS_SURVEY_ID]["continuation"]
+    assert rig.ingest().quarantined == 0
+    _assert_loaded_as_source(rig)
+
+
+def _pulse_api(rig: Rig) -> sim.QualtricsApi:
+    return sim.QualtricsApi(rig.world, {sim.PULSE_SURVEY_ID: sim.SimSurvey(sim.PULSE_SURVEY_NAME,
+                                                                           sim.pulse_responses)})
+
+
+def test_given_only_pulse_surveys_configured_when_pulled_then_the_default_skills_survey_is_not_exported(
+        rig: Rig) -> None:
+    survey = {k: v for k, v in sim.pulse_survey_options(rig.world).items() if k not in ("unit", "staff_group")}
+    with SimServer([_pulse_api(rig)]) as server:
+        result = rig.pull(SOURCE, rig.config(_entry(server, pulse_surveys=[survey])))
+        paths = [path for _, path, _ in server.log]
+    assert paths and not any(sim.SKILLS_SURVEY_ID in path for path in paths)
+    pulse = next(s for s in result.streams if s.stream == "survey_responses")
+    assert pulse.published == len(sim.pulse_responses(rig.world)) > 0 and pulse.rejected == 0
+
+
+def test_given_anonymous_link_responses_when_pulled_then_they_load_with_the_ward_answer_and_nobody_is_matched(
+        rig: Rig) -> None:
+    options = {"pulse_surveys": [sim.pulse_survey_options(rig.world)], "unit_codes": sim.unit_codes(rig.world)}
+    with SimServer([_pulse_api(rig)]) as server:
+        result = rig.pull(SOURCE, rig.config(_entry(server, **options)))
+    pulse = next(s for s in result.streams if s.stream == "survey_responses")
+    expected = {sim.response_id(e.source_record_id): e for e in rig.world.latest(Kind.FORM_RESPONSE)
+                if e.payload.form_id == sim.PULSE_FORM}
+    assert pulse.rejected == 0 and pulse.unmatched_staff == len(expected) > 0
+    assert rig.ingest().quarantined == 0
+    with rig.engine.connect() as conn:
+        rows = {r["response_id"]: r for r in conn.execute(sa.text(
+            "select * from analytics.form_responses where source = :s"), {"s": SOURCE}).mappings()}
+    staff = {p.pseudonym for p in rig.world.trust.staff}
+    assert set(rows) == set(expected)
+    for rid, event in expected.items():
+        person, row = event.payload.person, rows[rid]
+        assert (row["org_unit"], row["staff_group"]) == (person.org_unit, person.staff_group)
+        assert row["staff_pseudonym"] not in staff and row["likert"] == event.payload.likert
 
 
 def test_given_responses_recorded_while_an_export_runs_when_pulled_twice_then_each_arrives_once(rig: Rig) -> None:

@@ -188,7 +188,7 @@ def test_given_consistent_through_behind_the_newest_statements_when_pulled_then_
         sim.expected_statement_ids(rig.world) | {s["id"] for s in recent}
 
 
-def test_given_unknown_and_voiding_verbs_when_pulled_then_they_are_skipped_and_the_voided_one_is_hidden(
+def test_given_unknown_and_voiding_verbs_when_pulled_then_they_are_skipped_and_the_voided_one_is_retracted(
         make_rig: RigFactory) -> None:
     rig = make_rig(sim.apis, sim.ENV)
     at = rig.world.clock - timedelta(hours=2)
@@ -199,10 +199,47 @@ def test_given_unknown_and_voiding_verbs_when_pulled_then_they_are_skipped_and_t
     lrs(rig).add_statements([doomed, *noise])
     result = rig.pull("xapi", xapi_config(rig, page_size=500))
     launched = sum(1 for s in lrs(rig).visible_statements() if s["verb"]["id"] == sim.ADL + "launched")
-    assert result.streams[0].skipped == launched + 2  # the world's launches, plus experienced and the voiding
-    ids = {e["source_record_id"] for e in rig.events("xapi")}
+    assert result.streams[0].skipped == launched + 1  # the world's launches, plus experienced
+    events = rig.events("xapi")
+    ids = {e["source_record_id"] for e in events if e["kind"] == "training_record"}
     assert doomed["id"] not in ids and not ids & {n["id"] for n in noise}
     assert ids == sim.expected_statement_ids(rig.world)
+    assert [(e["source_record_id"], e["record_version"], e["payload"]) for e in events if e["kind"] == "retraction"] \
+        == [(doomed["id"], noise[2]["id"], {"kind": "training_record", "reason": "voided"})]
+
+
+def test_given_a_statement_voided_after_it_was_loaded_when_pulled_and_ingested_then_it_leaves_the_views(
+        make_rig: RigFactory) -> None:
+    rig = make_rig(sim.apis, sim.ENV)
+    config = xapi_config(rig, page_size=500)
+    passed = statement(rig.world, 3, "passed", stored=rig.world.clock - timedelta(hours=3),
+                       result={"score": {"scaled": 0.9}})
+    lrs(rig).add_statements([passed])
+    rig.pull("xapi", config)
+    rig.ingest()
+
+    def shown() -> set[str]:
+        with rig.engine.connect() as conn:
+            return set(conn.execute(sa.text("select statement_id from analytics.training_records "
+                                            "where source = 'xapi'")).scalars())
+
+    assert passed["id"] in shown()
+    rig.world.advance(timedelta(hours=1))
+    voiding = statement(rig.world, 3, "voided", stored=rig.world.clock - timedelta(minutes=5),
+                        object={"objectType": "StatementRef", "id": passed["id"]})
+    lrs(rig).add_statements([voiding])
+    rig.pull("xapi", config)
+    summary = rig.ingest()
+    assert summary.loaded.get("retraction") == 1
+    assert passed["id"] not in shown()
+    assert shown() == sim.expected_statement_ids(rig.world)
+    with rig.engine.connect() as conn:
+        kept = conn.execute(sa.text("select count(*) from core.fact_training_record where source_record_id = :i"),
+                            {"i": passed["id"]}).scalar_one()
+        retracted = conn.execute(sa.text("select source_record_id, retracted_kind, reason from analytics.retractions"
+                                         )).all()
+    assert kept == 1  # history keeps the statement
+    assert [tuple(r) for r in retracted] == [(passed["id"], "training_record", "voided")]
 
 
 def test_given_an_actor_known_only_by_mbox_sha1sum_when_pulled_then_it_is_quarantined_without_the_hash(

@@ -14,7 +14,7 @@ from connectors.core.config import SourceConfig, parse_options
 from connectors.core.errors import SourceError
 from connectors.core.identity import StaffResolver
 from connectors.core.stream import MappingError, PullContext
-from connectors.core.tabular import LocalTimes, duration_seconds
+from connectors.core.tabular import LocalTimes, duration_seconds, identifying_heading
 from connectors.csvdrop import CsvDrop
 from connectors.csvdrop.client import read_csv
 from connectors.csvdrop.settings import EXAMPLE_YAML, CsvDropOptions
@@ -132,3 +132,14 @@ def test_given_readme_examples_when_validated_then_each_is_a_valid_source() -> N
     for name, entry in yaml.safe_load(EXAMPLE_YAML)["sources"].items():
         kinds.add(parse_options(CsvDropOptions, SourceConfig.model_validate(entry), name).kind)
     assert kinds == {"form_response", "helpdesk_ticket", "training_record"}
+
+
+@pytest.mark.parametrize(("heading", "identifying"), [
+    ("IP Address", True), ("ip_address", True), ("Location", True), ("Job Title", True), ("Email Address", True),
+    ("Full name", True), ("Staff number", True), ("employeeId", True), ("Username", True), ("Mobile phone", True),
+    ("response_id", False), ("Record ID", False), ("Course Title", False), ("login_ready", False),
+    ("staff_group", False), ("Channel", False), ("Short description", False),
+])
+def test_given_a_column_heading_when_checked_then_identifiers_and_quasi_identifiers_are_told_apart(
+        heading: str, identifying: bool) -> None:
+    assert identifying_heading(heading) is identifying

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
+from connectors.core.build import EventBuilder
 from connectors.core.config import SourceConfig, parse_options
 from connectors.core.errors import SourceError
-from connectors.core.stream import MappingError
+from connectors.core.identity import StaffResolver
+from connectors.core.stream import MappingError, PullContext
 from connectors.core.tabular import LIKERT_LABELS, LocalTimes, likert, number, whole
-from connectors.msforms import MsFormsState
+from connectors.msforms import MsForms, MsFormsState
 from connectors.msforms.client import form_title
 from connectors.msforms.settings import EXAMPLE_YAML, MsFormsOptions
+from realise.privacy import DEMO_KEY
 
 
 def test_given_us_style_time_in_british_summer_when_parsed_then_it_is_an_hour_earlier_in_utc() -> None:
@@ -133,3 +138,96 @@ def test_given_readme_example_when_validated_then_it_is_a_valid_source() -> None
     for name, entry in yaml.safe_load(EXAMPLE_YAML)["sources"].items():
         options = parse_options(MsFormsOptions, SourceConfig.model_validate(entry), name)
         assert options.form("epr pulse survey") is not None
+
+
+# -- edited responses: content digests, versions, state --------------------------------------------------------
+
+WARD_FORM = {"Ward pulse": {"form_id": "ward-pulse", "system": "EPR", "recommend": "Recommend?",
+                            "likert": {"Confident?": "confidence", "Trained?": "training_fit"}}}
+HEADER = "ID,Start time,Completion time,Email,Name,Confident?,Trained?,Recommend?\n"
+ROWS = ["1,11/3/2026 9:00:00,11/3/2026 9:05:00,ann.a@example.nhs.uk,Ann A,Agree,Disagree,7\n",
+        "2,11/3/2026 9:10:00,11/3/2026 9:12:00,bob.b@example.nhs.uk,Bob B,Agree,Agree,8\n"]
+
+
+def _forms_source(folder: Path, since: datetime | None = None) -> MsForms:
+    config = SourceConfig(type="msforms", path=str(folder), system="EPR", options={"forms": WARD_FORM})
+    return MsForms("ward", config, PullContext(run_started=datetime.now(UTC), since=since))
+
+
+def _read(folder: Path, state: dict[str, Any], since: datetime | None = None) -> tuple[list[Any], dict[str, Any]]:
+    """The events built from one read of `folder` after `state`, and the state that read leaves."""
+    source = _forms_source(folder, since)
+    build = EventBuilder("ward", StaffResolver(DEMO_KEY), system="EPR", ingested_at=datetime.now(UTC))
+    events, last = [], state
+    for page in source.read(source.streams[0], dict(state)):
+        events += [source.map(source.streams[0], record, build) for record in page.records]
+        last = page.state or last
+    return events, last
+
+
+def _export(folder: Path, rows: list[str], name: str = "Ward pulse(1-2).csv") -> Path:
+    path = folder / name
+    path.write_text(HEADER + "".join(rows), encoding="utf-8")
+    return path
+
+
+def test_given_a_response_edited_without_a_modified_column_when_read_again_then_only_it_returns_as_a_later_version(
+        tmp_path: Path) -> None:
+    _export(tmp_path, ROWS)
+    first, state = _read(tmp_path, {})
+    assert [e.source_record_id for e in first] == ["ward-pulse:1", "ward-pulse:2"]
+    _export(tmp_path, [ROWS[0], ROWS[1].replace("Agree,Agree,8", "Strongly disagree,Agree,8")],
+            "Ward pulse(1-2) (1).csv")
+    edited, state = _read(tmp_path, state)
+    assert [e.source_record_id for e in edited] == ["ward-pulse:2"]
+    assert edited[0].payload.likert == {"confidence": 1, "training_fit": 4}
+    assert edited[0].occurred_at == first[1].occurred_at  # Forms keeps the completion time of an edited response
+    assert edited[0].record_version > first[1].record_version  # the analytics views show the later version
+    assert edited[0].event_id != first[1].event_id
+    _export(tmp_path, [ROWS[0], ROWS[1].replace("Agree,Agree,8", "Strongly disagree,Agree,8")] + ["\n"],
+            "Ward pulse(1-2) (2).csv")  # the same answers in a file with other bytes
+    again, _ = _read(tmp_path, state)
+    assert again == []
+
+
+def test_given_edits_of_one_response_when_read_then_each_later_content_sorts_later_and_a_reverted_answer_too(
+        tmp_path: Path) -> None:
+    answers = ["Agree,Agree,8", "Disagree,Agree,8", "Agree,Agree,8"]  # edited, then changed back
+    later = "3,11/4/2026 9:10:00,11/4/2026 9:12:00,anonymous,,Agree,Agree,9\n"  # the third export is another file
+    state: dict[str, Any] = {}
+    versions = []
+    for n, answer in enumerate(answers):
+        _export(tmp_path, [ROWS[0], ROWS[1].replace("Agree,Agree,8", answer)] + [later] * (n == 2),
+                f"Ward pulse(1-2) ({n}).csv")
+        events, state = _read(tmp_path, state)
+        versions += [e.record_version for e in events if e.source_record_id == "ward-pulse:2"]
+    assert len(versions) == len(set(versions)) == 3 and versions == sorted(versions)
+
+
+def test_given_since_when_exports_before_and_after_an_edit_are_replayed_then_each_content_keeps_its_version(
+        tmp_path: Path) -> None:
+    _export(tmp_path, ROWS)
+    first, state = _read(tmp_path, {})
+    _export(tmp_path, [ROWS[0], ROWS[1].replace("Agree,Agree,8", "Disagree,Agree,8")], "Ward pulse(1-2) (1).csv")
+    edited, state = _read(tmp_path, state)
+    assert len(edited) == 1
+    replayed, _ = _read(tmp_path, state, since=datetime(2026, 1, 1, tzinfo=UTC))
+    assert {e.event_id for e in replayed} == {e.event_id for e in first + edited}
+
+
+def test_given_state_saved_before_rows_had_digests_when_read_then_old_rows_are_not_sent_again(tmp_path: Path) -> None:
+    _export(tmp_path, ROWS)
+    events, state = _read(tmp_path, {"cursor": "000000000002.000001", "files": ["an-older-export"],
+                                     "forms": {"ward-pulse": {"id": 2, "modified": ""}}})
+    assert events == [] and state["forms"]["ward-pulse"]["id"] == 2
+    _export(tmp_path, [ROWS[0], ROWS[1].replace("Agree,Agree,8", "Disagree,Agree,8")], "Ward pulse(1-2) (1).csv")
+    edited, _ = _read(tmp_path, state)
+    assert [e.source_record_id for e in edited] == ["ward-pulse:2"]
+
+
+def test_given_thousands_of_responses_when_state_is_saved_then_it_holds_a_short_digest_per_response(
+        tmp_path: Path) -> None:
+    rows = [f"{n},11/3/2026 9:00:00,11/3/2026 9:05:00,anonymous,,Agree,Disagree,{n % 11}\n" for n in range(1, 5001)]
+    _export(tmp_path, rows, "Ward pulse(1-5000).csv")
+    _, state = _read(tmp_path, {})
+    assert len(json.dumps(state)) < 5000 * 30

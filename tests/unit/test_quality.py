@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from flows.ingest.quality import QualityCheckError, QualityGate, QualityResult, frame_columns
+from flows.ingest.quality import CHECKED_KINDS, QualityCheckError, QualityGate, QualityResult, frame_columns
 from flows.ingest.rows import flatten
 from schemas.events import Kind, make_event
 
@@ -73,7 +73,7 @@ def _check_with(gate: QualityGate, kind: Kind, **bad: Any) -> QualityResult:
 # --- clean batches ------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("kind", list(Kind), ids=str)
+@pytest.mark.parametrize("kind", sorted(CHECKED_KINDS), ids=str)
 def test_given_clean_frame_when_checked_then_no_failures(gate: QualityGate, kind: Kind) -> None:
     result = gate.check(kind, _frame(_rows(kind)), now=NOW)
 
@@ -84,7 +84,7 @@ def test_given_clean_frame_when_checked_then_no_failures(gate: QualityGate, kind
     assert all(e["success"] and e["unexpected_count"] == 0 for e in result.expectations)
 
 
-@pytest.mark.parametrize("kind", list(Kind), ids=str)
+@pytest.mark.parametrize("kind", sorted(CHECKED_KINDS), ids=str)
 def test_given_clean_frame_when_built_then_it_has_exactly_the_gate_columns(kind: Kind) -> None:
     assert tuple(_frame(_rows(kind)).columns) == frame_columns(kind)
 
@@ -98,7 +98,7 @@ MINIMAL_PAYLOADS = {
 }
 
 
-@pytest.mark.parametrize("kind", list(Kind), ids=str)
+@pytest.mark.parametrize("kind", sorted(CHECKED_KINDS), ids=str)
 def test_given_minimal_events_flattened_by_ingest_when_checked_then_no_failures(
     gate: QualityGate, kind: Kind,
 ) -> None:
@@ -184,7 +184,7 @@ def test_given_values_on_the_bounds_when_checked_then_rows_pass(gate: QualityGat
 # --- required fields and duplicates -------------------------------------------------------------------
 
 COMMON_REQUIRED = ["event_id", "source", "occurred_at", "org_unit", "staff_group", "system", "pseudonym"]
-REQUIRED = [(kind, column) for kind in Kind for column in COMMON_REQUIRED] + [
+REQUIRED = [(kind, column) for kind in sorted(CHECKED_KINDS) for column in COMMON_REQUIRED] + [
     (Kind.FORM_RESPONSE, "form_id"), (Kind.FORM_RESPONSE, "likert_count"),
     (Kind.HELPDESK_TICKET, "opened_at"), (Kind.HELPDESK_TICKET, "updated_at"),
     (Kind.HELPDESK_TICKET, "status"), (Kind.HELPDESK_TICKET, "category"),
@@ -226,7 +226,7 @@ NULLABLE = {
 
 
 @pytest.mark.parametrize("missing", [None, math.nan], ids=["None", "NaN"])
-@pytest.mark.parametrize("kind", list(Kind), ids=str)
+@pytest.mark.parametrize("kind", sorted(CHECKED_KINDS), ids=str)
 def test_given_none_or_nan_in_nullable_columns_when_checked_then_rows_pass(
     gate: QualityGate, kind: Kind, missing: Any,
 ) -> None:
@@ -236,7 +236,7 @@ def test_given_none_or_nan_in_nullable_columns_when_checked_then_rows_pass(
     assert gate.check(kind, _frame(rows), now=NOW).failures == {}
 
 
-@pytest.mark.parametrize("kind", list(Kind), ids=str)
+@pytest.mark.parametrize("kind", sorted(CHECKED_KINDS), ids=str)
 def test_given_nullable_columns_empty_in_every_row_when_checked_then_rows_pass(
     gate: QualityGate, kind: Kind,
 ) -> None:

@@ -13,7 +13,7 @@ from connectors.core.config import AuthConfig, SourceConfig, parse_options
 from connectors.core.errors import SourceError
 from connectors.core.identity import StaffResolver
 from connectors.core.stream import MappingError, PullContext
-from connectors.qualtrics import PULSE, SKILLS, Qualtrics, cursor_value, start_date
+from connectors.qualtrics import CONTINUED_FROM, PULSE, SKILLS, Qualtrics, cursor_value, start_date
 from connectors.qualtrics.client import api_config
 from connectors.qualtrics.settings import EXAMPLE_YAML, QualtricsOptions
 from realise.privacy import DEMO_KEY, pseudonymise
@@ -64,7 +64,7 @@ def test_given_skills_response_when_mapped_then_phase_round_and_six_domains_come
     assert p.scores["identity_wellbeing_safety"] == 2 and len(p.scores) == 6
     assert p.person.pseudonym == pseudonymise(EMAIL, DEMO_KEY)
     assert event.occurred_at == datetime(2026, 3, 4, 9, 14, 5, 123000, tzinfo=UTC)
-    assert event.record_version == "2026-03-04T09:14:05.123Z"
+    assert event.record_version.startswith("2026-03-04T09:14:05.123Z.")  # recordedDate, then the answers' digest
 
 
 @pytest.mark.parametrize("recode", [2, 2.0, "2"])
@@ -120,3 +120,48 @@ def test_given_readme_example_when_validated_then_it_is_a_valid_source() -> None
     for name, entry in yaml.safe_load(EXAMPLE_YAML)["sources"].items():
         options = parse_options(QualtricsOptions, SourceConfig.model_validate(entry), name)
         assert len(options.skills_surveys[0].domains) == 6 and options.pulse_surveys
+
+
+def test_given_response_edited_in_data_and_analysis_when_mapped_then_it_is_a_new_version_and_a_re_export_is_not(
+        ) -> None:
+    source = _source()
+    original = _map(source, _response())
+    edited = _map(source, _response(QID2_3=5))  # an edit keeps recordedDate and every other date
+    again = _map(source, _response())
+    assert edited.payload.scores["information_data_content"] == 5
+    assert edited.record_version != original.record_version and edited.event_id != original.event_id
+    assert again.event_id == original.event_id
+
+
+def test_given_anonymous_link_response_when_mapped_then_a_pseudonym_of_the_response_and_the_ward_answer_are_used(
+        ) -> None:
+    survey = {"survey_id": "SV_0uPulseAnon1", "form_id": "portal-pulse", "system": "Patient Portal",
+              "likert": {"QID3_1": "confidence"}, "unit": "ward", "staff_group": "staffGroup"}
+    source = _source(skills_surveys=[{}], pulse_surveys=[survey],
+                     unit_codes={"Ward 7B Acute Medicine": "RXX-MED-AEM-W7B"})
+    record = {"responseId": "R_anonLink0000001", "surveyId": "SV_0uPulseAnon1",
+              "values": {"recordedDate": "2026-03-04T09:14:05Z", "distributionChannel": "anonymous", "QID3_1": 4,
+                         "ward": "ward 7b acute medicine", "staffGroup": "Nursing and Midwifery"}}
+    person = _map(source, record, PULSE).payload.person
+    assert person.pseudonym == pseudonymise("anonymous:SV_0uPulseAnon1:R_anonLink0000001", DEMO_KEY)
+    assert (person.org_unit, person.staff_group, person.system) == ("RXX-MED-AEM-W7B", "Nursing and Midwifery",
+                                                                     "Patient Portal")
+    skills = _response(recipientEmail=None, distributionChannel="anonymous")
+    assert _map(source, skills).payload.person.org_unit == "UNMATCHED"  # no ward asked: nobody's unit
+
+
+def test_given_only_pulse_surveys_configured_when_read_then_no_skills_survey_is_exported() -> None:
+    pulse = {"survey_id": "SV_0uPulseEprStaff1", "form_id": "epr-pulse-q", "likert": {"QID3_1": "confidence"}}
+    assert _source(pulse_surveys=[pulse]).options.skills_surveys == []
+    assert [s.survey_id for s in _source().options.skills_surveys] == ["SV_6FkDigCapSelfAx"]
+
+
+def test_given_edit_exported_through_a_continuation_token_when_mapped_then_its_version_sorts_after_the_original(
+        ) -> None:
+    source = _source()
+    original = _map(source, _response())
+    edit = _response(QID2_3=5)
+    edit[CONTINUED_FROM] = "2026-03-09T07:00:00.000Z"  # when the token that exported the edit was received
+    edited = _map(source, edit)
+    assert edited.record_version.startswith("2026-03-09T07:00:00.000Z.")
+    assert (edited.occurred_at, edited.record_version) > (original.occurred_at, original.record_version)

@@ -40,7 +40,8 @@ def test_given_models_when_schemas_rendered_then_committed_files_are_identical()
 
 def test_given_render_when_called_then_one_file_per_kind() -> None:
     assert sorted(render()) == ["form_response.v1.schema.json", "helpdesk_ticket.v1.schema.json",
-                                "skills_assessment.v1.schema.json", "training_record.v1.schema.json"]
+                                "retraction.v1.schema.json", "skills_assessment.v1.schema.json",
+                                "training_record.v1.schema.json"]
 
 
 def test_given_form_response_schema_when_read_then_likert_values_are_integers_1_to_5() -> None:

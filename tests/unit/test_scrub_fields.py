@@ -139,7 +139,8 @@ def test_given_no_scrub_fields_setting_when_loaded_then_every_free_text_field_of
     fields = IngestSettings().scrub_fields
 
     assert fields == {Kind.FORM_RESPONSE: ["comment"], Kind.HELPDESK_TICKET: ["category", "summary"],
-                      Kind.TRAINING_RECORD: ["course_title", "module"], Kind.SKILLS_ASSESSMENT: []}
+                      Kind.TRAINING_RECORD: ["course_title", "module"], Kind.SKILLS_ASSESSMENT: [],
+                      Kind.RETRACTION: []}
 
 
 def test_given_a_code_field_when_configured_then_refused_naming_the_choices() -> None:

@@ -42,7 +42,7 @@ from sqlalchemy.engine import Connection
 
 from warehouse.metrics.cells import CELL_COLUMNS, cell, period_text
 from warehouse.metrics.components import Decomposed, signed
-from warehouse.metrics.definitions.common import in_records
+from warehouse.metrics.definitions.common import changed_records, in_records
 from warehouse.metrics.registry import GRAINS, SEGMENTS, TRUST, Metric, all_metrics
 
 # Bind parameters every base SQL takes (see definitions/common.py): none restrict anything in a full refresh.
@@ -270,8 +270,7 @@ def replace(conn: Connection, metric: Metric, since: datetime, params: dict[str,
     key = ("records", metric.kinds, since)
     if key not in cache:
         cache[key] = [tuple(r) for r in conn.execute(sa.text(
-            "select distinct source, source_record_id from raw.events "
-            "where loaded_at >= :since and kind = any(cast(:kinds as text[]))"),
+            f"select distinct source, source_record_id from {changed_records('cast(:kinds as text[])')} c"),
             {"since": since, "kinds": list(metric.kinds)})]
     records = cache[key]
     if not records:

@@ -61,7 +61,7 @@ from realise import progress
 from warehouse.metrics import delta
 from warehouse.metrics.cells import CELL_COLUMNS, cell
 from warehouse.metrics.components import Decomposed, decompose
-from warehouse.metrics.definitions.common import STAFF_IN_SCOPE
+from warehouse.metrics.definitions.common import STAFF_IN_SCOPE, changed_records
 from warehouse.metrics.delta import UNRESTRICTED
 from warehouse.metrics.registry import GRAINS, SEGMENTS, TRUST, Metric, all_metrics
 from warehouse.metrics.suppression import suppress
@@ -268,12 +268,12 @@ def _touched_weeks(conn: Connection, kind: str, since: datetime) -> set[date]:
         "where loaded_at >= :since and kind = :kind"), {"since": since, "kind": kind})}
     # Views show the latest version of a response or ticket: a new version moves the record out of the
     # weeks of its earlier versions (and a ticket's opened and resolved weeks), so those change too.
+    # A retraction moves the record out of the weeks of all its versions.
     dates = _VERSION_DATES.get(kind)
-    if dates and weeks:
+    if dates:
         weeks |= {r[0] for r in conn.execute(sa.text(
             f"select distinct date_trunc('week', d at time zone 'UTC')::date from core.fact_{kind} f "
-            "join (select distinct source, source_record_id from raw.events "
-            "      where loaded_at >= :since and kind = :kind) n using (source, source_record_id), "
+            f"join {changed_records('array[cast(:kind as text)]')} n using (source, source_record_id), "
             f"unnest(array[{', '.join('f.' + c for c in dates)}]) as d where d is not null"),
             {"since": since, "kind": kind})}
     return weeks

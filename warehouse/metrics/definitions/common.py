@@ -30,11 +30,28 @@ def weeks_since_go_live(date_sql: str) -> str:
 
 
 def _is_latest(table: str, order: str, alias: str = "f") -> str:
-    """`alias` is the latest version of its record: no version of it orders later (as DISTINCT ON ordered by
-    `order` desc, record_version desc picks it)."""
+    """`alias` is the latest version of its record (no version of it orders later, as DISTINCT ON ordered by
+    `order` desc, record_version desc picks it) and the record is not retracted at or after it (as the
+    analytics views)."""
+    kind = table.removeprefix("core.fact_")
     return (f"not exists (select from {table} g where g.source = {alias}.source "
             f"and g.source_record_id = {alias}.source_record_id "
-            f"and (g.{order}, g.record_version) > ({alias}.{order}, {alias}.record_version))")
+            f"and (g.{order}, g.record_version) > ({alias}.{order}, {alias}.record_version)) "
+            f"and {not_retracted(kind, alias, order)}")
+
+
+def not_retracted(kind: str, alias: str = "f", order: str = "occurred_at") -> str:
+    """No retraction of `alias`'s record is dated at or after its `order` time."""
+    return (f"not exists (select from core.fact_retraction r where r.retracted_kind = '{kind}' "
+            f"and r.source = {alias}.source and r.source_record_id = {alias}.source_record_id "
+            f"and r.occurred_at >= {alias}.{order})")
+
+
+def changed_records(kinds: str) -> str:
+    """Source records of `kinds` (a SQL text[] expression) with events or retractions loaded since `:since`."""
+    return (f"(select source, source_record_id from raw.events where loaded_at >= :since and kind = any({kinds}) "
+            f"union select source, source_record_id from core.fact_retraction "
+            f"where loaded_at >= :since and retracted_kind = any({kinds}))")
 
 
 # Restrictions an incremental refresh binds (see warehouse/metrics/delta.py); null in a full refresh, when

@@ -320,7 +320,9 @@ _REPAIRED_FOLLOW_UPS = """
         select f.pseudonym, min(f.occurred_at) as since
         from core.fact_skills_assessment f
         join (select distinct source, source_record_id from raw.events
-              where loaded_at >= :since and kind = 'skills_assessment') n using (source, source_record_id)
+              where loaded_at >= :since and kind = 'skills_assessment'
+              union select source, source_record_id from core.fact_retraction
+              where loaded_at >= :since and retracted_kind = 'skills_assessment') n using (source, source_record_id)
         group by f.pseudonym
     )
     select f.occurred_at as d
