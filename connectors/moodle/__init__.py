@@ -1,9 +1,11 @@
-"""Training records from Moodle or Totara web services (REST): enrolments and course completions.
+"""Training records from Moodle or Totara web services (REST): enrolments, course completions and activity
+results (a quiz passed or failed, an activity completed, with its grade).
 
 Moodle keeps current state only and has no change feed, so each pull takes a snapshot and compares it
-with the last one, kept in the stream's state: per course, the learners already published as enrolled and
-the completion time already published per learner. A re-run publishes nothing new; a new enrolment or a
-new (or, with `recheck_completed`, redone) completion publishes one event. Quirks handled:
+with the last one, kept in the stream's state: per course, the learners already published as enrolled, the
+completion time already published per learner, and a digest of each learner's activity results. A re-run
+publishes nothing new; a new enrolment or a new (or, with `recheck_completed`, redone) completion publishes
+one event, a new or changed activity result a new version of that result. Quirks handled:
 - errors arrive as HTTP 200 with `{"exception", "errorcode", "message"}`; `invalidtoken` and
   `accessexception` stop the pull saying which token or service function to fix;
 - `moodlewsrestformat=json` on every call (Moodle's default answer is XML);
@@ -23,6 +25,19 @@ new (or, with `recheck_completed`, redone) completion publishes one event. Quirk
   is the completion event's time and version;
 - the completion-status calls of a page of learners are made `parallel_calls` at a time (results are used in
   the page's order, so state and events are as with one call at a time);
+- activity results (`activity_results`): `core_completion_get_activities_completion_status` is per course and
+  learner too, so each pull asks every active learner once per course (a failed quiz can be retaken, so no
+  learner is done). Each activity in state 1 (complete), 2 (complete pass) or 3 (complete fail) is one record
+  per course, learner and activity, verb completed, passed or failed, dated by its `timecompleted` and
+  versioned by verb, time and score. The state keeps a digest of each learner's results per course: a learner
+  whose results are unchanged publishes nothing; when one changes, all of theirs are published again (the
+  unchanged ones dedupe by their event ids). A learner completion does not track (a suspended enrolment) is
+  answered with `istrackeduser: false` (Moodle 3.11 and later) or a not-enrolled error: skipped and counted;
+- scores come from `gradereport_user_get_grade_items` asked for every learner of the course at once (userid
+  0, which needs moodle/grade:viewall), one call per course, and only once a page of learners has a result:
+  the activity's first grade item (itemnumber 0), its raw grade scaled by the item's range to 0..1, and its
+  name is the record's module; an activity without a grade item (a page) has no score and its module type as
+  module;
 - a learner registered with a personal e-mail address is linked by username or idnumber instead
   (`identifier_fields`, the first the staff directory knows).
 """
@@ -33,6 +48,7 @@ import logging
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from typing import Any, ClassVar
 
 from connectors.core.build import EventBuilder, parse_time
@@ -40,13 +56,25 @@ from connectors.core.config import SourceConfig
 from connectors.core.errors import SourceError
 from connectors.core.http import HttpClient
 from connectors.core.stream import MappingError, Page, PullContext, Source, Stream, register
-from connectors.moodle.client import MoodleClient, MoodleError
-from connectors.moodle.mapping import completion_time, course_id, has_role
+from connectors.moodle.client import FunctionRefused, MoodleClient, MoodleError
+from connectors.moodle.mapping import (
+    activity_verb,
+    activity_version,
+    completion_time,
+    course_id,
+    has_role,
+    index_grades,
+    results_digest,
+    scaled_grade,
+    unix_time,
+)
 from connectors.moodle.settings import (
     EXAMPLE_YAML,
+    GET_ACTIVITIES_STATUS,
     GET_COMPLETION_STATUS,
     GET_COURSES_BY_FIELD,
     GET_ENROLLED_USERS,
+    GET_GRADE_ITEMS,
     NO_COMPLETION_ERRORS,
     NOT_TRACKED_ERRORS,
     MoodleOptions,
@@ -57,7 +85,7 @@ from schemas.events import Event, Kind, Person
 __all__ = ["EXAMPLE_YAML", "Moodle"]
 
 log = logging.getLogger(__name__)
-ENROLMENTS, COMPLETIONS = "enrolments", "completions"
+ENROLMENTS, COMPLETIONS, ACTIVITIES = "enrolments", "completions", "activities"
 # What to grant the token's user when completion status refuses it (Moodle's completion_can_view_data and
 # group checks, or a capability check).
 _COMPLETION_FIXES = {
@@ -66,6 +94,29 @@ _COMPLETION_FIXES = {
     "accessdenied": "; the course uses separate groups: give the token's user moodle/site:accessallgroups there",
     "nopermissions": "; give the token's user, in the course, the capability the message names",
 }
+_GROUPS_FIX = "; the course uses separate groups: give the token's user moodle/site:accessallgroups there"
+_ACTIVITY_FIXES = {"nopermissions": "; give the token's user report/progress:view in the course",
+                   "accessdenied": _GROUPS_FIX}
+_GRADE_FIXES = {"nopermissions": "; give the token's user gradereport/user:view and moodle/grade:viewall in the course",
+                "nopermissiontoviewgrades": "; give the token's user moodle/grade:viewall in the course",
+                "notingroup": _GROUPS_FIX}
+
+
+def _grade_key(user: dict[str, Any], status: dict[str, Any]) -> tuple[int, str, int]:
+    """Where an activity's grade is in `index_grades`: (user id, module, instance)."""
+    try:
+        return int(user["id"]), str(status.get("modname") or ""), int(status.get("instance") or 0)
+    except (TypeError, ValueError):
+        return int(user["id"]), "", 0
+
+
+def _before(status: dict[str, Any], since: datetime) -> bool:
+    """Whether an activity result is dated before `since` (an undated or unreadable one is not)."""
+    try:
+        when = unix_time(status.get("timecompleted"))
+    except MappingError:
+        return False
+    return when is not None and when < since
 
 
 @register
@@ -75,6 +126,8 @@ class Moodle(Source):
         Stream(ENROLMENTS, Kind.TRAINING_RECORD, primary_key=("courseid", "userid"), cursor_field=None,
                sorted_by_cursor=False),
         Stream(COMPLETIONS, Kind.TRAINING_RECORD, primary_key=("courseid", "userid"), cursor_field=None,
+               sorted_by_cursor=False),
+        Stream(ACTIVITIES, Kind.TRAINING_RECORD, primary_key=("courseid", "userid", "cmid"), cursor_field=None,
                sorted_by_cursor=False),
     )
     options_model = MoodleOptions
@@ -94,6 +147,9 @@ class Moodle(Source):
         self._snapshot = cursor_text(context.run_started)
         self._pool: ThreadPoolExecutor | None = None
         self.not_tracked: Counter[str] = Counter()  # completion-status answers skipped, by errorcode
+        self.untracked_results: Counter[str] = Counter()  # activity-status answers skipped, by reason
+        self._without_results = f", or set sources.{name}.options.activity_results: false to leave activity " \
+                                "results out"
 
     # -- reading ------------------------------------------------------------------------------------
 
@@ -153,8 +209,10 @@ class Moodle(Source):
     def read(self, stream: Stream, state: dict[str, Any]) -> Iterator[Page]:
         if stream.name == ENROLMENTS:
             yield from self._read_enrolments(state)
-        else:
+        elif stream.name == COMPLETIONS:
             yield from self._read_completions(state)
+        elif self.options.activity_results:
+            yield from self._read_activities(state)
 
     def _read_enrolments(self, state: dict[str, Any]) -> Iterator[Page]:
         replay = self.context.since is not None
@@ -186,7 +244,8 @@ class Moodle(Source):
                 records = []
                 asked = [u for u in learners
                          if not (str(u["id"]) in known and since is None and not self.options.recheck_completed)]
-                for user, status in zip(asked, self._statuses(course, asked), strict=True):
+                statuses = self._per_learner(GET_COMPLETION_STATUS, course, asked, _COMPLETION_FIXES)
+                for user, status in zip(asked, statuses, strict=True):
                     uid = str(user["id"])
                     if status is None:
                         continue
@@ -213,20 +272,80 @@ class Moodle(Source):
                 yield Page(records)
             yield Page([], {"cursor": self._snapshot, "completed": done})
 
-    def _statuses(self, course: dict[str, Any], users: list[dict[str, Any]]) -> list[Any]:
-        """Each user's completion status in `course`, in order: the answer, None where the course has no
-        completion, or the errorcode where completion does not track the user (a suspended enrolment)."""
+    def _read_activities(self, state: dict[str, Any]) -> Iterator[Page]:
+        since = self.context.since
+        known_by_course: dict[str, dict[str, str]] = {k: dict(v) for k, v in (state.get("results") or {}).items()}
+        for course in self.courses():
+            if not course.get("enablecompletion"):
+                continue
+            known = known_by_course.setdefault(str(course["id"]), {})
+            grades: tuple[dict[tuple[int, str, int], dict[str, Any]], dict[tuple[str, int], str]] | None = None
+            for learners in self._learner_pages(course):
+                records: list[dict[str, Any]] = []
+                answers = self._per_learner(GET_ACTIVITIES_STATUS, course, learners, _ACTIVITY_FIXES,
+                                            self._without_results)
+                for user, answer in zip(learners, answers, strict=True):
+                    if answer is None:
+                        continue
+                    base = {"courseid": course["id"], "userid": user["id"], "course": course, "user": user}
+                    statuses = [s for s in answer.get("statuses") or [] if isinstance(s, dict)] \
+                        if isinstance(answer, dict) else []
+                    untracked = answer if isinstance(answer, str) else \
+                        "istrackeduser" if any(s.get("istrackeduser") is False for s in statuses) else None
+                    if untracked:
+                        self.untracked_results[untracked] += 1
+                        records.append({**base, "cmid": None, "not_tracked": untracked})
+                        continue
+                    results = [s for s in statuses if activity_verb(s.get("state")) is not None]
+                    if results and grades is None:
+                        grades = self._grades(course)
+                    items, names = grades or ({}, {})
+                    scored = [(s, items.get(_grade_key(user, s))) for s in results]
+                    digest, uid = results_digest(scored), str(user["id"])
+                    if since is None and known.get(uid, "") == digest:
+                        continue
+                    if digest:
+                        known[uid] = digest
+                    else:
+                        known.pop(uid, None)
+                    for status, grade in scored:
+                        if since is not None and _before(status, since):
+                            continue
+                        records.append({**base, "cmid": status.get("cmid"), "activity": status, "grade": grade,
+                                        "name": names.get(_grade_key(user, status)[1:]), "seen": self._snapshot})
+                yield Page(records)
+            yield Page([], {"cursor": self._snapshot, "results": known_by_course})
+
+    def _grades(self, course: dict[str, Any]
+                ) -> tuple[dict[tuple[int, str, int], dict[str, Any]], dict[tuple[str, int], str]]:
+        """Every active learner's grade items in the course, in one call (userid 0, the default)."""
+        try:
+            body = self.moodle.call(GET_GRADE_ITEMS, courseid=course["id"])
+        except FunctionRefused as exc:
+            raise SourceError(f"{exc}{self._without_results}") from None
+        except MoodleError as exc:
+            raise SourceError(f"source '{self.name}': {GET_GRADE_ITEMS} failed for course {course['id']} ({exc})"
+                              f"{_GRADE_FIXES.get(exc.errorcode, '')}{self._without_results}") from None
+        return index_grades(body)
+
+    def _per_learner(self, function: str, course: dict[str, Any], users: list[dict[str, Any]],
+                     fixes: dict[str, str], otherwise: str = "") -> list[Any]:
+        """`function`'s answer for each user in `course`, in order: the answer, None where the course has no
+        completion, or the errorcode where completion does not track the user (a suspended enrolment).
+        `otherwise` ends the message of an error that stops the pull (another way out than the fix)."""
 
         def one(user: dict[str, Any]) -> Any:
             try:
-                return self.moodle.call(GET_COMPLETION_STATUS, courseid=course["id"], userid=user["id"]) or {}
+                return self.moodle.call(function, courseid=course["id"], userid=user["id"]) or {}
+            except FunctionRefused as exc:
+                raise SourceError(f"{exc}{otherwise}") from None
             except MoodleError as exc:
                 if exc.errorcode in NOT_TRACKED_ERRORS:
                     return exc.errorcode
                 if exc.errorcode in NO_COMPLETION_ERRORS:
                     return None
-                raise SourceError(f"source '{self.name}': {GET_COMPLETION_STATUS} failed for course {course['id']} "
-                                  f"({exc}){_COMPLETION_FIXES.get(exc.errorcode, '')}") from None
+                raise SourceError(f"source '{self.name}': {function} failed for course {course['id']} "
+                                  f"({exc}){fixes.get(exc.errorcode, '')}{otherwise}") from None
 
         if self.options.parallel_calls == 1 or len(users) < 2:
             return [one(u) for u in users]
@@ -237,7 +356,10 @@ class Moodle(Source):
     # -- mapping ------------------------------------------------------------------------------------
 
     def record_id(self, stream: Stream, record: dict[str, Any]) -> str:
-        what = "enrolment" if stream.name == ENROLMENTS else "completion"
+        if stream.name == ACTIVITIES:
+            what = f"activity/{record.get('cmid')}"
+        else:
+            what = "enrolment" if stream.name == ENROLMENTS else "completion"
         return f"course/{record.get('courseid')}/user/{record.get('userid')}/{what}"
 
     def map(self, stream: Stream, record: dict[str, Any], build: EventBuilder) -> Event | None:
@@ -253,6 +375,18 @@ class Moodle(Source):
             return build.event(Kind.TRAINING_RECORD, record_id=self.record_id(stream, record), version="enrolled",
                                occurred_at=parse_time(record["first_seen"], "first_seen"),
                                payload={**payload, "verb": "enrolled"})
+        if stream.name == ACTIVITIES:
+            status = record["activity"]
+            verb = activity_verb(status.get("state"))
+            if verb is None:
+                return None
+            when = unix_time(status.get("timecompleted"))
+            score = scaled_grade(record.get("grade"))
+            module = str(record.get("name") or status.get("modname") or "")[:256] or None
+            return build.event(Kind.TRAINING_RECORD, record_id=self.record_id(stream, record),
+                               version=activity_version(verb, when, score),
+                               occurred_at=when or parse_time(record["seen"], "seen"),
+                               payload={**payload, "verb": verb, "module": module, "score": score})
         when = completion_time(record["completionstatus"])
         if when is None:
             return None
@@ -273,6 +407,9 @@ class Moodle(Source):
         for code, count in sorted(self.not_tracked.items()):
             log.info("%s: completion status skipped for %d learner(s) not enrolled (%s): a suspended, ended or "
                      "not yet started enrolment, or a role completion does not track", self.name, count, code)
+        for code, count in sorted(self.untracked_results.items()):
+            log.info("%s: activity results skipped for %d learner(s) completion does not track (%s)", self.name,
+                     count, code)
         if self._pool is not None:
             self._pool.shutdown(cancel_futures=True)
         self.client.close()

@@ -16,6 +16,10 @@ from connectors.core.http import HttpClient
 from connectors.moodle.settings import ENDPOINT, GET_ENROLLED_USERS, USER_FIELDS
 
 
+class FunctionRefused(SourceError):
+    """The token's external service does not include the function called (accessexception)."""
+
+
 class MoodleError(Exception):
     def __init__(self, errorcode: str, message: str) -> None:
         super().__init__(f"{errorcode}: {message}")
@@ -64,9 +68,10 @@ class MoodleClient:
                                f"put a valid token in {env} (Site administration > Server > Web services > "
                                "Manage tokens)")
         if code == "accessexception":
-            return SourceError(f"source '{source}': Moodle refused {function} ({code}: {message}); add {function} "
-                               "to the token's external service (Site administration > Server > Web services > "
-                               "External services > Functions) and check the token's user may use it")
+            return FunctionRefused(f"source '{source}': Moodle refused {function} ({code}: {message}); add "
+                                   f"{function} to the token's external service (Site administration > Server > "
+                                   "Web services > External services > Functions) and check the token's user may "
+                                   "use it")
         if code == "invalidrecord" and "external_functions" in message:
             return SourceError(f"source '{source}': this Moodle site has no web service function {function}; "
                                "it needs Moodle 3.x or later (or Totara with the same function)")

@@ -8,12 +8,17 @@ from pydantic import Field
 
 from connectors.core.stream import Options
 from connectors.xapi.settings import DEFAULT_REQUIRED_COURSES
+from schemas.events import TrainingVerb
 
 ENDPOINT = "webservice/rest/server.php"
 GET_COURSES = "core_course_get_courses"
 GET_COURSES_BY_FIELD = "core_course_get_courses_by_field"
 GET_ENROLLED_USERS = "core_enrol_get_enrolled_users"
 GET_COMPLETION_STATUS = "core_completion_get_course_completion_status"
+GET_ACTIVITIES_STATUS = "core_completion_get_activities_completion_status"
+GET_GRADE_ITEMS = "gradereport_user_get_grade_items"
+# Activity completion states (COMPLETION_COMPLETE, _COMPLETE_PASS, _COMPLETE_FAIL); 0 is incomplete.
+ACTIVITY_VERBS: dict[int, TrainingVerb] = {1: "completed", 2: "passed", 3: "failed"}
 # Fields asked of core_enrol_get_enrolled_users: only what mapping needs (the default answer carries
 # every profile field and every course each user is enrolled in).
 USER_FIELDS = "id,username,email,idnumber,roles"
@@ -42,11 +47,14 @@ sources:
       learner_roles: [student]            # trainers (editingteacher) are enrolled too and are not learners
       required_courses: [EPMA-GL-101, PORTAL-GL-101]
       only_active_enrolments: true        # suspended learners are left out (needs moodle/course:enrolreview)
+      activity_results: true              # quizzes passed or failed, activities completed, with their grades
 # The token's external service needs core_course_get_courses (or, with options.courses_function,
-# core_course_get_courses_by_field), core_enrol_get_enrolled_users and
-# core_completion_get_course_completion_status; its user needs moodle/course:viewparticipants,
-# moodle/course:enrolreview (to ask for active enrolments only), moodle/site:viewuseridentity (for e-mail
-# addresses) and report/completion:view in the courses.
+# core_course_get_courses_by_field), core_enrol_get_enrolled_users,
+# core_completion_get_course_completion_status and, for activity results,
+# core_completion_get_activities_completion_status and gradereport_user_get_grade_items; its user needs
+# moodle/course:viewparticipants, moodle/course:enrolreview (to ask for active enrolments only),
+# moodle/site:viewuseridentity (for e-mail addresses), report/completion:view and, for activity results,
+# report/progress:view, gradereport/user:view and moodle/grade:viewall in the courses.
 """
 
 
@@ -79,6 +87,12 @@ class MoodleOptions(Options):
         default_factory=lambda: list(DEFAULT_REQUIRED_COURSES),
         description="Course ids required for go-live: a list for everyone, or per go-live wave with 'all' for "
                     "everyone; an empty list leaves `required` unknown")
+    activity_results: bool = Field(
+        True,
+        description="Read each learner's activity completion (a quiz passed or failed, an activity completed) "
+                    "and the course's grades for their scores: one "
+                    "core_completion_get_activities_completion_status call per learner and course each pull, "
+                    "and one gradereport_user_get_grade_items call per course with results")
     recheck_completed: bool = Field(
         False, description="Ask again about learners already seen complete (finds reset and redone completions, "
                            "at one call per learner per pull)")

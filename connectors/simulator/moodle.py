@@ -17,19 +17,34 @@ Wire format as Moodle has it:
   moodle/course:enrolreview), and completion status answers it, as any user completion does not track (a
   trainer), with `usernotenroled`: Moodle's `is_tracked_user` counts active enrolments only;
 - completion status answers `cannotviewreport` in a course without completion tracking, or to a token's user
-  without report/completion:view, as `completion_can_view_data` decides.
+  without report/completion:view, as `completion_can_view_data` decides;
+- `core_completion_get_activities_completion_status` (per course and user, as Moodle 4.x answers it: each
+  activity with completion tracking by `cmid`, `modname`, `instance`, `state` 0 incomplete, 1 complete,
+  2 complete pass, 3 complete fail, `timecompleted`, `istrackeduser`; it needs report/progress:view and
+  does not refuse an untracked learner, it says `istrackeduser: false`);
+- `gradereport_user_get_grade_items` (per course; `userid` 0, the default, for every active learner, which
+  needs moodle/grade:viewall besides gradereport/user:view): `usergrades`, each user's `gradeitems` with
+  `itemtype` mod or course, `itemmodule`/`iteminstance`/`cmid`, `graderaw` (null when ungraded),
+  `grademin`/`grademax`.
 
 Courses here: the ePMA and Patient Portal go-live courses and the classroom smartcard session (the LRS has
 the rest), plus an EPR practice sandbox without completion tracking. Enrolment time is the learner's first
 training event in the course, completion time their first `completed` (else `passed`) event; Moodle's
 web services do not expose enrolment times at all. One learner in twenty registered with a personal
 e-mail address, so only their username links them to the staff directory. Token: `TOKEN` below.
+
+The go-live courses each have a quick reference page (complete two hours after enrolment) and a competency
+quiz graded out of 10, passed at 8 (`ACTIVITIES`): a learner's quiz shows their final outcome from the time
+it happened, passed with the score of their `passed` event, else failed with that of their `failed` event
+(the world's earlier failed attempts of learners who went on to pass are not shown). `attempt_quiz` adds an
+attempt; the quiz keeps the highest grade, as Moodle's default grading method does.
 """
 
 from __future__ import annotations
 
 import hashlib
 import threading
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -52,15 +67,46 @@ MOODLE_COURSES: dict[str, tuple[int, str, int, tuple[int, ...]]] = {
 }
 SANDBOX = ("EPR-SANDBOX", 5, "EPR practice environment (sandbox)")
 FUNCTIONS = ("core_webservice_get_site_info", "core_course_get_courses", "core_course_get_courses_by_field",
-             "core_enrol_get_enrolled_users", "core_completion_get_course_completion_status")
+             "core_enrol_get_enrolled_users", "core_completion_get_course_completion_status",
+             "core_completion_get_activities_completion_status", "gradereport_user_get_grade_items")
 _CRITERIA_TITLES = {4: "Activity completion", 6: "Course grade", 7: "Manual completion by others"}
 _ROLES = {"student": (5, ""), "editingteacher": (3, "")}
 _FIRST_USER_ID = 1000
 # What the integration user's role allows in every course.
 TOKEN_CAPABILITIES = frozenset({"moodle/course:viewparticipants", "moodle/site:viewuseridentity",
-                                "moodle/course:enrolreview", "report/completion:view"})
+                                "moodle/course:enrolreview", "report/completion:view", "report/progress:view",
+                                "gradereport/user:view", "moodle/grade:viewall"})
 _CAPABILITY_NAMES = {"moodle/course:enrolreview": "Review course enrolments",
-                     "moodle/course:viewparticipants": "View participants"}
+                     "moodle/course:viewparticipants": "View participants",
+                     "report/progress:view": "View activity completion reports",
+                     "gradereport/user:view": "View your own user report"}
+
+
+@dataclass(frozen=True)
+class Activity:
+    cmid: int
+    instance: int
+    modname: str
+    name: str
+    grademax: float | None = None  # None: no grade item (a page)
+    gradepass: float | None = None
+
+
+# shortname → the activities with completion tracking
+ACTIVITIES: dict[str, tuple[Activity, ...]] = {
+    "EPMA-GL-101": (Activity(201, 11, "page", "ePMA quick reference"),
+                    Activity(202, 21, "quiz", "ePMA competency quiz", 10.0, 8.0)),
+    "PORTAL-GL-101": (Activity(301, 12, "page", "Patient Portal quick reference"),
+                      Activity(302, 22, "quiz", "Patient Portal competency quiz", 10.0, 8.0)),
+}
+STATE_INCOMPLETE, STATE_COMPLETE, STATE_PASS, STATE_FAIL = 0, 1, 2, 3
+_PAGE_READ_AFTER = timedelta(hours=2)
+
+
+@dataclass
+class QuizOutcome:
+    grade: float  # out of the quiz's grademax
+    at: datetime
 
 
 @dataclass
@@ -72,6 +118,7 @@ class Enrolment:
     completed_at: datetime | None
     role: str = "student"
     suspended: bool = False  # user_enrolments.status 1: kept, but not active
+    quiz: QuizOutcome | None = None  # the go-live course's competency quiz, graded at its time
 
 
 def _hash(value: str) -> int:
@@ -93,9 +140,8 @@ def enrolments(world: World) -> list[Enrolment]:
     firsts: dict[tuple[str, str], datetime] = {}
     done: dict[tuple[str, str], datetime] = {}
     passed: dict[tuple[str, str], datetime] = {}
-    for event in world.events:
-        if event.kind != Kind.TRAINING_RECORD:
-            continue
+    graded: dict[tuple[str, str], tuple[bool, datetime, float]] = {}  # passed?, when, score 0..1
+    for event in sorted((e for e in world.events if e.kind == Kind.TRAINING_RECORD), key=lambda e: e.occurred_at):
         p = cast(TrainingRecord, event.payload)
         if p.course_id not in MOODLE_COURSES:
             continue
@@ -104,9 +150,18 @@ def enrolments(world: World) -> list[Enrolment]:
         target = done if p.verb == "completed" else passed if p.verb == "passed" else None
         if target is not None:
             target[key] = min(target.get(key, event.occurred_at), event.occurred_at)
+        if p.verb in ("passed", "failed") and p.score is not None and not graded.get(key, (False,))[0]:
+            graded[key] = (p.verb == "passed", event.occurred_at, p.score)
     ids = {s.pseudonym: _FIRST_USER_ID + i for i, s in enumerate(world.trust.staff)}
-    return [Enrolment(course, ids[pseudonym], pseudonym, at, done.get((course, pseudonym)) or
-                      passed.get((course, pseudonym))) for (course, pseudonym), at in sorted(firsts.items())]
+    out = []
+    for (course, pseudonym), at in sorted(firsts.items()):
+        quiz = next((a for a in ACTIVITIES.get(course, ()) if a.modname == "quiz"), None)
+        outcome = graded.get((course, pseudonym))
+        out.append(Enrolment(course, ids[pseudonym], pseudonym, at,
+                             done.get((course, pseudonym)) or passed.get((course, pseudonym)),
+                             quiz=QuizOutcome(round(outcome[2] * (quiz.grademax or 0), 2), outcome[1])
+                             if quiz is not None and outcome is not None else None))
+    return out
 
 
 def enrolment_record_id(course_id: int, user_id: int) -> str:
@@ -117,15 +172,34 @@ def completion_record_id(course_id: int, user_id: int) -> str:
     return f"course/{course_id}/user/{user_id}/completion"
 
 
-def expected_record_ids(world: World) -> set[str]:
-    """Record ids of the enrolments and completions the LMS shows at the world's clock."""
+def activity_record_id(course_id: int, user_id: int, cmid: int) -> str:
+    return f"course/{course_id}/user/{user_id}/activity/{cmid}"
+
+
+def activity_state(world: World, e: Enrolment, activity: Activity) -> tuple[int, datetime | None, float | None]:
+    """(state, timecompleted, graderaw) of one learner's activity at the world's clock."""
+    if activity.modname == "page":
+        read = min(e.enrolled_at + _PAGE_READ_AFTER, world.now)
+        return (STATE_COMPLETE, read, None) if read <= world.clock else (STATE_INCOMPLETE, None, None)
+    if e.quiz is None or e.quiz.at > world.clock:
+        return STATE_INCOMPLETE, None, None
+    return STATE_PASS if e.quiz.grade >= (activity.gradepass or 0) else STATE_FAIL, e.quiz.at, e.quiz.grade
+
+
+def expected_record_ids(world: World, lms: list[Enrolment] | None = None) -> set[str]:
+    """Record ids of the enrolments, completions and activity results the LMS shows at the world's clock
+    (`lms`: its enrolments as an LmsApi holds them, after test hooks; default: as the world makes them)."""
     out: set[str] = set()
-    for e in enrolments(world):
+    for e in enrolments(world) if lms is None else [x for x in lms if x.course in MOODLE_COURSES and x.pseudonym]:
         course_id = MOODLE_COURSES[e.course][0]
-        if e.enrolled_at <= world.clock:
-            out.add(enrolment_record_id(course_id, e.user_id))
+        if e.enrolled_at > world.clock:
+            continue
+        out.add(enrolment_record_id(course_id, e.user_id))
         if e.completed_at is not None and e.completed_at <= world.clock:
             out.add(completion_record_id(course_id, e.user_id))
+        for activity in ACTIVITIES.get(e.course, ()):
+            if activity_state(world, e, activity)[0] != STATE_INCOMPLETE:
+                out.add(activity_record_id(course_id, e.user_id, activity.cmid))
     return out
 
 
@@ -144,7 +218,7 @@ def _unix(value: datetime | None) -> int | None:
 class MoodleApi(Api):
     """The LMS. `disabled` holds functions removed from the token's service, `personal_emails` the learners
     registered with a personal address, `capabilities` what the token's user may do (tests change all three);
-    `suspend` suspends an enrolment."""
+    `suspend` suspends an enrolment; `calls` counts the calls of each function."""
 
     prefix = PREFIX
 
@@ -165,6 +239,7 @@ class MoodleApi(Api):
         self._by_pseudonym = {s.pseudonym: s for s in world.trust.staff}
         self._cache: dict[tuple[str, datetime], list[Enrolment]] = {}
         self._cache_lock = threading.Lock()
+        self.calls: Counter[str] = Counter()
 
     # -- test hooks ---------------------------------------------------------------------------------
 
@@ -175,6 +250,25 @@ class MoodleApi(Api):
             raise KeyError(f"user {user_id} is not enrolled in {course}")
         for e in found:
             e.suspended = True
+
+    def attempt_quiz(self, course: str, user_id: int, grade: float, at: datetime) -> None:
+        """A learner's graded attempt at the course's quiz (by shortname); the quiz keeps the highest grade."""
+        found = [e for e in self.enrolments if e.course == course and e.user_id == user_id and e.role == "student"]
+        if not found or not any(a.modname == "quiz" for a in ACTIVITIES.get(course, ())):
+            raise KeyError(f"user {user_id} is not a learner in {course}, or it has no quiz")
+        for e in found:
+            if e.quiz is None or grade >= e.quiz.grade:
+                e.quiz = QuizOutcome(grade, at)
+
+    def delete_quiz_attempts(self, course: str, user_id: int) -> None:
+        """A manager deletes a learner's quiz attempts in a course (by shortname): the quiz is not attempted."""
+        for e in self.enrolments:
+            if e.course == course and e.user_id == user_id:
+                e.quiz = None
+
+    def expected_record_ids(self) -> set[str]:
+        """Record ids of what the LMS shows at the clock, test hooks included."""
+        return expected_record_ids(self.world, self.enrolments)
 
     # -- data at the clock --------------------------------------------------------------------------
 
@@ -248,6 +342,8 @@ class MoodleApi(Api):
         if params.get("wstoken") != TOKEN:
             return self._answer(params, _exception("invalidtoken", "Invalid token - token not found"))
         function = params.get("wsfunction", "")
+        with self._cache_lock:
+            self.calls[function] += 1
         if function not in FUNCTIONS:
             return self._answer(params, _exception("invalidrecord", "Can't find data record in database table "
                                                    "external_functions.", "dml_missing_record_exception"))
@@ -339,8 +435,7 @@ class MoodleApi(Api):
         if short not in MOODLE_COURSES or "report/completion:view" not in self.capabilities:
             return _exception("cannotviewreport", "You cannot view this report")
         user_id = int(params.get("userid") or 0)
-        enrolment = next((e for e in self._enrolled(short) if e.user_id == user_id and e.role == "student"
-                          and not e.suspended), None)
+        enrolment = self._tracked(short, user_id)
         if enrolment is None:  # not enrolled, suspended, or a role completion does not track
             return _exception("usernotenroled", "User is not enrolled in this course")
         _, _, aggregation, criteria = MOODLE_COURSES[short]
@@ -361,6 +456,83 @@ class MoodleApi(Api):
                          "details": {"type": title, "criteria": title, "requirement": "", "status": ""}})
         return Response(200, {"completionstatus": {"completed": done is not None, "aggregation": aggregation,
                                                    "completions": rows}, "warnings": []})
+
+    def _tracked(self, short: str, user_id: int) -> Enrolment | None:
+        """The learner's enrolment if completion tracks them: an active learner (Moodle's is_tracked_user)."""
+        return next((e for e in self._enrolled(short) if e.user_id == user_id and e.role == "student"
+                     and not e.suspended), None)
+
+    def _core_completion_get_activities_completion_status(self, params: dict[str, str]) -> Response:
+        found = self._course_param(params)
+        if isinstance(found, Response):
+            return found
+        short, _ = found
+        denied = self._require("report/progress:view")
+        if denied is not None:
+            return denied
+        user_id = int(params.get("userid") or 0)
+        enrolment = self._tracked(short, user_id)
+        statuses = []
+        for activity in ACTIVITIES.get(short, ()) if short in MOODLE_COURSES else ():
+            state, when, _ = activity_state(self.world, enrolment, activity) if enrolment else (0, None, None)
+            rule = ("completionview", "View") if activity.modname == "page" else \
+                ("completionpassgrade", "Receive a pass grade")
+            statuses.append({"cmid": activity.cmid, "modname": activity.modname, "instance": activity.instance,
+                             "state": state, "timecompleted": _unix(when) or 0, "tracking": 2, "overrideby": None,
+                             "valueused": False, "hascompletion": True, "isautomatic": True,
+                             "istrackeduser": enrolment is not None, "uservisible": True,
+                             "details": [{"rulename": rule[0], "rulevalue": {"status": state,
+                                                                             "description": rule[1]}}]})
+        return Response(200, {"statuses": statuses, "warnings": []})
+
+    def _gradereport_user_get_grade_items(self, params: dict[str, str]) -> Response:
+        found = self._course_param(params)
+        if isinstance(found, Response):
+            return found
+        short, course_id = found
+        user_id = int(params.get("userid") or 0)
+        denied = self._require("gradereport/user:view")
+        if denied is not None:
+            return denied
+        if "moodle/grade:viewall" not in self.capabilities:
+            return _exception("nopermissiontoviewgrades", "Can not view grades.")
+        learners = [e for e in self._enrolled(short) if e.role == "student" and not e.suspended  # active only
+                    and (user_id == 0 or e.user_id == user_id)]
+        if user_id and not learners:
+            return _exception("notingroup", "Sorry, but you need to be part of a group to see this page.")
+        usergrades = []
+        for e in learners:
+            items: list[dict[str, Any]] = []
+            total = 0.0
+            for n, activity in enumerate(a for a in ACTIVITIES.get(short, ()) if a.grademax is not None):
+                _, when, raw = activity_state(self.world, e, activity)
+                total += raw or 0.0
+                items.append(self._grade_item(course_id * 100 + n + 1, activity.name, "mod", activity, raw, when))
+            items.append(self._grade_item(course_id * 100, None, "course", None, total if total else None, None))
+            user = self._user(e, {"fullname", "idnumber"})
+            usergrades.append({"courseid": course_id, "courseidnumber": short, "userid": e.user_id,
+                               "userfullname": user["fullname"], "useridnumber": user["idnumber"], "maxdepth": 2,
+                               "gradeitems": items})
+        return Response(200, {"usergrades": usergrades, "warnings": []})
+
+    @staticmethod
+    def _grade_item(item_id: int, name: str | None, itemtype: str, activity: Activity | None, raw: float | None,
+                    when: datetime | None) -> dict[str, Any]:
+        top = activity.grademax if activity is not None and activity.grademax is not None else 100.0
+        item: dict[str, Any] = {
+            "id": item_id, "itemname": name, "itemtype": itemtype,
+            "itemmodule": activity.modname if activity else None, "iteminstance": activity.instance if activity else 1,
+            "itemnumber": 0, "idnumber": "", "categoryid": None if activity else 1, "outcomeid": None,
+            "scaleid": None, "locked": False, "graderaw": raw, "gradedatesubmitted": _unix(when),
+            "gradedategraded": _unix(when), "gradehiddenbydate": False, "gradeneedsupdate": False,
+            "gradeishidden": False, "gradeislocked": False, "gradeisoverridden": False,
+            "gradeformatted": f"{raw:.2f}" if raw is not None else "-", "grademin": 0.0, "grademax": top,
+            "rangeformatted": f"0.00&ndash;{top:.2f}",
+            "percentageformatted": f"{100 * raw / top:.2f} %" if raw is not None else "-",
+            "feedback": "", "feedbackformat": 1}
+        if activity is not None:
+            item["cmid"] = activity.cmid
+        return item
 
 
 ENV = {"MOODLE_TOKEN": TOKEN}

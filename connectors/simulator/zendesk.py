@@ -1,4 +1,5 @@
-"""A Zendesk Support account's cursor-based incremental ticket export and ticket field definitions.
+"""A Zendesk Support account: the cursor-based incremental ticket export, ticket fields, tickets by id, and the
+satisfaction ratings of its CSAT survey.
 
 What it reproduces: `GET /api/v2/incremental/tickets/cursor.json?start_time=<unix>` then `?cursor=<after_cursor>`
 answering `{"tickets", "after_url", "after_cursor", "before_url", "before_cursor", "end_of_stream"}` with
@@ -9,15 +10,28 @@ whose ticket values are option tags (`how_do_i_training`), not labels. Cursors a
 position, like Zendesk's; `expire_cursors()` makes every cursor issued so far invalid (Zendesk's cursors do
 not live forever), answered with 422 and `InvalidPaginationParameter`. The export's rate limit (10 requests
 a minute on a real account) is simulated at `rate_limit` requests a second, answered with 429, Zendesk's
-body and Retry-After.
+body and Retry-After (here it limits every endpoint).
+
+Satisfaction: a solved ticket with a score in the world is offered the survey when it is solved and rated
+`rating_delay` later (1 to 96 hours, never after the world's `now`): after the ticket's last change, so the
+rating does not move the ticket's `updated_at` nor its place in the export, while the ticket itself (in a later
+export page, or by id) shows the rating from then on. `GET /api/v2/satisfaction_ratings` lists the offered and
+rated ones, ordered by id, filtered by `score` (offered, unoffered, received, good, bad and their
+`_with_comment`/`_without_comment` forms) and by `start_time`/`end_time` on `updated_at`; cursor pagination
+with `page[size]` (at most 100) and `page[after]`, answering `meta` (`has_more`, `after_cursor`) and `links`;
+without `page[size]`, offset pagination by `page`. `GET /api/v2/tickets/show_many?ids=` answers up to 100
+tickets by id (unknown ids left out), with the same side-loads as the export. `rate()` gives or changes a
+rating at a given time.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import threading
 from bisect import bisect_left
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -29,7 +43,10 @@ PREFIX = "/zendesk"
 EMAIL = "realise@example.nhs.uk"
 API_TOKEN = "sim-api-token"
 EXPORT_PATHS = ("/api/v2/incremental/tickets/cursor.json", "/api/v2/incremental/tickets/cursor")
+RATINGS_PATHS = ("/api/v2/satisfaction_ratings.json", "/api/v2/satisfaction_ratings")
+SHOW_MANY_PATHS = ("/api/v2/tickets/show_many.json", "/api/v2/tickets/show_many")
 MAX_PER_PAGE = 1000
+MAX_PAGE_SIZE = 100  # cursor pagination's page[size] limit, and show_many's ids
 CATEGORY_FIELD_ID = 360_012_345_678
 _CATEGORY_TAGS = {"How do I / training": "how_do_i_training", "Access / login": "access_login",
                   "Defect / error": "defect_error", "Hardware / printer": "hardware_printer",
@@ -53,13 +70,33 @@ def expected_ids(world: World) -> set[str]:
 
 
 def satisfaction_score(score: int | None, done: bool) -> dict[str, Any]:
+    """The rating a solved ticket with this score ends with (3, neither good nor bad: offered, unanswered)."""
     if score is None or not done:
         return {"score": "unoffered"}
     return {"score": "good" if score >= 4 else "bad" if score <= 2 else "offered"}
 
 
+def rating_delay(number: int) -> timedelta:
+    """How long after its last change ticket `number`'s requester answered the survey: 1 to 96 hours."""
+    return timedelta(hours=1 + int.from_bytes(hashlib.sha1(f"csat:{number}".encode()).digest()[:2], "big") % 96)
+
+
+def rating_id(number: int) -> int:
+    return 360_200_000_000 + number
+
+
 def iso(value: datetime | None) -> str | None:
     return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
+
+
+@dataclass(frozen=True)
+class Rating:
+    """A ticket's satisfaction rating at the clock: offered when solved, good or bad once answered."""
+
+    ticket: int
+    score: str
+    offered_at: datetime
+    updated_at: datetime
 
 
 class ZendeskApi(Api):
@@ -74,8 +111,9 @@ class ZendeskApi(Api):
         self.exports = 0
         self._expire_at: int | None = None
         self._cache: tuple[datetime, list[tuple[int, int, dict[str, Any], dict[str, Any], dict[str, Any]]],
-                           list[tuple[int, int]]] | None = None
+                           list[tuple[int, int]], dict[int, Rating]] | None = None
         self._table_lock = threading.Lock()
+        self._rated: dict[int, tuple[str, datetime]] = {}
 
     def expire_cursors(self) -> None:
         """Every cursor handed out so far stops working (the export must restart from a start_time)."""
@@ -84,6 +122,20 @@ class ZendeskApi(Api):
     def expire_after(self, requests: int) -> None:
         """Cursors handed out so far stop working once the export has answered `requests` more requests."""
         self._expire_at = self.exports + requests
+
+    def rate(self, ticket: int, score: str, at: datetime) -> None:
+        """The requester of solved ticket `ticket` rates it `score` (good or bad) at `at`, or changes the rating;
+        the ticket's updated_at and its place in the export stay as they were."""
+        if score not in ("good", "bad"):
+            raise ValueError("a requester rates good or bad")
+        with self._table_lock:
+            self._rated[ticket] = (score, at)
+            self._cache = None
+
+    def current_satisfaction(self) -> dict[str, str]:
+        """Ticket id → the score its satisfaction rating shows now (unoffered, offered, good or bad)."""
+        rows, _ = self.table()
+        return {str(r[1]): r[2]["satisfaction_rating"]["score"] for r in rows}
 
     def current_versions(self) -> dict[str, datetime]:
         """Ticket id → its updated_at now, to compare a warehouse with."""
@@ -96,21 +148,48 @@ class ZendeskApi(Api):
     def table(self) -> tuple[list[tuple[int, int, dict[str, Any], dict[str, Any], dict[str, Any]]],
                              list[tuple[int, int]]]:
         """(generated_timestamp, id, ticket, requester, metric set) in export order, and the positions."""
+        cache = self._current()
+        return cache[1], cache[2]
+
+    def ratings(self) -> list[Rating]:
+        """Every rating offered by the clock, by id."""
+        return sorted(self._current()[3].values(), key=lambda r: r.ticket)
+
+    def _current(self) -> tuple[datetime, list[tuple[int, int, dict[str, Any], dict[str, Any], dict[str, Any]]],
+                                list[tuple[int, int]], dict[int, Rating]]:
         clock = self.world.clock
         with self._table_lock:
             if self._cache is None or self._cache[0] != clock:
-                rows = sorted((self._ticket(t) for t in current_tickets(self.world, "zendesk")),
+                ratings: dict[int, Rating] = {}
+                rows = sorted((self._ticket(t, ratings, clock) for t in current_tickets(self.world, "zendesk")),
                               key=lambda r: (r[0], r[1]))
-                self._cache = (clock, rows, [(r[0], r[1]) for r in rows])
-            return self._cache[1], self._cache[2]
+                self._cache = (clock, rows, [(r[0], r[1]) for r in rows], ratings)
+            return self._cache
 
-    def _ticket(self, version: TicketVersion) -> tuple[int, int, dict[str, Any], dict[str, Any], dict[str, Any]]:
+    def _rating(self, number: int, score: int | None, solved: datetime, clock: datetime) -> Rating | None:
+        """The ticket's rating at `clock`, None if the survey was never offered."""
+        answer = satisfaction_score(score, True)["score"]
+        if number in self._rated:
+            answer, rated_at = self._rated[number]
+        elif answer == "unoffered":
+            return None
+        else:
+            rated_at = min(solved + rating_delay(number), self.world.now)
+        if answer in ("good", "bad") and rated_at <= clock:
+            return Rating(number, answer, solved, rated_at)
+        return Rating(number, "offered", solved, solved)
+
+    def _ticket(self, version: TicketVersion, ratings: dict[int, Rating], clock: datetime
+                ) -> tuple[int, int, dict[str, Any], dict[str, Any], dict[str, Any]]:
         p = version.event.payload
         number = ticket_id(version.event.source_record_id)
         ident = self.world.identity(p.person.pseudonym)
         requester = user_id(p.person.pseudonym)
         status = STATUSES[p.status]
         done = status in ("solved", "closed")
+        rating = self._rating(number, p.satisfaction, p.updated_at, clock) if done else None
+        if rating is not None:
+            ratings[number] = rating
         tag = _CATEGORY_TAGS.get(p.category, p.category.lower().replace(" ", "_"))
         generated = int(p.updated_at.timestamp())
         ticket = {
@@ -126,7 +205,8 @@ class ZendeskApi(Api):
             "is_public": True, "due_at": None, "tags": [tag, p.person.system.lower().replace(" ", "_")],
             "custom_fields": [{"id": CATEGORY_FIELD_ID, "value": tag}],
             "fields": [{"id": CATEGORY_FIELD_ID, "value": tag}],
-            "satisfaction_rating": satisfaction_score(p.satisfaction, done),
+            "satisfaction_rating": {"score": rating.score, "id": rating_id(number)} if rating
+            else {"score": "unoffered"},
             "sharing_agreement_ids": [], "followup_ids": [], "ticket_form_id": 360_000_000_010,
             "brand_id": 360_000_000_020, "allow_channelback": False, "allow_attachments": True,
             "from_messaging_channel": False,
@@ -179,6 +259,10 @@ class ZendeskApi(Api):
             return Response(404, {"error": "InvalidEndpoint", "description": "Not found"})
         if path in EXPORT_PATHS:
             return self._export(request)
+        if path in RATINGS_PATHS:
+            return self._ratings(request)
+        if path in SHOW_MANY_PATHS:
+            return self._show_many(request)
         if path.startswith("/api/v2/ticket_fields/"):
             return self._ticket_field(path.rsplit("/", 1)[-1].removesuffix(".json"))
         return Response(404, {"error": "InvalidEndpoint", "description": "Not found"})
@@ -192,6 +276,78 @@ class ZendeskApi(Api):
             "url": f"{self.base_url}/api/v2/ticket_fields/{CATEGORY_FIELD_ID}.json", "id": CATEGORY_FIELD_ID,
             "type": "tagger", "title": "Category", "raw_title": "Category", "active": True, "required": False,
             "custom_field_options": options}})
+
+    def _rating_json(self, r: Rating, tickets: dict[int, dict[str, Any]]) -> dict[str, Any]:
+        number, ticket = rating_id(r.ticket), tickets[r.ticket]
+        return {"url": f"{self.base_url}/api/v2/satisfaction_ratings/{number}.json", "id": number,
+                "assignee_id": ticket["assignee_id"], "group_id": ticket["group_id"],
+                "requester_id": ticket["requester_id"], "ticket_id": r.ticket, "score": r.score,
+                "created_at": iso(r.offered_at), "updated_at": iso(r.updated_at)}
+
+    def _ratings(self, request: Request) -> Response:
+        _, rows, _, offered = self._current()
+        ratings = sorted(offered.values(), key=lambda r: r.ticket)
+        tickets = {r[1]: r[2] for r in rows}
+        score = (request.arg("score") or "").lower()
+        if score:
+            base = score.removesuffix("_with_comment").removesuffix("_without_comment")
+            wanted = {"received": {"good", "bad"}, "good": {"good"}, "bad": {"bad"}, "offered": {"offered"},
+                      "unoffered": {"unoffered"}}.get(base)
+            if wanted is None:
+                return Response(400, {"error": "InvalidValue", "description": f"score {score} is not valid"})
+            ratings = [r for r in ratings if r.score in wanted and not score.endswith("_with_comment")]
+        for name, keep in (("start_time", lambda r, t: r.updated_at.timestamp() >= t),
+                           ("end_time", lambda r, t: r.updated_at.timestamp() < t)):
+            raw = request.arg(name)
+            if raw is not None:
+                if not raw.lstrip("-").isdigit():
+                    return Response(400, {"error": "InvalidValue", "description": f"{name} must be a Unix epoch time"})
+                ratings = [r for r in ratings if keep(r, int(raw))]
+        size = request.arg("page[size]")
+        if size is None:  # offset pagination
+            page = max(1, request.int_arg("page", 1))
+            chunk = ratings[(page - 1) * MAX_PAGE_SIZE: page * MAX_PAGE_SIZE]
+            more = page * MAX_PAGE_SIZE < len(ratings)
+            return Response(200, {"satisfaction_ratings": [self._rating_json(r, tickets) for r in chunk],
+                                  "next_page": f"{self.base_url}/api/v2/satisfaction_ratings.json?page={page + 1}"
+                                  if more else None, "previous_page": None, "count": len(ratings)})
+        if not size.isdigit() or not 1 <= int(size) <= MAX_PAGE_SIZE:
+            return Response(400, {"error": "InvalidPaginationParameter",
+                                  "description": f"page[size] must be between 1 and {MAX_PAGE_SIZE}"})
+        after = request.arg("page[after]")
+        if after:
+            try:
+                last = int(base64.b64decode(after.encode(), validate=True).decode())
+            except ValueError:
+                return Response(400, {"error": "InvalidPaginationParameter", "description": "invalid cursor"})
+            ratings = [r for r in ratings if rating_id(r.ticket) > last]
+        chunk = ratings[: int(size)]
+        more = len(ratings) > len(chunk)
+        after_cursor = base64.b64encode(str(rating_id(chunk[-1].ticket)).encode()).decode() if chunk else None
+        before_cursor = base64.b64encode(str(rating_id(chunk[0].ticket)).encode()).decode() if chunk else None
+        link = f"{self.base_url}/api/v2/satisfaction_ratings.json?"
+        return Response(200, {
+            "satisfaction_ratings": [self._rating_json(r, tickets) for r in chunk],
+            "meta": {"has_more": more, "after_cursor": after_cursor, "before_cursor": before_cursor},
+            "links": {"next": link + urlencode({"page[size]": size, "page[after]": after_cursor}) if more else None,
+                      "prev": link + urlencode({"page[size]": size, "page[before]": before_cursor})
+                      if chunk else None}})
+
+    def _show_many(self, request: Request) -> Response:
+        raw = [i.strip() for i in (request.arg("ids") or "").split(",") if i.strip()]
+        if not raw or len(raw) > MAX_PAGE_SIZE or not all(i.isdigit() for i in raw):
+            return Response(400, {"error": "InvalidValue",
+                                  "description": f"ids must list 1 to {MAX_PAGE_SIZE} ticket ids"})
+        wanted = {int(i) for i in raw}
+        rows = [r for r in self.table()[0] if r[1] in wanted]
+        body: dict[str, Any] = {"tickets": [r[2] for r in rows], "next_page": None, "previous_page": None,
+                                "count": len(rows)}
+        includes = {i.strip() for i in (request.arg("include") or "").split(",") if i.strip()}
+        if "users" in includes:
+            body["users"] = list({r[3]["id"]: r[3] for r in rows}.values())
+        if "metric_sets" in includes:
+            body["metric_sets"] = [r[4] for r in rows]
+        return Response(200, body)
 
     def _export(self, request: Request) -> Response:
         if self._expire_at is not None and self.exports >= self._expire_at:

@@ -4,12 +4,16 @@ The export is walked with `include=users,metric_sets`, and each ticket leaves he
 (from the side-loaded users) and its metric set (reopens, solved_at), so a page's records map on their own.
 A cursor Zendesk no longer accepts (422 / 400 InvalidPaginationParameter) is not fatal: the walk restarts
 from a start_time, the newest `updated_at` already read, and the tickets read twice dedupe downstream.
+
+Satisfaction ratings are listed from a start_time with cursor pagination (`page[size]`, then `page[after]`
+from `meta.after_cursor` while `meta.has_more`), and the rated tickets fetched by id (`show_many`, 100 at a
+time) with the same side-loads, joined the same way.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -19,7 +23,17 @@ import httpx
 from connectors.core.config import SourceConfig
 from connectors.core.errors import SourceError
 from connectors.core.http import HttpClient
-from connectors.zendesk.settings import EXPORT_PATH, MAX_PER_PAGE, SIDELOADS, TICKET_FIELD_PATH, ZendeskOptions
+from connectors.zendesk.settings import (
+    EXPORT_PATH,
+    MAX_PAGE_SIZE,
+    MAX_PER_PAGE,
+    RATED,
+    SATISFACTION_PATH,
+    SHOW_MANY_PATH,
+    SIDELOADS,
+    TICKET_FIELD_PATH,
+    ZendeskOptions,
+)
 
 log = logging.getLogger(__name__)
 CURSOR_REFUSED = (400, 422)
@@ -46,6 +60,7 @@ class ZendeskClient:
         self.source, self.options = source, options
         self.http = HttpClient(source, config, auth=token_auth(source, config))
         self.per_page = min(config.page_size, MAX_PER_PAGE)
+        self.page_size = min(config.page_size, MAX_PAGE_SIZE)
         self.cursor_restarts = 0
 
     def close(self) -> None:
@@ -95,6 +110,43 @@ class ZendeskClient:
             if body.get("end_of_stream") or not after:
                 return
             params = {**base, "cursor": after}
+
+    def ratings(self, *, start_time: int) -> Iterator[list[dict[str, Any]]]:
+        """Answered satisfaction ratings (`score=received`: good or bad) updated from `start_time`, page by page.
+
+        The list is not sorted by `updated_at`; comments and reasons are left behind (free text not needed)."""
+        params: dict[str, Any] = {"score": RATED, "start_time": start_time, "page[size]": self.page_size}
+        while True:
+            response = self.http.request("GET", SATISFACTION_PATH, params=params, allow=(403,))
+            if response.status_code == 403:
+                raise SourceError(f"source '{self.source}': Zendesk refused the satisfaction ratings list (HTTP 403: "
+                                  f"{response.text[:200]}); use an admin's API token, or set "
+                                  f"sources.{self.source}.options.satisfaction_ratings: false")
+            body = self.http.json_of(response)
+            ratings = body.get("satisfaction_ratings") if isinstance(body, dict) else None
+            if not isinstance(ratings, list):
+                raise SourceError(f"source '{self.source}': the satisfaction ratings answer has no "
+                                  f"'satisfaction_ratings' list; check sources.{self.source}.base_url is the account "
+                                  "root (https://<name>.zendesk.com)")
+            yield [{k: v for k, v in r.items() if k not in ("comment", "reason")} for r in ratings
+                   if isinstance(r, dict)]
+            meta = body.get("meta") or {}
+            after = meta.get("after_cursor")
+            if not meta.get("has_more") or not after:
+                return
+            params = {**params, "page[after]": after}
+
+    def tickets(self, ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+        """Tickets by id, joined as the export's are; ids Zendesk does not answer (deleted tickets) are absent."""
+        wanted = sorted(set(ids))
+        found: dict[int, dict[str, Any]] = {}
+        for start in range(0, len(wanted), MAX_PAGE_SIZE):
+            chunk = wanted[start:start + MAX_PAGE_SIZE]
+            body = self.http.get_json(SHOW_MANY_PATH, {"ids": ",".join(map(str, chunk)), "include": SIDELOADS})
+            if not isinstance(body, dict) or not isinstance(body.get("tickets"), list):
+                raise SourceError(f"source '{self.source}': {SHOW_MANY_PATH} answered without a 'tickets' list")
+            found.update({t["id"]: t for t in self._joined(body) if isinstance(t.get("id"), int)})
+        return found
 
     @staticmethod
     def _joined(body: dict[str, Any]) -> list[dict[str, Any]]:

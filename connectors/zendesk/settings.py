@@ -1,4 +1,5 @@
-"""Zendesk Support incremental export endpoints, defaults and the `zendesk` options."""
+"""Zendesk Support endpoints (incremental export, satisfaction ratings, tickets by id), defaults and the
+`zendesk` options."""
 
 from __future__ import annotations
 
@@ -9,8 +10,12 @@ from schemas.events import TicketStatus
 
 EXPORT_PATH = "api/v2/incremental/tickets/cursor.json"
 TICKET_FIELD_PATH = "api/v2/ticket_fields/{id}.json"
+SATISFACTION_PATH = "api/v2/satisfaction_ratings.json"
+SHOW_MANY_PATH = "api/v2/tickets/show_many.json"
 MAX_PER_PAGE = 1000
+MAX_PAGE_SIZE = 100  # cursor pagination's page[size], and the ids show_many takes at once
 SIDELOADS = "users,metric_sets"
+RATED = "received"  # the satisfaction_ratings score filter for answered ratings: good or bad
 
 STATUSES: dict[str, TicketStatus] = {"new": "new", "open": "open", "pending": "pending", "hold": "pending",
                                      "solved": "resolved", "closed": "closed", "deleted": "cancelled"}
@@ -30,6 +35,7 @@ sources:
     options:
       category_field_id: 360012345678   # the Category drop-down (default: the ticket type)
       start_date: 2026-01-01T00:00:00Z  # where the first pull starts (default: the beginning)
+      satisfaction_ratings: true        # also read /api/v2/satisfaction_ratings (admins may list them)
 """
 
 
@@ -43,3 +49,8 @@ class ZendeskOptions(Options):
                                               "pending, hold, solved, closed and deleted are known)")
     default_priority: int = Field(3, ge=1, le=5, description="For tickets without a priority (Zendesk allows none)")
     exclude_deleted: bool = Field(False, description="Leave deleted tickets out (default: they load as cancelled)")
+    satisfaction_ratings: bool = Field(
+        True, description="Read the satisfaction ratings list (legacy CSAT) as its own stream, so a rating given or "
+                          "changed after the ticket's last change reaches the ticket; the token's user must be "
+                          "allowed to list ratings (admins are). "
+                          "Off, ratings are only those the export's tickets carry")

@@ -124,7 +124,7 @@ def test_given_a_learner_who_completes_between_pulls_when_pulled_then_one_comple
     rig.pull("moodle", config)
     new = [e for e in rig.events("moodle") if e["source_record_id"] not in before]
     assert new and {e["source_record_id"] for e in new} == sim.expected_record_ids(rig.world) - before
-    for event in (e for e in new if e["payload"]["verb"] == "completed"):
+    for event in (e for e in new if e["source_record_id"].endswith("/completion")):
         course, user = int(event["source_record_id"].split("/")[1]), int(event["source_record_id"].split("/")[3])
         expected = next(x.completed_at for x in lms(rig).enrolments
                         if x.user_id == user and sim.MOODLE_COURSES.get(x.course, (0,))[0] == course)
@@ -164,6 +164,11 @@ def completed_learner(rig: Rig) -> sim.Enrolment:
                 and e.completed_at is not None and e.completed_at <= rig.world.clock)
 
 
+def learner_records(rig: Rig, course: int, user_id: int) -> set[str]:
+    """Record ids of one learner in one course (by id): enrolment, completion and activity results."""
+    return {i for i in sim.expected_record_ids(rig.world) if i.startswith(f"course/{course}/user/{user_id}/")}
+
+
 def call(rig: Rig, function: str, **params: Any) -> Any:
     return httpx.post(rig.root() + sim.PREFIX + sim.ENDPOINT, data={
         "wstoken": sim.TOKEN, "wsfunction": function, "moodlewsrestformat": "json", **params}).json()
@@ -189,7 +194,8 @@ def test_given_a_suspended_learner_when_pulled_then_only_active_enrolments_are_r
     course = sim.MOODLE_COURSES[learner.course][0]
     lms(rig).suspend(learner.course, learner.user_id)
     result = rig.pull("moodle", moodle_config(rig))
-    left_out = {sim.enrolment_record_id(course, learner.user_id), sim.completion_record_id(course, learner.user_id)}
+    left_out = learner_records(rig, course, learner.user_id)
+    assert sim.completion_record_id(course, learner.user_id) in left_out
     assert {e["source_record_id"] for e in rig.events("moodle")} == sim.expected_record_ids(rig.world) - left_out
     assert result.streams[1].state["completed"] and result.streams[1].skipped == 0
 
@@ -203,8 +209,10 @@ def test_given_a_suspended_learner_and_only_active_off_when_pulled_then_the_comp
         result = rig.pull("moodle", moodle_config(rig, options={"only_active_enrolments": False}))
     ids = {e["source_record_id"] for e in rig.events("moodle")}
     assert sim.enrolment_record_id(course, learner.user_id) in ids  # listed, as Moodle lists suspended learners
-    assert ids == sim.expected_record_ids(rig.world) - {sim.completion_record_id(course, learner.user_id)}
+    untracked = learner_records(rig, course, learner.user_id) - {sim.enrolment_record_id(course, learner.user_id)}
+    assert ids == sim.expected_record_ids(rig.world) - untracked
     assert result.streams[1].skipped == 1 and result.streams[1].state["completed"]
+    assert result.streams[2].skipped == 1  # activity completion says istrackeduser: false for them too
     assert "1 learner(s) not enrolled (usernotenroled)" in caplog.text
 
 
@@ -225,3 +233,101 @@ def test_given_a_token_user_who_cannot_view_completion_reports_when_pulled_then_
     with pytest.raises(SourceError, match=r"cannotviewreport.*report/completion:view") as caught:
         rig.pull("moodle", moodle_config(rig))
     assert "\n" not in str(caught.value)
+
+
+QUIZ = {short: next(a for a in activities if a.modname == "quiz") for short, activities in sim.ACTIVITIES.items()}
+
+
+def learners_in(rig: Rig, course: str, count: int) -> list[sim.Enrolment]:
+    """`count` active learners enrolled in `course` (a shortname) a day or more before the world's clock."""
+    found = [e for e in lms(rig).enrolments if e.course == course and e.role == "student" and e.pseudonym
+             and not e.suspended and e.enrolled_at <= rig.world.clock - timedelta(days=1)]
+    assert len(found) >= count
+    return found[:count]
+
+
+def by_record(rig: Rig, source: str = "moodle") -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {}
+    for event in rig.events(source):
+        out.setdefault(event["source_record_id"], []).append(event)
+    return out
+
+
+def test_given_a_learner_who_failed_the_competency_quiz_when_pulled_then_a_failed_record_with_the_scaled_grade(
+        rig: Rig) -> None:
+    course = "EPMA-GL-101"
+    cid, quiz = sim.MOODLE_COURSES[course][0], QUIZ[course]
+    failer, passer = learners_in(rig, course, 2)
+    at = rig.world.clock - timedelta(hours=3)
+    for learner, grade in ((failer, 4.5), (passer, 9.0)):
+        lms(rig).delete_quiz_attempts(course, learner.user_id)
+        lms(rig).attempt_quiz(course, learner.user_id, grade, at)
+    rig.pull("moodle", moodle_config(rig))
+    events = by_record(rig)
+    assert set(events) == lms(rig).expected_record_ids()
+    failed, = events[sim.activity_record_id(cid, failer.user_id, quiz.cmid)]
+    passed, = events[sim.activity_record_id(cid, passer.user_id, quiz.cmid)]
+    assert (failed["payload"]["verb"], failed["payload"]["score"]) == ("failed", 0.45)
+    assert (passed["payload"]["verb"], passed["payload"]["score"]) == ("passed", 0.9)
+    for event in (failed, passed):
+        assert (event["payload"]["course_id"], event["payload"]["module"]) == (course, quiz.name)
+        assert datetime.fromisoformat(event["occurred_at"]) == at
+        assert event["payload"]["person"]["pseudonym"] in (failer.pseudonym, passer.pseudonym)
+    page = next(a for a in sim.ACTIVITIES[course] if a.modname == "page")
+    read, = events[sim.activity_record_id(cid, failer.user_id, page.cmid)]
+    assert (read["payload"]["verb"], read["payload"]["module"], read["payload"]["score"]) == ("completed", "page", None)
+
+
+def test_given_a_failed_learner_who_retakes_and_passes_when_pulled_again_then_a_new_version_of_the_same_record(
+        rig: Rig) -> None:
+    course = "PORTAL-GL-101"
+    cid, quiz = sim.MOODLE_COURSES[course][0], QUIZ[course]
+    learner, = learners_in(rig, course, 1)
+    lms(rig).delete_quiz_attempts(course, learner.user_id)
+    lms(rig).attempt_quiz(course, learner.user_id, 6.0, rig.world.clock - timedelta(hours=5))
+    config = moodle_config(rig)
+    rig.pull("moodle", config)
+    lms(rig).attempt_quiz(course, learner.user_id, 8.5, rig.world.clock + timedelta(hours=1))
+    rig.world.advance(timedelta(hours=2))
+    again = rig.pull("moodle", config)
+    record = sim.activity_record_id(cid, learner.user_id, quiz.cmid)
+    first, second = by_record(rig)[record]
+    assert (first["payload"]["verb"], first["payload"]["score"]) == ("failed", 0.6)
+    assert (second["payload"]["verb"], second["payload"]["score"]) == ("passed", 0.85)
+    assert first["record_version"] != second["record_version"] and first["event_id"] != second["event_id"]
+    assert again.streams[2].published >= 1
+    unchanged = rig.pull("moodle", config)
+    assert unchanged.streams[2].published == 0 and unchanged.streams[2].records == 0
+    assert len(by_record(rig)[record]) == 2
+    assert rig.ingest().quarantined == 0
+
+
+def test_given_activity_results_when_pulled_then_one_activity_call_per_learner_and_course_and_one_grade_call_per_course(
+        rig: Rig) -> None:
+    result = rig.pull("moodle", moodle_config(rig))
+    learners = sum(1 for e in lms(rig).enrolments if e.course in sim.MOODLE_COURSES and e.role == "student"
+                   and e.enrolled_at <= rig.world.clock)
+    calls = lms(rig).calls
+    assert calls["core_completion_get_activities_completion_status"] == learners
+    assert calls["gradereport_user_get_grade_items"] == len(sim.ACTIVITIES)  # courses with results to score
+    assert result.streams[2].stream == "activities" and result.streams[2].published > 0
+
+
+def test_given_a_token_user_who_cannot_view_grades_when_pulled_then_the_error_names_the_capability_and_the_option(
+        rig: Rig) -> None:
+    lms(rig).capabilities.discard("moodle/grade:viewall")
+    with pytest.raises(SourceError, match=r"nopermissiontoviewgrades.*moodle/grade:viewall.*"
+                                          r"sources\.moodle\.options\.activity_results: false") as caught:
+        rig.pull("moodle", moodle_config(rig))
+    assert "\n" not in str(caught.value)
+
+
+def test_given_a_service_without_the_activity_functions_when_activity_results_are_off_then_the_rest_is_read(
+        rig: Rig) -> None:
+    lms(rig).disabled |= {"core_completion_get_activities_completion_status", "gradereport_user_get_grade_items"}
+    with pytest.raises(SourceError, match=r"refused core_completion_get_activities_completion_status.*"
+                                          r"External services > Functions.*options\.activity_results: false"):
+        rig.pull("moodle", moodle_config(rig))
+    rig.pull("moodle_core", moodle_config(rig, options={"activity_results": False}))
+    ids = {e["source_record_id"] for e in rig.events("moodle_core")}
+    assert ids == {i for i in sim.expected_record_ids(rig.world) if "/activity/" not in i}

@@ -110,16 +110,90 @@ def test_given_requesters_only_in_side_loaded_users_when_pulled_then_tickets_bel
 
 def test_given_satisfaction_scores_and_drop_down_tags_when_pulled_then_good_is_5_bad_is_1_and_labels_are_shown(
         rig: Rig) -> None:
-    with SimServer(sim.apis(rig.world)) as server:
+    api = sim.ZendeskApi(rig.world)
+    with SimServer([api]) as server:
         rig.pull("zendesk", rig.config(_entry(server)))
     rig.ingest()
-    loaded, current = rig.tickets("zendesk"), _current(rig)
+    loaded, current, scores = rig.tickets("zendesk"), _current(rig), api.current_satisfaction()
     for ticket, row in loaded.items():
-        p = current[ticket]
-        score = sim.satisfaction_score(p.satisfaction, p.status in ("resolved", "cancelled"))["score"]
-        assert row["satisfaction"] == {"good": 5, "bad": 1}.get(score)
-        assert row["category"] == p.category
+        assert row["satisfaction"] == {"good": 5, "bad": 1}.get(scores[ticket])
+        assert row["category"] == current[ticket].category
     assert {r["satisfaction"] for r in loaded.values()} >= {5, None}
+
+
+def _ratings_requests(server: SimServer) -> list[tuple[dict[str, list[str]], int]]:
+    return [(parse_qs(urlsplit(path).query), status) for method, path, status in server.log
+            if "/satisfaction_ratings" in path]
+
+
+def _solved(api: sim.ZendeskApi) -> list[str]:
+    rows, _ = api.table()
+    return [str(r[1]) for r in rows if r[2]["status"] in ("solved", "closed")]
+
+
+def test_given_a_rating_given_after_the_tickets_last_change_when_pulled_again_then_the_ticket_carries_it(
+        rig: Rig) -> None:
+    api = sim.ZendeskApi(rig.world)
+    with SimServer([api]) as server:
+        config = rig.config(_entry(server))
+        rig.pull("zendesk", config)
+        before = api.current_versions()
+        first, second = _solved(api)[:2]
+        given = {first: "bad" if api.current_satisfaction()[first] == "good" else "good",
+                 second: "bad" if api.current_satisfaction()[second] == "good" else "good"}
+        for ticket, score in given.items():
+            api.rate(int(ticket), score, rig.world.clock + timedelta(hours=1))
+        rig.world.advance(timedelta(hours=2))
+        rig.pull("zendesk", config)
+    rig.ingest()
+    loaded = rig.tickets("zendesk")
+    for ticket, score in given.items():
+        assert api.current_versions()[ticket] == before[ticket], "the rating did not change the ticket"
+        assert loaded[ticket]["satisfaction"] == {"good": 5, "bad": 1}[score]
+        assert loaded[ticket]["updated_at"] == before[ticket]
+    versions = rig.raw_versions("zendesk")
+    assert len(versions) == len(set(versions))
+
+
+def test_given_ratings_read_once_when_pulled_again_then_ratings_are_asked_from_the_newest_updated_at(
+        rig: Rig) -> None:
+    api = sim.ZendeskApi(rig.world)
+    with SimServer([api]) as server:
+        config = rig.config(_entry(server), page_size=5)
+        rig.pull("zendesk", config)
+        stored = rig.state("zendesk", "satisfaction_ratings")
+        asked = len(_ratings_requests(server))
+        rig.world.advance(timedelta(days=8))
+        rig.pull("zendesk", config)
+        requests = _ratings_requests(server)
+    newest = max(r.updated_at for r in api.ratings() if r.score in ("good", "bad")
+                 and r.updated_at <= rig.world.clock - timedelta(days=8))
+    assert stored["cursor"] == sim.iso(newest)
+    first, again = requests[0][0], requests[asked][0]
+    assert first["score"] == ["received"] and first["start_time"] == ["0"] and first["page[size]"] == ["5"]
+    assert again["start_time"] == [str(int(newest.timestamp()))]
+    assert all(q.get("page[after]") for q, _ in requests[1:asked])  # cursor pagination to the last page
+    rig.ingest()
+    loaded, scores = rig.tickets("zendesk"), api.current_satisfaction()
+    assert {t: r["satisfaction"] for t, r in loaded.items()} == \
+        {t: {"good": 5, "bad": 1}.get(scores[t]) for t in loaded}
+
+
+def test_given_the_rate_limit_when_ratings_and_their_tickets_are_read_then_429s_wait_for_retry_after(
+        rig: Rig) -> None:
+    api = sim.ZendeskApi(rig.world, rate_limit=10)
+    with SimServer([api]) as server:
+        config = rig.config(_entry(server), page_size=3)
+        rig.pull("zendesk", config)
+        rig.world.advance(timedelta(days=8))
+        result = rig.pull("zendesk", config)
+        limited = [path for _, path, status in server.log if status == 429]
+    assert any("/satisfaction_ratings" in p for p in limited) and any("/show_many" in p for p in limited)
+    assert result.retries >= 1
+    rig.ingest()
+    loaded, scores = rig.tickets("zendesk"), api.current_satisfaction()
+    assert {t: r["satisfaction"] for t, r in loaded.items()} == \
+        {t: {"good": 5, "bad": 1}.get(scores[t]) for t in loaded}
 
 
 def test_given_a_wrong_api_token_when_pulled_then_the_error_names_the_environment_variables(

@@ -79,3 +79,56 @@ def test_drop_down_tag_shows_its_label_and_type_is_the_fallback() -> None:
     ticket["requester"] = None
     with pytest.raises(MappingError, match="no e-mail"):
         source.map(source.streams[0], ticket, build)
+
+
+def _ratings_source() -> tuple[Zendesk, EventBuilder]:
+    config = SourceConfig(type="zendesk", base_url="http://127.0.0.1:9")
+    source = Zendesk("zendesk", config, PullContext(run_started=datetime.now(UTC)))
+    return source, EventBuilder("zendesk", StaffResolver(DEMO_KEY), system="EPR", ingested_at=datetime.now(UTC))
+
+
+def _rated(score: str, rated_at: str) -> dict[str, object]:
+    """A satisfaction_ratings record as the stream reads it: the rating with its ticket fetched by id."""
+    ticket = {"id": 208, "created_at": "2026-07-01T08:00:00Z", "updated_at": "2026-07-01T09:00:00Z",
+              "status": "solved", "priority": "normal", "type": "question", "subject": "Printer offline",
+              "satisfaction_rating": {"score": "offered"}, "custom_fields": [],
+              "requester": {"id": 7881, "email": "staff000003@example.nhs.uk"},
+              "metric_set": {"reopens": 0, "solved_at": "2026-07-01T09:00:00Z"}}
+    return {"id": 35436, "ticket_id": 208, "requester_id": 7881, "score": score, "created_at": "2026-07-01T09:00:00Z",
+            "updated_at": rated_at, "ticket": ticket}
+
+
+def test_given_a_rating_newer_than_its_ticket_when_mapped_then_a_later_version_of_the_ticket_carries_the_score(
+        ) -> None:
+    source, build = _ratings_source()
+    stream = next(s for s in source.streams if s.name == "satisfaction_ratings")
+    assert (stream.cursor_field, stream.sorted_by_cursor) == ("updated_at", False)
+    good = source.map(stream, _rated("good", "2026-07-02T10:30:00Z"), build)
+    bad = source.map(stream, _rated("bad", "2026-07-03T11:00:00Z"), build)
+    exported = source.map(source.streams[0], _rated("good", "")["ticket"], build)  # type: ignore[arg-type]
+    assert good is not None and bad is not None and exported is not None
+    assert good.source_record_id == bad.source_record_id == exported.source_record_id == "208"
+    assert (good.payload.satisfaction, bad.payload.satisfaction, exported.payload.satisfaction) == (5, 1, None)
+    # The warehouse keeps the version with the latest (updated_at, record_version): the ticket's own updated_at
+    # is unchanged, so each rating's version sorts after the export's and a later rating after an earlier one.
+    assert good.payload.updated_at == bad.payload.updated_at == exported.payload.updated_at
+    assert exported.record_version < good.record_version < bad.record_version
+    assert good.occurred_at == datetime(2026, 7, 2, 10, 30, tzinfo=UTC)
+    assert source.map(stream, _rated("good", "2026-07-02T10:30:00Z"), build) == good  # read again: the same event
+
+
+@pytest.mark.parametrize(("score", "rated_at"), [
+    ("offered", "2026-07-02T10:30:00Z"), ("unoffered", "2026-07-02T10:30:00Z"),
+    ("good", "2026-07-01T09:00:00Z"), ("bad", "2026-07-01T08:59:00Z"),
+])
+def test_given_an_unanswered_rating_or_one_no_newer_than_its_ticket_when_mapped_then_no_new_version(
+        score: str, rated_at: str) -> None:
+    source, build = _ratings_source()
+    stream = next(s for s in source.streams if s.name == "satisfaction_ratings")
+    assert source.map(stream, _rated(score, rated_at), build) is None
+
+
+def test_given_a_rating_whose_ticket_zendesk_no_longer_returns_when_mapped_then_it_is_skipped() -> None:
+    source, build = _ratings_source()
+    stream = next(s for s in source.streams if s.name == "satisfaction_ratings")
+    assert source.map(stream, {**_rated("good", "2026-07-02T10:30:00Z"), "ticket": None}, build) is None
