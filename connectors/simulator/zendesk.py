@@ -114,6 +114,7 @@ class ZendeskApi(Api):
                            list[tuple[int, int]], dict[int, Rating]] | None = None
         self._table_lock = threading.Lock()
         self._rated: dict[int, tuple[str, datetime]] = {}
+        self._deleted: dict[int, datetime] = {}
 
     def expire_cursors(self) -> None:
         """Every cursor handed out so far stops working (the export must restart from a start_time)."""
@@ -145,6 +146,13 @@ class ZendeskApi(Api):
 
     # -- data -----------------------------------------------------------------------------------------
 
+    def delete(self, number: int, at: datetime) -> None:
+        """An agent deletes ticket `number` at `at`: from then the export lists it once more, with status
+        `deleted` and the deletion as its update (Zendesk keeps deleted tickets in the incremental export)."""
+        with self._table_lock:
+            self._deleted[number] = at
+            self._cache = None
+
     def table(self) -> tuple[list[tuple[int, int, dict[str, Any], dict[str, Any], dict[str, Any]]],
                              list[tuple[int, int]]]:
         """(generated_timestamp, id, ticket, requester, metric set) in export order, and the positions."""
@@ -161,10 +169,18 @@ class ZendeskApi(Api):
         with self._table_lock:
             if self._cache is None or self._cache[0] != clock:
                 ratings: dict[int, Rating] = {}
-                rows = sorted((self._ticket(t, ratings, clock) for t in current_tickets(self.world, "zendesk")),
-                              key=lambda r: (r[0], r[1]))
+                rows = sorted((self._deleted_row(self._ticket(t, ratings, clock), clock)
+                               for t in current_tickets(self.world, "zendesk")), key=lambda r: (r[0], r[1]))
                 self._cache = (clock, rows, [(r[0], r[1]) for r in rows], ratings)
             return self._cache
+
+    def _deleted_row(self, row: tuple[int, int, dict[str, Any], dict[str, Any], dict[str, Any]], clock: datetime
+                     ) -> tuple[int, int, dict[str, Any], dict[str, Any], dict[str, Any]]:
+        at = self._deleted.get(row[1])
+        if at is None or at > clock:
+            return row
+        ticket = {**row[2], "status": "deleted", "updated_at": iso(at), "generated_timestamp": int(at.timestamp())}
+        return int(at.timestamp()), row[1], ticket, row[3], row[4]
 
     def _rating(self, number: int, score: int | None, solved: datetime, clock: datetime) -> Rating | None:
         """The ticket's rating at `clock`, None if the survey was never offered."""

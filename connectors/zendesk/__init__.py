@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from connectors.core.build import EventBuilder, parse_time
+from connectors.core.build import EventBuilder, parse_time, retraction
 from connectors.core.errors import SourceError
 from connectors.core.stream import MappingError, Page, Source, Stream, cursor_after, register
 from connectors.zendesk.client import ZendeskClient, unix
@@ -185,6 +185,13 @@ class Zendesk(Source):
         if stream.name == RATINGS:
             return self._rating_version(record, build)
         updated = parse_time(record.get("updated_at"), "updated_at")
+        if str(record.get("status") or "").lower() == "deleted":
+            # The export lists a deleted ticket once more, with status deleted: it leaves views and metrics.
+            ticket_id = str(record.get("id") or "")
+            if not ticket_id:
+                raise MappingError("id missing")
+            return retraction(build, Kind.HELPDESK_TICKET, record_id=ticket_id, version=f"deleted {iso(updated)}",
+                              occurred_at=updated, reason="deleted")
         return self._ticket_event(record, build, score=satisfaction(record.get("satisfaction_rating")),
                                   version=iso(updated), occurred_at=updated)
 

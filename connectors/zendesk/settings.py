@@ -48,7 +48,9 @@ class ZendeskOptions(Options):
     statuses: dict[str, TicketStatus] = Field(default_factory=dict, description="Extra status -> status (new, open, "
                                               "pending, hold, solved, closed and deleted are known)")
     default_priority: int = Field(3, ge=1, le=5, description="For tickets without a priority (Zendesk allows none)")
-    exclude_deleted: bool = Field(False, description="Leave deleted tickets out (default: they load as cancelled)")
+    exclude_deleted: bool = Field(False, description="Leave deleted tickets out of the export (default: a deleted "
+                                                     "ticket is retracted, leaving views and metrics; excluded, it "
+                                                     "stays in the warehouse as it was last exported)")
     satisfaction_ratings: bool = Field(
         True, description="Read the satisfaction ratings list (legacy CSAT) as its own stream, so a rating given or "
                           "changed after the ticket's last change reaches the ticket; the token's user must be "

@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import sqlalchemy as sa
 
 from connectors.core.errors import SourceError
 from connectors.simulator import zendesk as sim
@@ -208,3 +209,23 @@ def test_given_a_category_field_id_tickets_lack_when_pulled_then_the_error_names
     with SimServer(sim.apis(rig.world)) as server, \
             pytest.raises(SourceError, match=r"options\.category_field_id"):
         rig.pull("zendesk", rig.config(_entry(server, category_field_id=42)))
+
+
+def test_given_a_ticket_deleted_after_it_was_loaded_when_pulled_again_then_it_is_retracted_once(rig: Rig) -> None:
+    api = sim.ZendeskApi(rig.world)
+    with SimServer([api]) as server:
+        config = rig.config(_entry(server), page_size=10)
+        rig.pull("zendesk", config)
+        rig.ingest()
+        doomed = sorted(rig.tickets("zendesk"))[0]
+        api.delete(int(doomed), rig.world.clock - timedelta(minutes=5))
+        rig.pull("zendesk", config)
+        rig.pull("zendesk", config)  # nothing new: the deletion is not sent again
+        summary = rig.ingest()
+    assert summary.loaded.get("retraction") == 1
+    assert doomed not in rig.tickets("zendesk")
+    assert set(rig.tickets("zendesk")) == set(_current(rig)) - {doomed}
+    with rig.engine.connect() as conn:
+        retracted = conn.execute(sa.text("select source_record_id, retracted_kind, reason from analytics.retractions"
+                                         )).all()
+    assert [tuple(r) for r in retracted] == [(doomed, "helpdesk_ticket", "deleted")]
