@@ -21,7 +21,13 @@ Forms has no response API an NHS tenant can open to a service account, so the pr
   time, else its completion time; its n-th content after the first is `<completion time>~<n, 4 digits>.<digest>`,
   so an edit gets a new event id and sorts after the versions before it (the analytics views show the latest),
   while the same answers read again, or replayed with `since`, keep the id they were published with;
-- an export holds every response of its form not deleted in Forms: `ExportRead.present` holds their IDs.
+- an export holds every response of its form not deleted in Forms ("Delete all responses" or deleting one):
+  a response read before and missing from a later export is retracted (reason `removed`, version
+  `removed:<first 16 hex characters of the export's sha256>`, at the export's time) once, and its ID moves from
+  the form's `rows` to `removed`, so later exports, and older downloads still holding it, send nothing for it.
+  Only an export whose highest ID reaches the form's highest ID read counts: an older download read late lacks
+  newer responses without their being deleted. So a deleted newest response is retracted with the first export
+  that holds a response submitted after it, which relies on Forms numbering new responses on from its highest ID.
 """
 
 from __future__ import annotations
@@ -30,11 +36,11 @@ import logging
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
-from connectors.core.build import EventBuilder
+from connectors.core.build import EventBuilder, retraction
 from connectors.core.errors import SourceError
 from connectors.core.identity import UNKNOWN_GROUP
 from connectors.core.stream import MappingError, Page, Source, Stream, register
@@ -89,12 +95,14 @@ class ExportRead:
     top_id: int
     modified: str
     present: set[int] = field(default_factory=set)  # every response ID in the export (not deleted in Forms)
+    latest: str = ""  # the latest completion or modified time in the export
     unsent: dict[int, str] = field(default_factory=dict)  # rows read before digests were kept: their digests
 
 
 class MsFormsState:
     """Per form the highest ID and latest modified time read, and per response the digests of its answers
-    (`rows`: ID -> digests joined by commas, the first content first); the files already read; a cursor."""
+    (`rows`: ID -> digests joined by commas, the first content first) or, once deleted in Forms, its ID in
+    `removed`; the files already read; a cursor."""
 
     def __init__(self, state: dict[str, Any]) -> None:
         self.files: list[str] = list(state.get("files") or [])
@@ -124,6 +132,15 @@ class MsFormsState:
         """Every response ID of the form read so far."""
         return {int(k) for k in (self.forms.get(form_id) or {}).get("rows") or {}}
 
+    def removed(self, form_id: str) -> set[int]:
+        """The response IDs of the form retracted because Forms deleted them."""
+        return set((self.forms.get(form_id) or {}).get("removed") or [])
+
+    def remove(self, form_id: str, row_id: int) -> None:
+        form = self.forms.setdefault(form_id, {"id": 0, "modified": ""})
+        (form.get("rows") or {}).pop(str(row_id), None)
+        form["removed"] = sorted({*form.get("removed", []), row_id})
+
     def as_dict(self) -> dict[str, Any]:
         # The cursor only grows: IDs only rise and files are only added. Fixed widths keep string order.
         total = sum(int(v.get("id") or 0) for v in self.forms.values())
@@ -132,7 +149,7 @@ class MsFormsState:
 
 
 def _copy(form: dict[str, Any]) -> dict[str, Any]:
-    return {k: dict(v) if isinstance(v, dict) else v for k, v in form.items()}
+    return {k: dict(v) if isinstance(v, dict) else list(v) if isinstance(v, list) else v for k, v in form.items()}
 
 
 @register
@@ -163,6 +180,7 @@ class MsForms(Source):
             assert mapping is not None
             found = self._records(export, mapping, known, since)
             records = found.records
+            mark_id = st.mark(mapping.form_id)[0]
             for start in range(0, max(len(records), 1), size):
                 page = records[start:start + size]
                 if since is None:  # a page's digests are stored with it, once its events are acknowledged
@@ -173,11 +191,26 @@ class MsForms(Source):
                     if since is None:
                         for row_id, digest in found.unsent.items():
                             st.remember(mapping.form_id, row_id, digest)
+                        page = page + self._removals(st, mapping.form_id, found, mark_id, path, sha)
                     st.advance(mapping.form_id, found.top_id, found.modified)
                     st.files.append(sha)
                 elif isinstance(page[-1]["id"], int):  # rows are in ID order: a crash resumes above this page
                     st.advance(mapping.form_id, page[-1]["id"], "")
                 yield Page(page, st.as_dict())
+
+    def _removals(self, st: MsFormsState, form_id: str, found: ExportRead, mark_id: int, path: Path,
+                  sha: str) -> list[dict[str, Any]]:
+        """Retraction records of the responses read before and missing from this export, taken out of `st`;
+        none when the export is older than the form's highest ID read."""
+        if max(found.present, default=0) < mark_id:
+            return []
+        # The export's time: its file's, unless a copy or sync kept an earlier one than its latest response's.
+        at = max(utc_iso(datetime.fromtimestamp(path.stat().st_mtime, UTC)), found.latest)
+        gone = sorted(st.known_ids(form_id) - found.present)
+        for row_id in gone:
+            st.remove(form_id, row_id)
+        return [{"form_id": form_id, "id": row_id, "removed": f"removed:{sha[:16]}", "removed_at": at,
+                 "file": path.name, "row": None, "problem": None} for row_id in gone]
 
     def _files(self) -> list[Path]:
         """The exports of listed forms; an unlisted form stops the pull before anything is read."""
@@ -222,6 +255,7 @@ class MsForms(Source):
             (row[i] for row in export.rows for i in time_columns if i < len(row)), self.name,
             f"sources.{self.name}.options.date_format")
         mark_id, mark_modified = known.mark(mapping.form_id)
+        removed = known.removed(mapping.form_id)
         found = ExportRead([], mark_id, mark_modified)
         width = len(export.header)
         for number_in_file, raw in enumerate(export.rows, start=2):
@@ -229,6 +263,7 @@ class MsForms(Source):
             record = self._record(export, mapping, layout, row, number_in_file, times)
             row_id, changed = record["id"], record["modified_at"] or ""
             found.modified = max(found.modified, changed)
+            found.latest = max(found.latest, changed, record["completed_at"] or "")
             when = record["modified_at"] or record["completed_at"]
             in_window = since is None or when is None or when >= utc_iso(since)
             if not isinstance(row_id, int):  # quarantined: its ID is not a number
@@ -237,6 +272,8 @@ class MsForms(Source):
                 continue
             found.top_id = max(found.top_id, row_id)
             found.present.add(row_id)
+            if row_id in removed:
+                continue  # deleted in Forms and retracted: an older download still holds it
             history, digest = known.history(mapping.form_id, row_id), record["digest"]
             if since is not None:
                 record["revision"] = _last_index(history, digest)
@@ -293,6 +330,10 @@ class MsForms(Source):
     def map(self, stream: Stream, record: dict[str, Any], build: EventBuilder) -> Event | None:
         if record["problem"]:
             raise MappingError(record["problem"])
+        if record.get("removed"):
+            return retraction(build, Kind.FORM_RESPONSE, record_id=f"{record['form_id']}:{record['id']}",
+                              version=record["removed"], reason="removed",
+                              occurred_at=datetime.fromisoformat(record["removed_at"].replace("Z", "+00:00")))
         labels = self.options.likert_labels
         answers = {code: value for code, raw in record["likert"].items()
                    if (value := likert(raw, labels, code)) is not None}

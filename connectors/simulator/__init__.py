@@ -102,7 +102,8 @@ class Simulation:
             if module is None:
                 out[system.source] = _directory_config(self.root, self.folder)
                 continue
-            takes_folder = len(inspect.signature(module.source_config).parameters) > 1
+            takes_folder = sum(p.kind is p.POSITIONAL_OR_KEYWORD
+                               for p in inspect.signature(module.source_config).parameters.values()) > 1
             out[system.source] = (module.source_config(self.root, self.folder) if takes_folder
                                   else module.source_config(self.root))
         return out

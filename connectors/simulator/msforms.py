@@ -10,6 +10,8 @@ times without a zone, answers are the Likert labels. The six forms use three exp
   asked as questions.
 A respondent can edit a submitted response (`edit_response`): later exports show it under the same ID with the
 new answers and the same start and completion times; only the EPR style's "Last modified time" moves.
+The form's owner can delete a response or all of them (`delete_response`, `delete_all_responses`): later
+exports leave them out, and the remaining and later responses keep their IDs.
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ class Edit:
 
 
 _EDITS: weakref.WeakKeyDictionary[World, dict[tuple[str, int], list[Edit]]] = weakref.WeakKeyDictionary()
+_DELETIONS: weakref.WeakKeyDictionary[World, dict[tuple[str, int], datetime]] = weakref.WeakKeyDictionary()
 
 
 def responses(world: World) -> dict[str, list[Event]]:
@@ -82,7 +85,33 @@ def visible(world: World) -> dict[str, list[Event]]:
 
 def response_ids(world: World) -> set[str]:
     """What the msforms connector calls the responses exported at the world's clock: `<form_id>:<ID>`."""
-    return {f"{form}:{index}" for form, events in visible(world).items() for index in range(1, len(events) + 1)}
+    return {f"{form}:{index}" for form, events in visible(world).items() for index in range(1, len(events) + 1)
+            if index not in deleted(world, form)}
+
+
+def delete_response(world: World, form_id: str, number: int, *, at: datetime | None = None) -> None:
+    """The form's owner deletes response `number` (its ID) of `form_id` at `at` (default: the world's clock);
+    exports made once the clock reaches `at` leave it out."""
+    if not 1 <= number <= len(responses(world).get(form_id, [])):
+        raise ValueError(f"form {form_id} has no response {number}")
+    when = at or world.clock
+    made = _DELETIONS.setdefault(world, {})
+    made[(form_id, number)] = min(made.get((form_id, number), when), when)
+
+
+def delete_all_responses(world: World, form_id: str, *, at: datetime | None = None) -> list[int]:
+    """"Delete all responses": every response of `form_id` submitted by `at` (default: the world's clock);
+    the IDs deleted."""
+    when = at or world.clock
+    numbers = [n for n, e in enumerate(responses(world).get(form_id, []), 1) if e.occurred_at <= when]
+    for number in numbers:
+        delete_response(world, form_id, number, at=when)
+    return numbers
+
+
+def deleted(world: World, form_id: str) -> set[int]:
+    """The IDs of `form_id`'s responses deleted by the world's clock."""
+    return {n for (form, n), at in _DELETIONS.get(world, {}).items() if form == form_id and at <= world.clock}
 
 
 def edit_response(world: World, form_id: str, number: int, *, likert: dict[str, int] | None = None,
@@ -158,7 +187,10 @@ def export(world: World, form_id: str, events: list[Event]) -> FormExport:
     fixed = [ID, START, COMPLETED, EMAIL, NAME] + ([MODIFIED] if style == "xlsx_cells" else [])
     out = FormExport(TITLES[form_id], form_id, style, fixed + [q for q in questions if q])
     codes = {text: code for text, code in mapping.likert.items()}
+    gone = deleted(world, form_id)
     for number, event in enumerate(events, start=1):
+        if number in gone:
+            continue
         p = event.payload
         took = 60 + int.from_bytes(hashlib.sha1(event.source_record_id.encode()).digest()[:2], "big") % 540
         ident = world.identity(p.person.pseudonym)

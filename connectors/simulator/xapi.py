@@ -306,7 +306,7 @@ def _time(value: str) -> datetime:
 ENV = {"LRS_KEY": LRS_KEY, "LRS_SECRET": LRS_SECRET}
 
 
-def source_config(root: str, endpoint: str = ENDPOINT) -> dict[str, Any]:
+def source_config(root: str, *, endpoint: str = ENDPOINT) -> dict[str, Any]:
     """The `sources:` entry for this simulator served at `root` (http://127.0.0.1:PORT), with ENV exported."""
     return {"type": "xapi", "base_url": root + endpoint, "page_size": 500,
             "auth": {"type": "basic", "username_env": "LRS_KEY", "password_env": "LRS_SECRET"}}

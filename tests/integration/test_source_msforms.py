@@ -37,7 +37,8 @@ def _loaded(rig: Rig) -> dict[str, dict[str, Any]]:
 
 def _expected(rig: Rig) -> dict[str, Any]:
     """Response id -> the world's event, for every Microsoft Forms response exported at the clock."""
-    return {f"{form}:{n}": e for form, events in sim.visible(rig.world).items() for n, e in enumerate(events, 1)}
+    return {f"{form}:{n}": e for form, events in sim.visible(rig.world).items() for n, e in enumerate(events, 1)
+            if n not in sim.deleted(rig.world, form)}
 
 
 def _assert_loaded_as_source(rig: Rig) -> None:
@@ -134,6 +135,33 @@ def test_given_a_response_edited_in_forms_when_exported_again_then_only_the_edit
     assert len(versions) == 2
     # An export with "Last modified time" versions the edit by it; one without, by the answers' digest.
     assert ("~" in versions[1]) is (sim.STYLES[form_id] != "xlsx_cells")
+
+
+def test_given_responses_deleted_in_forms_when_a_later_export_is_pulled_and_ingested_then_they_leave_the_views(
+        rig: Rig) -> None:
+    sim.write_exports(rig.world, rig.folder)
+    rig.pull(SOURCE, _config(rig))
+    rig.ingest()
+    rig.world.advance(timedelta(hours=1))
+    sim.delete_response(rig.world, "epr-pulse", 2)  # xlsx export
+    cleared = sim.delete_all_responses(rig.world, "epma-pulse")  # CSV export: "Delete all responses"
+    gone = {"epr-pulse:2"} | {f"epma-pulse:{n}" for n in cleared}
+    assert gone <= set(_loaded(rig))
+    rig.world.advance(timedelta(days=8))  # the next exports hold responses submitted since
+    sim.write_exports(rig.world, rig.folder)
+    rig.pull(SOURCE, _config(rig))
+    summary = rig.ingest()
+    assert summary.loaded.get("retraction") == len(gone) and summary.quarantined == 0
+    assert set(_loaded(rig)) == sim.response_ids(rig.world) == set(_expected(rig))
+    assert not gone & set(_loaded(rig))
+    with rig.engine.connect() as conn:
+        retracted = conn.execute(sa.text("select source_record_id, retracted_kind, reason from analytics.retractions "
+                                         "where source = :s"), {"s": SOURCE}).all()
+    assert sorted(retracted) == sorted((rid, "form_response", "removed") for rid in gone)
+    rig.world.advance(timedelta(days=1))
+    sim.write_exports(rig.world, rig.folder)
+    rig.pull(SOURCE, _config(rig))
+    assert rig.ingest().loaded.get("retraction", 0) == 0  # retracted once
 
 
 def test_given_anonymous_form_when_pulled_then_ward_question_gives_the_unit_and_nobody_is_matched(rig: Rig) -> None:

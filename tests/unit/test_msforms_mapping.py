@@ -231,3 +231,54 @@ def test_given_thousands_of_responses_when_state_is_saved_then_it_holds_a_short_
     _export(tmp_path, rows, "Ward pulse(1-5000).csv")
     _, state = _read(tmp_path, {})
     assert len(json.dumps(state)) < 5000 * 30
+
+
+# -- responses deleted in Forms: retractions ---------------------------------------------------------------------
+
+ROW_3 = "3,11/4/2026 9:10:00,11/4/2026 9:12:00,anonymous,,Agree,Agree,9\n"
+ROW_4 = "4,11/5/2026 9:10:00,11/5/2026 9:12:00,anonymous,,Disagree,Agree,6\n"
+
+
+def _retractions(events: list[Any]) -> list[Any]:
+    return [e for e in events if e.kind == "retraction"]
+
+
+def test_given_a_response_gone_from_a_later_full_export_when_read_then_it_is_retracted_once(tmp_path: Path) -> None:
+    _export(tmp_path, ROWS)
+    first, state = _read(tmp_path, {})
+    later = _export(tmp_path, [ROWS[0], ROW_3], "Ward pulse(1-2) (1).csv")  # response 2 deleted in Forms
+    second, state = _read(tmp_path, state)
+    assert [e.source_record_id for e in second if e.kind == "form_response"] == ["ward-pulse:3"]
+    [retraction] = _retractions(second)
+    assert retraction.source_record_id == first[1].source_record_id == "ward-pulse:2"
+    assert (retraction.payload.kind, retraction.payload.reason) == ("form_response", "removed")
+    assert retraction.occurred_at >= datetime.fromtimestamp(later.stat().st_mtime, UTC).replace(microsecond=0)
+    assert retraction.occurred_at >= first[1].occurred_at  # late enough to hide the response in the views
+    assert "2" not in state["forms"]["ward-pulse"]["rows"] and state["forms"]["ward-pulse"]["removed"] == [2]
+    _export(tmp_path, [ROWS[0], ROW_3, ROW_4], "Ward pulse(1-3).csv")
+    third, _ = _read(tmp_path, state)
+    assert [e.source_record_id for e in third] == ["ward-pulse:4"]
+
+
+def test_given_an_older_export_read_late_when_its_top_id_is_below_the_mark_then_nothing_is_retracted(
+        tmp_path: Path) -> None:
+    _export(tmp_path, [*ROWS, ROW_3], "Ward pulse(1-3).csv")
+    _, state = _read(tmp_path, {})
+    _export(tmp_path, ROWS[:1], "Ward pulse(1-1).csv")  # downloaded before responses 2 and 3 were submitted
+    late, state = _read(tmp_path, state)
+    assert late == [] and set(state["forms"]["ward-pulse"]["rows"]) == {"1", "2", "3"}
+
+
+def test_given_a_retracted_response_when_an_older_export_still_holding_it_is_read_late_then_nothing_is_sent(
+        tmp_path: Path) -> None:
+    _export(tmp_path, ROWS)
+    _, state = _read(tmp_path, {})
+    _export(tmp_path, [ROWS[0], ROW_3], "Ward pulse(1-2) (1).csv")
+    removed, state = _read(tmp_path, state)
+    assert len(_retractions(removed)) == 1
+    _export(tmp_path, [ROWS[0], ROWS[1].replace(",8\n", ",3\n")], "Ward pulse(1-2) (2).csv")  # edited, then deleted
+    late, state = _read(tmp_path, state)
+    assert late == [] and "2" not in state["forms"]["ward-pulse"]["rows"]
+    _export(tmp_path, [ROWS[0], ROW_3, ROW_4], "Ward pulse(1-3).csv")
+    after, _ = _read(tmp_path, state)
+    assert [e.source_record_id for e in after] == ["ward-pulse:4"]
