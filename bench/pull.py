@@ -70,8 +70,12 @@ def _simulator(staff: int, seed: int, folder: Path) -> Iterator[dict[str, Any]]:
                             daemon=True)
     child.start()
     try:
-        if not ours.poll(600):
-            raise RuntimeError("the simulator process did not start within 600 s")
+        deadline = time.monotonic() + 600
+        while not ours.poll(0.5):
+            if not child.is_alive():
+                raise RuntimeError(f"the simulator process exited with code {child.exitcode} before serving")
+            if time.monotonic() > deadline:
+                raise RuntimeError("the simulator process did not start within 600 s")
         sources, environment = ours.recv()
         os.environ.update(environment)
         yield sources

@@ -15,7 +15,9 @@ Auth is basic with the account's e-mail address and an API token. Quirks handled
 - the category is the JSM Customer Request Type's name and the CSAT score a `{"rating": n}` custom field.
 
 `map_webhook` turns a webhook delivery (`{"webhookEvent": "jira:issue_updated", "issue": {...}}`) into the same
-event the search gives for that issue version, so a push receiver and the scheduled pull dedupe together.
+event the search gives for that issue version, so a push receiver and the scheduled pull dedupe together;
+`jira:issue_deleted` retracts the ticket. `type: jira_webhook` (`JiraWebhook`) receives those deliveries at
+`realise webhook serve`, signed as Jira Cloud signs admin webhooks with a secret (`X-Hub-Signature`).
 """
 
 from __future__ import annotations
@@ -25,15 +27,29 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from connectors.core.build import EventBuilder
+from connectors.core.build import EventBuilder, retraction
 from connectors.core.errors import SourceError
 from connectors.core.stream import MappingError, Page, Source, Stream, cursor_after, register
 from connectors.jira.client import JiraClient, jira_time
-from connectors.jira.settings import CANCELLED_STATUSES, PENDING_STATUSES, PRIORITIES, JiraOptions
+from connectors.jira.settings import (
+    CANCELLED_STATUSES,
+    PENDING_STATUSES,
+    PRIORITIES,
+    JiraMappingOptions,
+    JiraOptions,
+    JiraWebhookOptions,
+)
+from connectors.webhook import PushSource
 from schemas.events import Event, Kind, TicketStatus
 
 CURSOR_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 BASE_FIELDS = ("summary", "created", "updated", "resolutiondate", "status", "priority")
+ISSUE_EVENTS = ("jira:issue_created", "jira:issue_updated")
+DELETED = "jira:issue_deleted"
+# Keys only a Jira user object has (Cloud and Data Center alike); its avatarUrls and self go with it.
+_USER_KEYS = frozenset({"accountId", "emailAddress", "displayName"})
+_CHANGE_VALUES = ("from", "fromString", "to", "toString")
+_MENTION = re.compile(r"\[~(accountid:)?[^\]]*\]|accountId=[^&\s\"]+", re.I)
 
 
 def iso(value: datetime) -> str:
@@ -104,7 +120,7 @@ def requester_of(user: Any) -> str | None:
     return user.get("emailAddress") or user.get("accountId") or user.get("name")
 
 
-def map_issue(issue: dict[str, Any], build: EventBuilder, options: JiraOptions) -> Event:
+def map_issue(issue: dict[str, Any], build: EventBuilder, options: JiraMappingOptions) -> Event:
     """One issue version (from search or a webhook) as a help-desk ticket event."""
     key = issue.get("key")
     fields = issue.get("fields")
@@ -139,18 +155,46 @@ def map_issue(issue: dict[str, Any], build: EventBuilder, options: JiraOptions) 
                        })
 
 
-def map_webhook(body: dict[str, Any], build: EventBuilder, options: JiraOptions | None = None) -> Event | None:
-    """A Jira webhook delivery as the event the search API gives for the same issue version.
+def map_webhook(body: dict[str, Any], build: EventBuilder,
+                options: JiraMappingOptions | None = None) -> Event | None:
+    """A Jira webhook delivery as the event the search API gives for the same issue version, or for
+    `jira:issue_deleted` a retraction of that ticket, dated by the delivery's `timestamp` (ms).
 
-    `build` must be the EventBuilder of the Jira source's name, so ids match the pulled events. Deliveries
-    other than issue created/updated (a deleted issue, comment events) give None.
+    `build` must be the EventBuilder of the Jira source's name, so ids match the pulled events. Other
+    deliveries (comment, worklog, project events) give None.
     """
-    if not isinstance(body, dict) or body.get("webhookEvent") not in ("jira:issue_created", "jira:issue_updated"):
+    event = body.get("webhookEvent") if isinstance(body, dict) else None
+    if event not in (*ISSUE_EVENTS, DELETED):
         return None
     issue = body.get("issue")
     if not isinstance(issue, dict):
         raise MappingError("webhook delivery has no issue")
-    return map_issue(issue, build, options or JiraOptions())
+    if event != DELETED:
+        return map_issue(issue, build, options or JiraMappingOptions())
+    if not issue.get("key"):
+        raise MappingError("issue.key missing: not a Jira issue")
+    stamp = body.get("timestamp")
+    if isinstance(stamp, bool) or not isinstance(stamp, int) or stamp <= 0:
+        raise MappingError(f"timestamp {stamp!r} is not the delivery's time in milliseconds")
+    return retraction(build, Kind.HELPDESK_TICKET, record_id=str(issue["key"]), version=f"deleted:{stamp}",
+                      occurred_at=datetime.fromtimestamp(stamp / 1000, UTC), reason="deleted")
+
+
+def without_users(value: Any) -> Any:
+    """A copy naming no Jira user: user objects (reporter, assignee, comment authors, the acting `user`, pickers)
+    replaced wholesale, changelog values emptied, and account mentions cut from text."""
+    if isinstance(value, dict):
+        if _USER_KEYS & value.keys() or "/user?" in str(value.get("self") or ""):
+            return "[identifier]"
+        out = {k: without_users(v) for k, v in value.items()}
+        if "field" in value and any(k in value for k in _CHANGE_VALUES):  # a changelog item
+            out.update({k: "[identifier]" for k in _CHANGE_VALUES if value.get(k) not in (None, "")})
+        return out
+    if isinstance(value, list):
+        return [without_users(v) for v in value]
+    if isinstance(value, str):
+        return _MENTION.sub("[identifier]", value)
+    return value
 
 
 @register
@@ -217,3 +261,38 @@ class Jira(Source):
 
     def close(self) -> None:
         self.api.close()
+
+
+@register
+class JiraWebhook(PushSource):
+    """Jira Cloud admin webhooks (issue created, updated, deleted), received by `realise webhook serve`.
+
+    ```yaml
+    sources:
+      jira_push:
+        type: jira_webhook
+        options: {pull_source: jira, secret_env: JIRA_WEBHOOK_SECRET, satisfaction_field: customfield_10034}
+    ```
+    """
+
+    type: ClassVar[str] = "jira_webhook"
+    streams: ClassVar[tuple[Stream, ...]] = (
+        Stream("deliveries", Kind.HELPDESK_TICKET, primary_key=("key",), cursor_field=None, sorted_by_cursor=False),
+    )
+    options_model = JiraWebhookOptions
+    identifier_fields = Jira.identifier_fields
+    options: JiraWebhookOptions
+
+    @property
+    def event_source(self) -> str:
+        return self.options.pull_source or self.name
+
+    def record_id(self, stream: Stream, record: dict[str, Any]) -> str:
+        issue = record.get("issue")
+        return str(issue.get("key") or "") if isinstance(issue, dict) else ""
+
+    def map(self, stream: Stream, record: dict[str, Any], build: EventBuilder) -> Event | None:
+        return map_webhook(record, build, self.options)
+
+    def quarantine_copy(self, record: dict[str, Any]) -> dict[str, Any]:
+        return without_users(record)

@@ -1,4 +1,5 @@
-"""Jira Service Management search endpoint, defaults and the `jira` options (field mapping, status rules)."""
+"""Jira Service Management search endpoint, defaults, the `jira` options (field mapping, status rules) and the
+`jira_webhook` options (the same mapping, with Jira Cloud's webhook signing)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Literal
 from pydantic import Field
 
 from connectors.core.stream import Options
+from connectors.webhook.settings import WebhookTransport
 from schemas.events import TicketStatus
 
 SEARCH_PATH = "rest/api/2/search"  # Jira Data Center and Server; removed from Jira Cloud in 2025
@@ -39,14 +41,9 @@ sources:
 """
 
 
-class JiraOptions(Options):
-    jql: str | None = Field("project = ITSD", description="JQL selecting the service desk's issues, without ORDER "
-                                                          "BY: the connector adds the updated bound and the order")
-    search_api: Literal["auto", "search_jql", "search"] = Field(
-        "auto", description="search_jql: Jira Cloud's enhanced search (nextPageToken paging); search: Data Center "
-                            "and Server (startAt paging); auto: search_jql where the site has it, else search")
-    jql_timezone: str = Field("UTC", description="Time zone of the integration account's profile: Jira reads "
-                                                 "JQL dates in it")
+class JiraMappingOptions(Options):
+    """How an issue maps to a help-desk ticket; shared by the pull and the webhook, so both give one event."""
+
     requester_field: str = Field("reporter", description="User field whose emailAddress (or accountId when the "
                                                          "address is hidden) names the requester")
     category_field: str = Field("customfield_10010", description="Field naming the category: the JSM Customer "
@@ -61,3 +58,45 @@ class JiraOptions(Options):
                                           "or cancelled)")
     priorities: dict[str, int] = Field(default_factory=dict, description="Extra priority name -> 1..5")
     default_priority: int = Field(3, ge=1, le=5, description="For issues with no priority")
+
+
+class JiraOptions(JiraMappingOptions):
+    jql: str | None = Field("project = ITSD", description="JQL selecting the service desk's issues, without ORDER "
+                                                          "BY: the connector adds the updated bound and the order")
+    search_api: Literal["auto", "search_jql", "search"] = Field(
+        "auto", description="search_jql: Jira Cloud's enhanced search (nextPageToken paging); search: Data Center "
+                            "and Server (startAt paging); auto: search_jql where the site has it, else search")
+    jql_timezone: str = Field("UTC", description="Time zone of the integration account's profile: Jira reads "
+                                                 "JQL dates in it")
+
+
+class JiraWebhookOptions(WebhookTransport, JiraMappingOptions):
+    """A Jira Cloud admin webhook with a secret: `X-Hub-Signature: sha256=<hex HMAC-SHA256 of the body>` (no
+    signed timestamp), each delivery named by `X-Atlassian-Webhook-Identifier`, the same on every retry."""
+
+    pull_source: str | None = Field(None, description="Name of the `type: jira` source pulling the same site: "
+                                                      "events carry its name, so a pushed and a pulled issue "
+                                                      "version are one event (default: this source's name)")
+    secret_env: str = Field("JIRA_WEBHOOK_SECRET", description="Environment variable holding the webhook's secret")
+    signature_header: str = Field("X-Hub-Signature", description="Header carrying the signature")
+    timestamp_header: str | None = Field(None, description="Jira signs the body alone")
+    delivery_id_header: str | None = Field("X-Atlassian-Webhook-Identifier",
+                                           description="Header with the delivery's id (kept on retries)")
+    delivery_id_field: str | None = Field(None, description="Body path of the delivery id, if no header")
+    max_body_bytes: int = Field(1024 * 1024, ge=1024, le=16 * 1024 * 1024,
+                                description="Larger bodies are refused (413) before they are read")
+    replay_window_seconds: int = Field(86_400, ge=1, le=86_400,
+                                       description="How long delivery ids are remembered: Jira retries a delivery "
+                                                   "over hours, with the same identifier")
+
+
+WEBHOOK_EXAMPLE_YAML = """\
+sources:
+  jira_push:                         # Jira POSTs to https://<receiver>/webhooks/jira_push
+    type: jira_webhook
+    options:
+      pull_source: jira              # events carry the pull source's name: one event per issue version
+      secret_env: JIRA_WEBHOOK_SECRET            # the secret set on the admin webhook in Jira
+      category_field: customfield_10010          # as for the pull source
+      satisfaction_field: customfield_10034
+"""

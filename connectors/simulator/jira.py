@@ -15,21 +15,30 @@ names left out; `*all`, `*navigable`). Issues carry Jira's shapes: timestamps su
 `priority.name` (Highest .. Lowest), the reporter's `emailAddress` missing for accounts whose profile hides
 it (one in ten), the JSM request type in `customfield_10010` and the CSAT rating in `customfield_10034`.
 
-`webhook_delivery(key)` is the body Jira POSTs to a webhook for the issue's current version.
+`webhook_delivery(key)` is the body Jira POSTs to a webhook for the issue's current version, and
+`JiraWebhookSender` posts it as Jira Cloud posts to an admin webhook with a secret: `X-Hub-Signature:
+sha256=<hex HMAC-SHA256 of the raw body>` (WebSub's form, no timestamp), a delivery id in
+`X-Atlassian-Webhook-Identifier` kept on every retry, and `X-Atlassian-Webhook-Retry` counting retries.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
+import json
 import re
 import threading
+import time
 import uuid
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
+
+import httpx
 
 from connectors.simulator.server import Api, Request, Response
 from connectors.simulator.servicenow import TicketVersion, current_tickets
@@ -78,6 +87,15 @@ def email_hidden(pseudonym: str) -> bool:
 
 def account_id(pseudonym: str) -> str:
     return "qm:" + str(uuid.uuid5(uuid.NAMESPACE_URL, f"jira-account:{pseudonym}"))
+
+
+def avatar_urls(name: str) -> dict[str, str]:
+    """Jira Cloud's initials avatars, one URL a size."""
+    initials = "".join(part[0] for part in name.split()[:2]).upper()
+    url = ("https://secure.gravatar.com/avatar/" + hashlib.md5(name.encode()).hexdigest()  # noqa: S324
+           + "?d=https%3A%2F%2Favatar-management--avatars.us-west-2.prod.public.atl-paas.net%2Finitials%2F"
+           + initials + "-0.png")
+    return {size: url for size in ("48x48", "24x24", "16x16", "32x32")}
 
 
 class JqlError(ValueError):
@@ -192,8 +210,9 @@ class JiraApi(Api):
         ident = self.world.identity(p.person.pseudonym)
         reporter: dict[str, Any] = {
             "self": f"{self.base_url}/rest/api/2/user?accountId={account_id(p.person.pseudonym)}",
-            "accountId": account_id(p.person.pseudonym), "displayName": ident.display_name, "active": True,
-            "timeZone": "Europe/London", "accountType": "customer"}
+            "accountId": account_id(p.person.pseudonym), "avatarUrls": avatar_urls(ident.display_name),
+            "displayName": ident.display_name, "active": True, "timeZone": "Europe/London",
+            "accountType": "customer"}
         if not email_hidden(p.person.pseudonym):
             reporter["emailAddress"] = ident.email
         done = category == "done"
@@ -327,20 +346,28 @@ class JiraApi(Api):
         fields = issue["fields"]
         return {**issue, "fields": {w: fields[w] for w in wanted if w in fields}}
 
-    def webhook_delivery(self, key: str, event: str = "jira:issue_updated") -> dict[str, Any]:
-        """The JSON body Jira POSTs to a registered webhook for the issue's current version."""
+    def webhook_delivery(self, key: str, event: str = "jira:issue_updated",
+                         at: datetime | None = None) -> dict[str, Any]:
+        """The JSON body Jira POSTs to a registered webhook for the issue's current version, sent `at` (default:
+        the issue's last update). A deleted issue's body carries the issue as it was, and no changelog."""
         rows, _ = self.table()
         issue = next(r[2] for r in rows if r[2]["key"] == key)
         updated = datetime.strptime(issue["fields"]["updated"], JIRA_TIME)
-        return {"timestamp": int(updated.timestamp() * 1000), "webhookEvent": event,
-                "issue_event_type_name": "issue_generic",
-                "user": {"self": f"{self.base_url}/rest/api/2/user?accountId=5b10ac8d82e05b22cc7d4ef5",
-                         "accountId": "5b10ac8d82e05b22cc7d4ef5", "displayName": "Service Desk Agent",
-                         "active": True, "accountType": "atlassian"},
-                "issue": issue,
-                "changelog": {"id": str(int(updated.timestamp())),
-                              "items": [{"field": "status", "fieldtype": "jira", "fieldId": "status",
-                                         "toString": issue["fields"]["status"]["name"]}]}}
+        body: dict[str, Any] = {
+            "timestamp": int((at or updated).timestamp() * 1000), "webhookEvent": event,
+            "issue_event_type_name": {"jira:issue_created": "issue_created",
+                                      "jira:issue_deleted": "issue_deleted"}.get(event, "issue_generic"),
+            "user": {"self": f"{self.base_url}/rest/api/2/user?accountId=5b10ac8d82e05b22cc7d4ef5",
+                     "accountId": "5b10ac8d82e05b22cc7d4ef5", "avatarUrls": avatar_urls("Service Desk Agent"),
+                     "displayName": "Service Desk Agent", "active": True, "timeZone": "Europe/London",
+                     "accountType": "atlassian"},
+            "issue": issue}
+        if event != "jira:issue_deleted":
+            body["changelog"] = {"id": str(int(updated.timestamp())),
+                                 "items": [{"field": "status", "fieldtype": "jira", "fieldId": "status",
+                                            "from": None, "fromString": None, "to": issue["fields"]["status"]["id"],
+                                            "toString": issue["fields"]["status"]["name"]}]}
+        return body
 
 
 def _created(issue: dict[str, Any]) -> datetime:
@@ -359,3 +386,71 @@ def source_config(root: str) -> dict[str, Any]:
 
 def apis(world: World) -> list[Api]:
     return [JiraApi(world)]
+
+
+WEBHOOK_SECRET = "sim-jira-webhook-secret-8d2e61b0"
+WEBHOOK_ENV = {"JIRA_WEBHOOK_SECRET": WEBHOOK_SECRET}
+
+
+def hub_signature(secret: bytes, body: bytes) -> str:
+    """`X-Hub-Signature` as Jira Cloud sends it: WebSub's `sha256=` and the hex HMAC-SHA256 of the raw body."""
+    return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+
+
+@dataclass(frozen=True)
+class JiraDelivery:
+    identifier: str
+    body: bytes
+
+
+class JiraWebhookSender:
+    """Posts webhook bodies to one URL as Jira Cloud does, retrying a failed delivery with the same identifier."""
+
+    def __init__(self, url: str, secret: str = WEBHOOK_SECRET, *, retries: int = 5,
+                 backoff_seconds: float = 0.05) -> None:
+        self.url, self.secret, self.retries, self.backoff = url, secret.encode(), retries, backoff_seconds
+        self.client = httpx.Client(timeout=30.0)
+
+    def close(self) -> None:
+        self.client.close()
+
+    def __enter__(self) -> JiraWebhookSender:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @staticmethod
+    def delivery(body: dict[str, Any]) -> JiraDelivery:
+        """One delivery of a body: a fresh identifier, the body serialised once (it is signed as sent)."""
+        return JiraDelivery(str(uuid.uuid4()), json.dumps(body, separators=(",", ":")).encode())
+
+    def headers(self, item: JiraDelivery, retry: int = 0) -> dict[str, str]:
+        headers = {"Content-Type": "application/json; charset=UTF-8", "User-Agent": "Atlassian Webhook HTTP Client",
+                   "X-Atlassian-Webhook-Identifier": item.identifier, "X-Atlassian-Webhook-Flow": "Primary",
+                   "X-Hub-Signature": hub_signature(self.secret, item.body)}
+        if retry:
+            headers["X-Atlassian-Webhook-Retry"] = str(retry)
+        return headers
+
+    def post(self, item: JiraDelivery, *, retry: int = 0, headers: dict[str, str] | None = None,
+             body: bytes | None = None) -> httpx.Response:
+        """One attempt; tests pass their own `headers` or `body` to tamper with it."""
+        return self.client.post(self.url, content=item.body if body is None else body,
+                                headers=headers if headers is not None else self.headers(item, retry))
+
+    def deliver(self, item: JiraDelivery) -> httpx.Response:
+        """Attempts until a 2xx, an answer Jira does not retry (4xx other than 408/429), or retries run out."""
+        for attempt in range(self.retries + 1):
+            response = self.post(item, retry=attempt)
+            if response.is_success or response.status_code < 500 and response.status_code not in (408, 429) \
+                    or attempt == self.retries:
+                return response
+            time.sleep(self.backoff * 2 ** attempt)
+        return response
+
+
+def webhook_source_config(pull_source: str | None = "jira") -> dict[str, Any]:
+    """The `sources:` entry receiving this site's webhooks (secret in WEBHOOK_ENV), mapped as `source_config`."""
+    return {"type": "jira_webhook", "options": {"pull_source": pull_source, "secret_env": "JIRA_WEBHOOK_SECRET",
+                                                "satisfaction_field": SATISFACTION_FIELD}}

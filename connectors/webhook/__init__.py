@@ -1,10 +1,11 @@
-"""Signed webhooks from push-style form tools: each delivery is one form response, pushed to Realise.
+"""Signed webhooks: push sources, and the `webhook` type for push-style form tools (one delivery, one response).
 
-There is nothing to pull, so `read()` yields nothing and `realise pull` on a webhook source publishes
-nothing: deliveries arrive at `realise webhook serve` (connectors/webhook/receiver.py), which verifies the
-signature, maps the body with this source's `map()` and answers 2xx only once the broker has acknowledged
-the event. The event id comes from the response id and its submission time, so a delivery the tool sends
-twice (after a lost answer, or replayed) becomes the same event and is stored once.
+There is nothing to pull, so `read()` yields nothing and `realise pull` on a push source publishes nothing:
+deliveries arrive at `realise webhook serve` (connectors/webhook/receiver.py), which serves every source
+whose type is a `PushSource` (`webhook` here, `jira_webhook` in connectors/jira), verifies the signature,
+maps the body with the source's `map()` and answers 2xx only once the broker has acknowledged the event.
+The event id comes from the response id and its submission time, so a delivery the tool sends twice (after
+a lost answer, or replayed) becomes the same event and is stored once.
 """
 
 from __future__ import annotations
@@ -16,11 +17,12 @@ from datetime import UTC
 from typing import Any, ClassVar
 
 from connectors.core.build import EventBuilder, parse_time
-from connectors.core.stream import MappingError, Page, Source, Stream, register
-from connectors.webhook.settings import EXAMPLE_YAML, WebhookMapping, WebhookOptions
+from connectors.core.errors import SourceError
+from connectors.core.stream import MappingError, Page, Source, Stream, register, source_type
+from connectors.webhook.settings import EXAMPLE_YAML, WebhookMapping, WebhookOptions, WebhookTransport
 from schemas.events import Event, Kind
 
-__all__ = ["EXAMPLE_YAML", "Webhook", "lookup"]
+__all__ = ["EXAMPLE_YAML", "PushSource", "Webhook", "is_push_type", "lookup"]
 
 _MISSING = object()
 
@@ -100,8 +102,35 @@ def whole(value: Any, low: int, high: int, what: str) -> int:
     return int(number)
 
 
+class PushSource(Source):
+    """A source whose records are pushed to `realise webhook serve` as signed deliveries, never pulled."""
+
+    options: WebhookTransport
+
+    @property
+    def event_source(self) -> str:
+        """The `source` its events carry (and so their ids are derived from)."""
+        return self.name
+
+    def read(self, stream: Stream, state: dict[str, Any]) -> Iterator[Page]:
+        """Push-only: deliveries arrive at `realise webhook serve`, so a pull has nothing to read."""
+        yield from ()
+
+    def quarantine_copy(self, record: dict[str, Any]) -> dict[str, Any]:
+        """The delivery as quarantine may keep it, before the usual redaction of `identifier_fields`."""
+        return record
+
+
+def is_push_type(type_name: str) -> bool:
+    """Whether sources of this `type:` are served by the webhook receiver rather than pulled."""
+    try:
+        return issubclass(source_type("", type_name), PushSource)
+    except SourceError:  # an unknown type is reported where sources are built
+        return False
+
+
 @register
-class Webhook(Source):
+class Webhook(PushSource):
     type: ClassVar[str] = "webhook"
     streams: ClassVar[tuple[Stream, ...]] = (
         Stream("deliveries", Kind.FORM_RESPONSE, primary_key=("form_id", "record_id"), cursor_field=None,
@@ -114,10 +143,6 @@ class Webhook(Source):
         super().__init__(*args)
         # Quarantined copies lose the respondent field wherever it sits in the body.
         self.identifier_fields = tuple(dict.fromkeys((self.options.mapping.respondent.rsplit(".", 1)[-1], "email")))
-
-    def read(self, stream: Stream, state: dict[str, Any]) -> Iterator[Page]:
-        """Push-only: deliveries arrive at `realise webhook serve`, so a pull has nothing to read."""
-        yield from ()
 
     def form_code(self, body: dict[str, Any]) -> str:
         form = lookup(body, self.options.mapping.form_id)

@@ -1,4 +1,5 @@
-"""The webhook receiver behind `realise webhook serve`: `POST /webhooks/<source>` for every `type: webhook` source.
+"""The webhook receiver behind `realise webhook serve`: `POST /webhooks/<source>` for every push source
+(`type: webhook`, `type: jira_webhook`).
 
 A 2xx answer means the event is durable: the broker acknowledged it before the receiver answered. So a sender
 that gets anything else retries, and nothing is lost between the two. What each answer means:
@@ -8,6 +9,8 @@ that gets anything else retries, and nothing is lost between the two. What each 
   lost answer, or a replay); answered as success so the sender stops, nothing is published again. Replays
   after the window fail the timestamp check, and identical content always gets the same event id, which
   ingest stores once;
+- 200 `{"status": "ignored"}`: a delivery the source does not turn into an event (a Jira comment event);
+  nothing is published;
 - 400 malformed JSON or timestamp, or JSON nested deeper than 400 arrays and objects (counted before parsing,
   so no body can exhaust the parser's stack); 401 missing or wrong signature, or a timestamp outside the replay
   window; 404 unknown source; 408 request line, headers and body not received within the read timeout (the
@@ -48,12 +51,10 @@ from connectors.core.build import EventBuilder
 from connectors.core.config import SourceConfig
 from connectors.core.errors import SourceError
 from connectors.core.identity import StaffResolver
-from connectors.core.pull import Puller, acked_topic_id
+from connectors.core.pull import Puller, acked_topic_id, build_source, routed
 from connectors.core.stream import MappingError, PullContext
-from connectors.webhook import Webhook, lookup
+from connectors.webhook import PushSource, is_push_type, lookup
 from connectors.webhook.signature import Rejected, check_window, parse_timestamp, verify
-from schemas.events import Kind
-from schemas.topics import TOPICS, partition_key
 from warehouse.losses import record_published
 
 log = logging.getLogger(__name__)
@@ -78,7 +79,7 @@ class Answer:
 
 @dataclass
 class Endpoint:
-    source: Webhook
+    source: PushSource
     secret: bytes
 
 
@@ -113,23 +114,25 @@ class WebhookReceiver:
                  clock: Callable[[], float] = time.time) -> None:
         self.endpoints: dict[str, Endpoint] = {}
         for name, config in sources.items():
-            if config.type != "webhook" or not config.enabled:
+            if not is_push_type(config.type) or not config.enabled:
                 continue
-            source = Webhook(name, config, PullContext(run_started=datetime.now(UTC)))
+            source = build_source(name, config, PullContext(run_started=datetime.now(UTC)))
+            assert isinstance(source, PushSource)
             self.endpoints[name] = Endpoint(source, _secret(name, source))
         if not self.endpoints:
-            raise SourceError("no enabled source of type webhook under sources: in realise.yaml; add one "
-                              "(see connectors/webhook/settings.py) before `realise webhook serve`")
+            raise SourceError("no enabled source of type webhook (or jira_webhook) under sources: in realise.yaml; "
+                              "add one (see connectors/webhook/settings.py) before `realise webhook serve`")
         self.engine, self.key, self.clock = engine, key, clock
         self._new_producer = producer_factory
         self._producer: KafkaProducer | None = None
         self._producer_lock = threading.Lock()
-        self.topic = f"{topic_prefix}{TOPICS[Kind.FORM_RESPONSE]}"
+        self.prefix = topic_prefix
         self.ack_timeout, self.refresh_every = ack_timeout_seconds, directory_refresh_seconds
         self.read_timeout = read_timeout_seconds
         self.puller = Puller(engine, None, key=key, topic_prefix=topic_prefix)
         self.seen = SeenDeliveries(lambda name: float(self.endpoints[name].source.options.replay_window_seconds))
-        self.counts = {"accepted": 0, "duplicate": 0, "quarantined": 0, "rejected": 0, "unavailable": 0}
+        self.counts = {"accepted": 0, "duplicate": 0, "ignored": 0, "quarantined": 0, "rejected": 0,
+                       "unavailable": 0}
         self._resolver: tuple[StaffResolver, float] | None = None
         self._resolver_lock = threading.Lock()
         self._counts_lock = threading.Lock()
@@ -215,12 +218,12 @@ class WebhookReceiver:
             return self._count("duplicate", Answer(200, {"status": "duplicate", "delivery": delivery}))
         stream = endpoint.source.streams[0]
         try:
-            builder = EventBuilder(name, self.resolver(), system=endpoint.source.config.system,
-                                   ingested_at=datetime.now(UTC))
+            builder = EventBuilder(endpoint.source.event_source, self.resolver(),
+                                   system=endpoint.source.config.system, ingested_at=datetime.now(UTC))
             event = endpoint.source.map(stream, record, builder)
         except MappingError as exc:
             try:
-                self.puller.quarantine(endpoint.source, stream, [(record, str(exc))])
+                self.puller.quarantine(endpoint.source, stream, [(endpoint.source.quarantine_copy(record), str(exc))])
             except Exception as db_exc:
                 log.warning("%s: delivery %s could not be quarantined: %s", name, delivery, db_exc)
                 return self._unavailable("the warehouse did not store the quarantined delivery")
@@ -228,11 +231,13 @@ class WebhookReceiver:
         except Exception as exc:
             log.warning("%s: delivery %s: staff directory unavailable: %s", name, delivery, exc)
             return self._unavailable("the staff directory could not be read")
-        assert event is not None
+        if event is None:
+            self.seen.add((name, delivery))
+            return self._count("ignored", Answer(200, {"status": "ignored"}))
+        topic, key = routed(event, self.prefix)
         try:
             producer = self.producer()
-            future = producer.send(self.topic, key=partition_key(event.payload.person.org_unit),
-                                   value=event.model_dump_json().encode())
+            future = producer.send(topic, key=key, value=event.model_dump_json().encode())
             meta = future.get(timeout=self.ack_timeout)  # sent at once (linger 0); waits for this record's ack
         except Exception as exc:
             log.warning("%s: delivery %s not acknowledged by the broker: %s", name, delivery, exc)
@@ -263,7 +268,7 @@ class WebhookReceiver:
         return answer
 
 
-def _secret(name: str, source: Webhook) -> bytes:
+def _secret(name: str, source: PushSource) -> bytes:
     var = source.options.secret_env
     value = os.environ.get(var, "")
     if not value:
@@ -271,7 +276,7 @@ def _secret(name: str, source: Webhook) -> bytes:
                           "export it before `realise webhook serve`")
     if len(value) < 16:
         raise SourceError(f"source '{name}': the secret in {var} is shorter than 16 characters; use a long random "
-                          "secret (e.g. `openssl rand -hex 32`) and give the same one to the form tool")
+                          "secret (e.g. `openssl rand -hex 32`) and give the same one to the sender")
     return value.encode()
 
 
@@ -303,7 +308,7 @@ def json_depth_over(body: bytes, limit: int) -> bool:
 def _json_object(body: bytes) -> dict[str, Any]:
     if json_depth_over(body, MAX_JSON_DEPTH):
         raise Rejected(400, f"body nests arrays and objects more than {MAX_JSON_DEPTH} levels deep; "
-                            "send the form response without extra nesting")
+                            "send the body without extra nesting")
     try:
         record = json.loads(body)
     except RecursionError:

@@ -45,7 +45,9 @@ class WebhookMapping(LikertMappingOptions):
     comment: str | None = Field("comment", description="Question key of the free-text comment (scrubbed)")
 
 
-class WebhookOptions(Options):
+class WebhookTransport(Options):
+    """How deliveries reach the receiver: the shared secret, the signature scheme, delivery ids and limits."""
+
     secret_env: str = Field("REALISE_WEBHOOK_SECRET", description="Environment variable holding the shared secret")
     signature_header: str = Field("X-Realise-Signature", description="Header carrying the signature")
     signature_prefix: str = Field("sha256=", description="Text before the signature in the header")
@@ -58,15 +60,19 @@ class WebhookOptions(Options):
     max_body_bytes: int = Field(256 * 1024, ge=1024, le=16 * 1024 * 1024,
                                 description="Larger bodies are refused (413) before they are read")
     replay_window_seconds: int = Field(300, ge=1, le=86_400,
-                                       description="Deliveries signed longer ago (or ahead) than this are refused")
-    mapping: WebhookMapping = Field(default_factory=WebhookMapping)
+                                       description="Deliveries signed longer ago (or ahead) than this are refused; "
+                                                   "delivery ids are remembered this long")
 
     @model_validator(mode="after")
-    def _header_names(self) -> WebhookOptions:
+    def _header_names(self) -> WebhookTransport:
         for name in (self.signature_header, self.timestamp_header, self.delivery_id_header):
             if name is not None and not re.fullmatch(r"[A-Za-z0-9-]+", name):
                 raise ValueError(f"header name {name!r} may hold only letters, digits and -")
         return self
+
+
+class WebhookOptions(WebhookTransport):
+    mapping: WebhookMapping = Field(default_factory=WebhookMapping)
 
 
 EXAMPLE_YAML = """\

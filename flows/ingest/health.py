@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from kafka import TopicPartition
 
+from connectors.webhook import is_push_type
 from realise import kafka as rk
 from realise.config import Settings
 from warehouse.db import create_engine
@@ -39,7 +40,7 @@ def lost_events(settings: Settings, warehouse_url: str, bootstrap: str | None) -
             return report
         topics = rk.event_topics(settings)
         broker = broker_partitions(settings, bootstrap, topics)
-        pull_sources = [n for n, c in settings.sources.items() if c.type != "webhook"]
+        pull_sources = [n for n, c in settings.sources.items() if not is_push_type(c.type)]
         with engine.connect() as conn:
             stored, published = stored_and_published(conn, settings.kafka.consumer_group, topics, lock=False)
             on_broker = {t for t, _ in broker}

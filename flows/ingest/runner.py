@@ -30,6 +30,7 @@ from kafka.structs import OffsetAndMetadata
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine
 
+from connectors.webhook import is_push_type
 from flows.ingest.batch import BatchPlan, SourceRecord, plan_batch
 from flows.ingest.dead_letter import DeadLetters
 from flows.ingest.decode import use_scrub_fields
@@ -143,7 +144,8 @@ class IngestRunner:
         self.bootstrap = bootstrap
         self.group = group or settings.kafka.consumer_group
         self.writer = WarehouseWriter(engine, self.group)
-        self.writer.pull_sources = sorted(name for name, cfg in settings.sources.items() if cfg.type != "webhook")
+        self.writer.pull_sources = sorted(name for name, cfg in settings.sources.items()
+                                          if not is_push_type(cfg.type))
         self.to_reconcile: set[TopicPartition] = set()
         self.gate = gate
         self.on_commit = on_commit

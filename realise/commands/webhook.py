@@ -1,4 +1,5 @@
-"""`realise webhook serve`: receive signed form-response webhooks and publish them, durable before the 2xx."""
+"""`realise webhook serve`: receive signed webhooks (form responses, Jira issues) and publish them, durable before
+the 2xx."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from rich.console import Console
 
 from realise.errors import UserError
 
-app = typer.Typer(help="Signed webhooks from push-style form tools.", no_args_is_help=True)
+app = typer.Typer(help="Signed webhooks from push-style form tools and Jira Cloud.", no_args_is_help=True)
 err = Console(stderr=True)
 
 
@@ -16,13 +17,15 @@ def serve(
     port: int = typer.Option(8090, min=0, max=65535, help="Port to listen on (0: any free port)."),
     host: str = typer.Option("127.0.0.1", help="Address to listen on; 0.0.0.0 behind a TLS-terminating proxy."),
     source: list[str] = typer.Option([], "--source", "-s",
-                                     help="Only these webhook sources (default: every `type: webhook` source)."),
+                                     help="Only these webhook sources (default: every `type: webhook` and "
+                                          "`type: jira_webhook` source)."),
     ack_timeout: float = typer.Option(10.0, min=0.5, max=120.0,
                                       help="Seconds to wait for the broker before answering 503."),
     read_timeout: float = typer.Option(30.0, min=1.0, max=600.0,
                                        help="Seconds a client has to send a request's headers and body (else 408)."),
 ) -> None:
     """Serve POST /webhooks/<source> for the webhook sources in realise.yaml until Ctrl-C or SIGTERM."""
+    from connectors.webhook import is_push_type
     from connectors.webhook.receiver import WebhookReceiver, producer_options
     from flows.ingest.service import stop_on_signals
     from realise import kafka
@@ -32,12 +35,18 @@ def serve(
     from warehouse.db import check_connection, create_engine
 
     s = settings()
-    webhooks = {name: cfg for name, cfg in s.sources.items() if cfg.type == "webhook"}
+    webhooks = {name: cfg for name, cfg in s.sources.items() if is_push_type(cfg.type)}
     unknown = [name for name in source if name not in webhooks]
     if unknown:
         raise UserError(f"no webhook source named {', '.join(unknown)} under sources: in realise.yaml "
                         f"(webhook sources: {', '.join(sorted(webhooks)) or 'none'})")
     chosen = {name: webhooks[name] for name in source} if source else webhooks
+    for name, cfg in chosen.items():
+        pull_source = cfg.options.get("pull_source") if cfg.type == "jira_webhook" else None
+        if pull_source and getattr(s.sources.get(pull_source), "type", None) != "jira":
+            raise UserError(f"sources.{name}.options.pull_source: '{pull_source}' is not a `type: jira` source "
+                            "under sources: in realise.yaml; name the Jira source pulling the same site, or leave "
+                            "it out")
     key = load_key()
     ep = resolve_endpoints(s, autostart=False, services={"postgres", "kafka"})
     engine = create_engine(ep.warehouse_url, sslmode=s.warehouse.sslmode, sslrootcert=s.warehouse.sslrootcert)

@@ -14,6 +14,7 @@ from connectors.core.identity import StaffResolver
 from connectors.core.stream import MappingError, PullContext
 from connectors.jira import (
     Jira,
+    JiraWebhook,
     category_of,
     issue_priority,
     issue_status,
@@ -102,7 +103,43 @@ def test_webhook_delivery_and_search_result_give_one_event_id() -> None:
                           "issue": _issue("2026-07-01T10:00:00.000+0100")}, build)
     assert pushed is not None and pushed.event_id == searched.event_id
     assert searched.payload.status == "in_progress" and searched.payload.priority == 2
-    assert map_webhook({"webhookEvent": "jira:issue_deleted", "issue": _issue("x")}, build) is None
+    assert map_webhook({"webhookEvent": "comment_created", "issue": _issue("x")}, build) is None
+
+
+def test_given_an_issue_deleted_delivery_when_mapped_then_it_retracts_the_ticket_the_search_gave() -> None:
+    build = EventBuilder("jira", StaffResolver(DEMO_KEY), system="EPR", ingested_at=datetime.now(UTC))
+    searched = map_issue(_issue("2026-07-01T09:00:00.000+0000"), build, JiraOptions())
+    deleted = map_webhook({"webhookEvent": "jira:issue_deleted", "timestamp": 1782900000123,
+                           "issue": _issue("2026-07-01T09:00:00.000+0000")}, build)
+    assert deleted is not None and deleted.kind == "retraction"
+    assert (deleted.source, deleted.source_record_id) == (searched.source, searched.source_record_id)
+    assert deleted.record_version == "deleted:1782900000123"
+    assert deleted.occurred_at == datetime(2026, 7, 1, 10, 0, 0, 123000, tzinfo=UTC)
+    assert deleted.payload.model_dump() == {"kind": "helpdesk_ticket", "reason": "deleted"}
+    with pytest.raises(MappingError, match="timestamp"):
+        map_webhook({"webhookEvent": "jira:issue_deleted", "issue": _issue("x")}, build)
+
+
+def test_given_a_jira_delivery_when_copied_for_quarantine_then_every_user_object_is_replaced_wholesale() -> None:
+    config = SourceConfig(type="jira_webhook")
+    source = JiraWebhook("jira_push", config, PullContext(run_started=datetime.now(UTC)))
+    user = {"self": "https://trust.atlassian.net/rest/api/2/user?accountId=qm:abc", "accountId": "qm:abc",
+            "displayName": "Alex Example", "emailAddress": "alex.example@example.nhs.uk",
+            "avatarUrls": {"48x48": "https://avatar-management.example/initials/AE-0.png"}}
+    issue = _issue("2026-07-01T09:00:00.000+0000")
+    issue["fields"]["customfield_10200"] = [user]  # a multi-user picker
+    issue["fields"]["comment"] = {"comments": [{"author": user, "body": "Called [~accountid:qm:abc] back"}]}
+    body = {"webhookEvent": "jira:issue_updated", "user": user, "issue": issue,
+            "changelog": {"items": [{"field": "assignee", "from": "qm:abc", "fromString": "Alex Example",
+                                     "to": None, "toString": None}]}}
+    copy = source.quarantine_copy(body)
+    text = str(copy)
+    for value in ("qm:abc", "Alex Example", "alex.example", "avatar", "displayName", "accountId"):
+        assert value not in text
+    assert copy["user"] == copy["issue"]["fields"]["reporter"] == "[identifier]"
+    assert copy["issue"]["key"] == "ITSD-42" and copy["issue"]["fields"]["summary"] == "Cannot log in"
+    assert source.record_id(source.streams[0], copy) == "ITSD-42"
+    assert body["user"] is user  # the delivery itself is left as it was
 
 
 def test_jql_with_its_own_order_by_is_refused_naming_the_setting() -> None:

@@ -108,3 +108,18 @@ def test_given_the_readme_example_when_loaded_then_it_is_a_valid_webhook_source(
     sources = Settings.model_validate(yaml.safe_load(EXAMPLE_YAML)).sources
     options = parse_options(WebhookOptions, sources["forms_webhook"], "forms_webhook")
     assert options.mapping.form_codes == {"Xk3PqL9a": "epr-pulse"}
+
+
+def test_given_jira_webhook_options_when_a_body_signed_as_jira_cloud_signs_is_verified_then_only_it_passes() -> None:
+    from connectors.jira.settings import WEBHOOK_EXAMPLE_YAML, JiraWebhookOptions
+
+    sources = Settings.model_validate(yaml.safe_load(WEBHOOK_EXAMPLE_YAML)).sources
+    options = parse_options(JiraWebhookOptions, sources["jira_push"], "jira_push")
+    assert (options.signature_header, options.timestamp_header, options.delivery_id_header, options.pull_source,
+            options.secret_env) == ("X-Hub-Signature", None, "X-Atlassian-Webhook-Identifier", "jira",
+                                    "JIRA_WEBHOOK_SECRET")
+    body = b'{"timestamp":1782900000123,"webhookEvent":"jira:issue_created","issue":{"key":"ITSD-1"}}'
+    websub = "sha256=" + hmac.new(SECRET, body, hashlib.sha256).hexdigest()  # WebSub: the raw body alone
+    verify(SECRET, body, None, websub, encoding=options.signature_encoding, prefix=options.signature_prefix)
+    with pytest.raises(Rejected, match="X-Hub-Signature does not match"):
+        verify(SECRET, body, None, sign(SECRET, body, "1782900000"), header_name=options.signature_header)
