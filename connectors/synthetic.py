@@ -31,7 +31,7 @@ from typing import Any, Literal, cast
 
 from realise.privacy import DEMO_KEY, pseudonymise
 from schemas.events import Event, Kind, Person, SkillsDomain, make_event, make_event_id
-from schemas.topics import TOPICS, partition_key, routed
+from schemas.topics import TOPICS, partition_key
 
 __all__ = [
     "EMAIL_DOMAIN", "HTML_INJECTION", "ONE_MIB", "SOURCES", "SQL_INJECTION", "STAFF_GROUPS", "STRUGGLING_UNIT",
@@ -792,8 +792,10 @@ def generate_events(trust: Trust, *, now: datetime, seed: int = 7, forms: int, t
 def serialise(event: Event) -> tuple[str, bytes, bytes]:
     """(topic, key, value) as a producer sends it (connectors.core.pull.routed): keyed by org unit so one unit
     stays in one partition, a retraction by the record it retracts."""
-    topic, key = routed(event)
-    return topic, key, event.model_dump_json().encode()
+    if event.kind == Kind.RETRACTION:
+        return TOPICS[Kind.RETRACTION], partition_key(event.source_record_id), event.model_dump_json().encode()
+    return (TOPICS[Kind(event.kind)], partition_key(event.payload.person.org_unit),
+            event.model_dump_json().encode())
 
 
 # -------------------------------------------------------------------------------------- malformed corpus

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from schemas.events import Kind
 
 TOPICS: dict[Kind, str] = {kind: f"realise.{kind.value}.v1" for kind in Kind}
@@ -21,12 +19,3 @@ def kind_for_topic(topic: str, prefix: str = "") -> Kind | None:
 
 def partition_key(org_unit: str) -> bytes:
     return org_unit.encode("utf-8")
-
-
-def routed(event: Any, prefix: str = "") -> tuple[str, bytes]:
-    """(topic, key) of an event: its kind's topic; keyed by org unit (one unit, one partition) or, for a
-    retraction, which names no person, by the retracted record's id."""
-    topic = f"{prefix}{TOPICS[Kind(event.kind)]}"
-    if event.kind == Kind.RETRACTION:
-        return topic, partition_key(event.source_record_id)
-    return topic, partition_key(event.payload.person.org_unit)

@@ -154,8 +154,8 @@ class DimStaff(Base):
 
 # --- core: facts ---------------------------------------------------------------------------------
 
-class _Event:
-    """Columns every event table shares: the event's identity, when it happened and when it was loaded."""
+class _Fact:
+    """Columns every fact table shares: the event identity and the person's conformed dimensions."""
 
     event_id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)
     source: Mapped[str] = mapped_column(String(64))
@@ -163,17 +163,12 @@ class _Event:
     record_version: Mapped[str] = mapped_column(String(128))
     occurred_at: Mapped[datetime]
     date_key: Mapped[int] = mapped_column(Integer)
-    loaded_at: Mapped[datetime] = _ts()
-
-
-class _Fact(_Event):
-    """Columns every fact about a person adds: the person's conformed dimensions."""
-
     pseudonym: Mapped[str] = mapped_column(String(32))
     org_unit: Mapped[str] = mapped_column(String(64))
     staff_group: Mapped[str] = mapped_column(String(64))
     system: Mapped[str] = mapped_column(String(64))
     go_live_wave: Mapped[str | None] = mapped_column(String(64))
+    loaded_at: Mapped[datetime] = _ts()
 
 
 def _fact_indexes(name: str, *more: Index) -> tuple[Any, ...]:
@@ -248,7 +243,7 @@ class FactSkillsAssessment(_Fact, Base):
     scores: Mapped[dict[str, Any]]
 
 
-class FactRetraction(_Event, Base):
+class FactRetraction(Base):
     """A source record voided or deleted at its source: it leaves the analytics views and metrics, unless a
     version of it is dated after the retraction. Every version stays in its fact table."""
 
@@ -259,8 +254,15 @@ class FactRetraction(_Event, Base):
         {"schema": "core"},
     )
 
+    event_id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)
+    source: Mapped[str] = mapped_column(String(64))
+    source_record_id: Mapped[str] = mapped_column(String(256))
+    record_version: Mapped[str] = mapped_column(String(128))
+    occurred_at: Mapped[datetime]
+    date_key: Mapped[int] = mapped_column(Integer)
     retracted_kind: Mapped[str] = mapped_column(String(32))
     reason: Mapped[str] = mapped_column(String(16))
+    loaded_at: Mapped[datetime] = _ts()
 
 
 # --- ops -----------------------------------------------------------------------------------------

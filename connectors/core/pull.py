@@ -29,7 +29,8 @@ from connectors.core.state import StateStore
 from connectors.core.stream import MappingError, Page, PullContext, Source, StaffRecord, Stream, source_type
 from realise.privacy import scrub
 from realise.quarantine import bounded
-from schemas.topics import routed
+from schemas.events import Event, Kind
+from schemas.topics import TOPICS, partition_key
 from warehouse.losses import mark_replayed, record_published
 
 log = logging.getLogger(__name__)
@@ -83,6 +84,15 @@ def redact(record: Any, identifier_fields: tuple[str, ...]) -> Any:
     if isinstance(record, str):
         return scrub(record)
     return record
+
+
+def routed(event: Event, prefix: str = "") -> tuple[str, bytes]:
+    """(topic, key) of an event: its kind's topic; keyed by org unit (one unit, one partition) or, for a
+    retraction, which names no person, by the retracted record's id."""
+    topic = f"{prefix}{TOPICS[Kind(event.kind)]}"
+    if event.kind == Kind.RETRACTION:
+        return topic, partition_key(event.source_record_id)
+    return topic, partition_key(event.payload.person.org_unit)
 
 
 def acked_topic_id(producer: Any, topic: str) -> str:

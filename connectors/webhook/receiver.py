@@ -51,11 +51,10 @@ from connectors.core.build import EventBuilder
 from connectors.core.config import SourceConfig
 from connectors.core.errors import SourceError
 from connectors.core.identity import StaffResolver
-from connectors.core.pull import Puller, acked_topic_id, build_source
+from connectors.core.pull import Puller, acked_topic_id, build_source, routed
 from connectors.core.stream import MappingError, PullContext
 from connectors.webhook import PushSource, is_push_type, lookup
 from connectors.webhook.signature import Rejected, check_window, parse_timestamp, verify
-from schemas.topics import routed
 from warehouse.losses import record_published
 
 log = logging.getLogger(__name__)

@@ -36,11 +36,12 @@ def lost_events(settings: Settings, warehouse_url: str, bootstrap: str | None) -
     try:
         with engine.connect() as conn:
             report.recorded = open_losses(conn)
-            if bootstrap is None:
-                return report
-            topics = rk.event_topics(settings)
-            broker = broker_partitions(settings, bootstrap, topics)
-            pull_sources = [n for n, c in settings.sources.items() if not is_push_type(c.type)]
+        if bootstrap is None:
+            return report
+        topics = rk.event_topics(settings)
+        broker = broker_partitions(settings, bootstrap, topics)
+        pull_sources = [n for n, c in settings.sources.items() if not is_push_type(c.type)]
+        with engine.connect() as conn:
             stored, published = stored_and_published(conn, settings.kafka.consumer_group, topics, lock=False)
             on_broker = {t for t, _ in broker}
             for topic, partition in stored:

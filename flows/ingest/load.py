@@ -107,10 +107,15 @@ class WarehouseWriter:
 
     def stored_offsets(self, partitions: Iterable[tuple[str, int]]) -> dict[tuple[str, int], int]:
         """Next offset to read per partition, as committed; partitions never committed are absent.
-        Call `reconcile` first, so offsets of a recreated or truncated topic are not used."""
+
+        Partitions whose topic has a new id (deleted and recreated, or the embedded broker restarted without
+        disk) are reconciled first: the loss is recorded and the new topic is read from the start.
+        """
         parts = sorted(set(partitions))
         if not parts:
             return {}
+        if self.topic_ids:
+            self.reconcile({tp: BrokerPartition(self.topic_ids.get(tp[0])) for tp in parts})
         conn = self._connection()
         with conn.cursor() as cur:
             cur.execute(

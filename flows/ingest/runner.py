@@ -163,20 +163,14 @@ class IngestRunner:
 
     # -- positioning -------------------------------------------------------------------------------
 
-    def seek_to_stored(self, partitions: list[TopicPartition], *, reconcile_ids: bool = True) -> None:
-        """Seek each partition to the warehouse's next offset, or to the beginning if none is stored.
-
-        With `reconcile_ids`, a topic whose id changed is reconciled first (from cached metadata, so it is
-        safe on the client's network thread); the full comparison with the broker's offsets follows later."""
+    def seek_to_stored(self, partitions: list[TopicPartition]) -> None:
+        """Seek each partition to the warehouse's next offset, or to the beginning if none is stored."""
         consumer = self._consumer
         assert consumer is not None
         if not partitions:
             return
         self.settle(in_listener=True)
         self._learn_topic_ids(consumer)
-        if reconcile_ids and self.writer.topic_ids:
-            self.writer.reconcile({(tp.topic, tp.partition): BrokerPartition(self.writer.topic_ids.get(tp.topic))
-                                   for tp in partitions})
         stored = self.writer.stored_offsets((tp.topic, tp.partition) for tp in partitions)
         for tp in partitions:
             offset = stored.get((tp.topic, tp.partition))
@@ -212,8 +206,9 @@ class IngestRunner:
             if mode == "drain":
                 partitions = self._all_partitions(consumer)
                 consumer.assign(partitions)
+                self._learn_topic_ids(consumer)
                 self.reconcile(consumer, partitions)
-                self.seek_to_stored(partitions, reconcile_ids=False)
+                self.seek_to_stored(partitions)
                 # Filled from the first fetch response per partition: some brokers' ListOffsets(latest)
                 # answers the last batch's base offset rather than the high watermark.
                 watermarks = dict.fromkeys(partitions)
@@ -248,8 +243,7 @@ class IngestRunner:
             raise ServiceUnavailable("warehouse", self.writer.address, URL_SETTING,
                                      f"{_first_line(exc)}; run ingest again when PostgreSQL is back") from None
         except KafkaError as exc:
-            with contextlib.suppress(Exception):
-                self.settle()
+            self._pending_settled_quietly()
             raise ServiceUnavailable("Kafka broker", self.bootstrap, rk.BOOTSTRAP_SETTING,
                                      f"{_first_line(exc)} after {summary.records:,} records; what was read "
                                      "is committed, run ingest again when the broker answers") from None
@@ -439,6 +433,10 @@ class IngestRunner:
             f"ingest stopped at {_where(ranges)} ({_first_line(exc)}); nothing of this batch was committed. "
             f"If one record causes it, quarantine it with `realise ingest --drain --skip {example}` "
             "(TOPIC:PARTITION:OFFSET, repeatable)")
+
+    def _pending_settled_quietly(self) -> None:
+        with contextlib.suppress(Exception):
+            self.settle()
 
     def close(self) -> None:
         if self._pending is not None:
