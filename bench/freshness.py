@@ -99,11 +99,11 @@ def run_bench(settings: Settings, events: int = 50, interval: float = 0.5, *, pr
               progress: Any = None) -> dict[str, Any]:
     from bench.ingest import _drop_database, _fresh_database
     from bench.refresh import generated, records, set_go_live_dates
-    from connectors.synthetic import generate_events, generate_trust
     from flows.ingest.runner import IngestRunner
     from flows.ingest.service import quality_gate
     from realise import kafka as rk
     from realise.stack import resolve_endpoints
+    from synthetic import generate_events, generate_trust
     from warehouse.db import create_engine
     from warehouse.metrics.registry import all_metrics
     from warehouse.metrics.service import refresh_metrics

@@ -93,10 +93,10 @@ def raw_fetch_rate(settings: Settings, bootstrap: str, topic: str, expected: int
 
 
 def run_bench(settings: Settings, events: int, progress: Any = None) -> dict[str, Any]:
-    from connectors.synthetic import generate_events, generate_trust, serialise
     from flows.ingest.runner import IngestRunner
     from flows.ingest.service import quality_gate
     from realise.stack import resolve_endpoints
+    from synthetic import generate_events, generate_trust, serialise
     from warehouse.db import create_engine
 
     def say(message: str) -> None:

@@ -27,10 +27,10 @@ from typing import Any
 from connectors.core.config import SourceConfig
 from connectors.core.pull import Puller, build_source
 from connectors.core.stream import PullContext
-from connectors.simulator import Simulation
-from connectors.simulator.world import World
 from realise.config import Settings
 from realise.privacy import DEMO_KEY
+from simulator import Simulation
+from simulator.world import World
 
 GOAL_RECORDS_PER_SECOND = 2000
 

@@ -45,10 +45,10 @@ def simulate_and_pull(staff: int, seed: int) -> dict[str, Any]:
     """Serve the generated trust from the simulated source systems and pull every source, directory first."""
     from connectors.core.config import SourceConfig
     from connectors.core.pull import Puller, PullResult, StreamResult
-    from connectors.simulator import Simulation
-    from connectors.simulator.world import World
     from connectors.webhook.receiver import WebhookReceiver
     from realise.privacy import DEMO_KEY
+    from simulator import Simulation
+    from simulator.world import World
 
     settings = load_settings()
     endpoints = resolve_endpoints(settings, autostart=False, services={"postgres", "kafka"})
@@ -88,7 +88,7 @@ def simulate_and_pull(staff: int, seed: int) -> dict[str, Any]:
 @task(name="publish-hostile-records", retries=1, retry_delay_seconds=5)
 def publish_hostile(staff: int, seed: int) -> dict[str, Any]:
     """Malformed and hostile records put straight onto the stream, as a misbehaving producer would."""
-    from connectors.synthetic import generate_trust, malformed_records
+    from synthetic import generate_trust, malformed_records
 
     settings = load_settings()
     endpoints = resolve_endpoints(settings, autostart=False, services={"kafka"})
@@ -103,7 +103,7 @@ def publish_hostile(staff: int, seed: int) -> dict[str, Any]:
 @task(name="load-reference-data")
 def load_reference_data(staff: int, seed: int) -> dict[str, Any]:
     """Go-live dates per wave (the week-since-go-live grain) and the benefits register."""
-    from connectors.synthetic import generate_trust
+    from synthetic import generate_trust
     from warehouse.directory import set_go_live_dates
 
     settings = load_settings()

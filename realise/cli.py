@@ -201,10 +201,19 @@ def db_upgrade(revision: str = typer.Argument("head", help="Target revision."),
     ep = resolve_endpoints(s, autostart=False, services={"postgres"})
     engine = create_engine(ep.warehouse_url, sslmode=s.warehouse.sslmode, sslrootcert=s.warehouse.sslrootcert)
     now = upgrade(engine, revision)
+    _write_disclosure_settings(engine, s)
     if as_json:
         _print_json({"revision": now})
         return
     out.print(f"warehouse at revision {now}")
+
+
+def _write_disclosure_settings(engine: Any, s: Settings) -> None:
+    """The minimum group sizes into the warehouse, where the analysts' row views apply them."""
+    from warehouse.disclosure import write_disclosure_settings
+
+    with engine.begin() as conn:
+        write_disclosure_settings(conn, s.metrics.min_group_size, s.metrics.comment_min_group_size)
 
 
 ANALYST_ROLE = "realise_analyst"
@@ -339,6 +348,7 @@ def demo(
     engine = create_engine(ep.warehouse_url, sslmode=s.warehouse.sslmode, sslrootcert=s.warehouse.sslrootcert)
     with err.status("migrating the warehouse"):
         upgrade(engine)
+        _write_disclosure_settings(engine, s)
     engine.dispose()
     prepare_prefect(s, ep.prefect_api_url)
     from flows.demo import demo_flow

@@ -26,8 +26,10 @@ GUIDE_FILE = ROOT / "docs" / "warehouse.md"
 
 # Views in reading order, by topic; a view not listed here still appears, under "Other views".
 VIEW_GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
-    ("Feedback, tickets and training", "One row per record (latest version where a source edits records). "
-     "These views are **not** suppressed: apply the minimum group size yourself before publishing a figure.",
+    ("Feedback, tickets and training", "One row per record (latest version where a source edits records), "
+     "coarsened: every combination of `period`, `period_start`, `org_unit`, `staff_group`, `system` and "
+     "`go_live_wave` a view shows holds at least the minimum group size of people, and free text shows only in "
+     "combinations of at least the comment minimum (see *Row-level data: what analysts and researchers read*).",
      ("form_responses", "form_response_items", "helpdesk_tickets", "training_records", "skills_assessments",
       "org_units")),
     ("Metrics", "Computed by `realise metrics refresh`. Small groups are suppressed: a suppressed cell has no "
@@ -180,18 +182,21 @@ Realise loads staff feedback (forms and surveys), IT service desk tickets, train
 capability self-assessments into a PostgreSQL warehouse, and computes benefits-realisation and adoption
 metrics from them. Analysts read the **`analytics` schema**: documented views whose names and columns are
 the stable interface. Everything else (`raw`, `core`, `ops`, `staging`) belongs to the pipeline and may
-change between releases.
+change between releases; `research` holds full rows for approved research only (see *Row-level data*).
 
 Things to know before querying:
 
-- **People are pseudonyms.** A member of staff appears only as a 32-character keyed hash
-  (`staff_pseudonym`, `requester_pseudonym`) with their org unit, staff group, system and go-live wave.
-  The same person has the same pseudonym in every source. Free text is scrubbed of e-mail addresses,
-  phone numbers, NHS numbers and postcodes before it is stored.
+- **No one is singled out.** The row-level views show no person identifier and no exact time: each row
+  carries its period (ISO week, month or all) and the org unit, staff group, system and go-live wave of its
+  person, coarsened until every combination shown holds at least `metrics.min_group_size` people (default 5).
+  `person_key` counts people *within one combination*; it is not a pseudonym and matches nothing elsewhere.
+  Free text is scrubbed of e-mail addresses, phone numbers, NHS numbers and postcodes before it is stored, and
+  shown only in combinations of at least `metrics.comment_min_group_size` people (default 10).
 - **Small numbers.** The metric views suppress groups smaller than the configured minimum
   (`metrics.min_group_size`, default 5; the NHS Staff Survey uses 11), and hide a sibling where one hidden
-  group could otherwise be worked out from its parent. The row-level views are **not** suppressed: when you
-  count from them, leave out groups below the minimum (the examples use `having count(distinct ...) >= 5`).
+  group could otherwise be worked out from its parent. When you count from the row-level views, group by
+  coarser values than they show or keep the minimum yourself (the examples use
+  `having count(distinct person_key) >= 5`).
 - **Time** is stored in UTC (`timestamptz`). Weeks are ISO weeks starting on Monday (`week_start`,
   `period_start`).
 - **Versions.** Sources that edit records (form responses, tickets) keep every version in the pipeline;
@@ -247,7 +252,7 @@ engine = sa.create_engine(
                          host="warehouse.example.nhs.uk", port=5432, database="realise"),
     connect_args={"sslmode": "verify-full", "sslrootcert": "/etc/ssl/certs/trust-ca.pem"},
 )
-tickets = pd.read_sql(sa.text("select * from analytics.helpdesk_tickets where opened_date >= current_date - 28"),
+tickets = pd.read_sql(sa.text("select * from analytics.helpdesk_tickets where period_start >= current_date - 28"),
                       engine)
 demand = pd.read_sql(sa.text(Path("docs/examples/05_ticket_demand_since_go_live.sql").read_text()), engine)
 ```
@@ -271,6 +276,66 @@ appears as a table.
 
 Any tool that speaks the PostgreSQL protocol works the same way. Schedule refreshes no more often than
 metrics are refreshed (on new data and every 15 minutes by default).
+"""
+
+ACCESS = """\
+## Row-level data: what analysts and researchers read
+
+| role | reads schema | rows | granted by |
+|---|---|---|---|
+| `realise_analyst` | `analytics` | coarsened; no identifier or exact time | `realise db analyst-login` |
+| `realise_researcher` | `research` | full pseudonymised rows | a DBA, after a DPIA |
+
+Neither role reads `raw`, `core`, `ops` or `staging`.
+
+**How analysts' rows are coarsened.** Each record starts with its ISO week, leaf org unit, staff group, system
+and wave. Records whose combination holds fewer than `metrics.min_group_size` distinct people move one step up
+this ladder and are grouped again with the others still left; the first step at which their group is large
+enough is the one shown:
+
+| step | `org_unit` | `staff_group` | `system` | `go_live_wave` | `period` |
+|---|---|---|---|---|---|
+| 0 | unit | group | system | wave | week |
+| 1 | unit | group | system | wave | month |
+| 2 | level-2 ancestor | group | system | wave | month |
+| 3 | level-2 ancestor | group | all | wave | month |
+| 4 | level-2 ancestor | other | all | wave | month |
+| 5 | level-1 ancestor | other | all | wave | month |
+| 6 | level-1 ancestor | other | all | all | month |
+| 7 | all | other | all | all | month |
+| 8 | all | other | all | all | all |
+
+A unit the hierarchy does not know goes straight to `all` above step 1. Records still in a group too small at
+step 8 are left out. Every combination shown is therefore made of groups that were each large enough, and
+the ladder is the same for everyone, so the same data always gives the same rows. Comments, ticket
+categories and summaries, course titles and modules are empty where the combination holds fewer than
+`metrics.comment_min_group_size` people. The minimums come from the settings: `realise db upgrade` and
+the metrics refresh write them to the warehouse (`core.disclosure_settings`), so changing a setting changes the
+coarsening at the next run of either.
+
+Why no pseudonym: a stable identifier would let anyone link a person's rows across views, weeks and
+combinations until the intersection is one person, and match them to attributes they know (a colleague's ward
+and the week they gave feedback). `person_key` and `response_key` are hashes of the pseudonym with the
+combination shown, so they count people and tie a response's rows together within one combination only. Some
+risk remains: free-text content can name a person, and an analyst who keeps copies from day to day can see
+rows move to a finer combination as a group grows. Row-level data goes to analysts on that understanding; for
+anything finer, use the research role.
+
+**Granting the research role.** `realise_researcher` is created `NOLOGIN` and has no members. Before it is
+granted, the data controller's data-protection impact assessment (DPIA) must cover the purpose, the people
+who will have it and how long. A DBA then grants it to a named login and revokes it when the purpose ends:
+
+```sql
+CREATE ROLE jane_research LOGIN PASSWORD '...';  -- or an existing login
+GRANT realise_researcher TO jane_research;
+-- when the purpose ends
+REVOKE realise_researcher FROM jane_research;
+```
+
+The `research` views have the columns the `analytics` views had before coarsening (`staff_pseudonym`,
+`response_id`, `submitted_at`, `comment` and so on) and the same comments; `\\d+ research.form_responses`
+lists them.
+
 """
 
 TABLES_INTRO = """\
@@ -314,6 +379,7 @@ def render_guide(engine: Engine, examples: list[Example] | None = None) -> str:
             lines += [text, ""]
         for name in names:
             lines += _render_view(views[name])
+    lines.append(ACCESS)
     lines.append(TABLES_INTRO)
     lines += _render_tables()
     return "\n".join(lines).rstrip() + "\n"

@@ -360,6 +360,25 @@ class IngestBatch(Base):
     max_occurred_at: Mapped[datetime | None]
 
 
+# --- disclosure control --------------------------------------------------------------------------
+
+class DisclosureSettings(Base):
+    """The minimum group sizes the coarsened analytics row views apply (one row, written from the settings by
+    `realise db upgrade` and the metrics refresh; warehouse/disclosure.py)."""
+
+    __tablename__ = "disclosure_settings"
+    __table_args__ = (
+        CheckConstraint("id", name="ck_disclosure_settings_single_row"),
+        CheckConstraint("min_group_size >= 2 and comment_min_group_size >= 2", name="ck_disclosure_settings_minimums"),
+        {"schema": "core"},
+    )
+
+    id: Mapped[bool] = mapped_column(Boolean, primary_key=True, server_default=sa_text("true"))
+    min_group_size: Mapped[int] = mapped_column(Integer, server_default="5")
+    comment_min_group_size: Mapped[int] = mapped_column(Integer, server_default="10")
+    updated_at: Mapped[datetime] = _ts()
+
+
 # --- metrics, benefits, alerts -------------------------------------------------------------------
 
 class StaffDirectory(Base):
@@ -421,8 +440,45 @@ class MetricValue(Base):
     denominator: Mapped[float | None] = mapped_column(Float)
     n: Mapped[int] = mapped_column(Integer)
     suppressed: Mapped[bool] = mapped_column(Boolean)
-    suppression_reason: Mapped[str | None] = mapped_column(String(32))  # primary | secondary
+    suppression_reason: Mapped[str | None] = mapped_column(String(32))  # primary|secondary|linked|revision
     computed_at: Mapped[datetime]
+    partition: Mapped[str | None] = mapped_column(String(32))  # which partition of its parent (cells.py)
+    fingerprint: Mapped[str | None] = mapped_column(Text)  # identifies the cell's rows; internal
+
+
+class MetricDisclosure(Base):
+    """Per cell, its newest stored state and the statistics last shown for it: what a reader already knows,
+    which the suppression rules weigh (warehouse/metrics/suppression.py). Internal; analytics.metric_latest
+    reads it."""
+
+    __tablename__ = "metric_disclosure"
+    __table_args__ = {"schema": "core"}
+
+    metric_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    grain: Mapped[str] = mapped_column(String(32), primary_key=True)
+    period: Mapped[str] = mapped_column(String(16), primary_key=True)
+    segment_type: Mapped[str] = mapped_column(String(32), primary_key=True)
+    segment_value: Mapped[str] = mapped_column(String(128), primary_key=True)
+    refresh_id: Mapped[int] = mapped_column(BigInteger)
+    computed_at: Mapped[datetime]
+    period_start: Mapped[date | None] = mapped_column(Date)
+    period_index: Mapped[int | None] = mapped_column(Integer)
+    parent_segment_type: Mapped[str | None] = mapped_column(String(32))
+    parent_segment_value: Mapped[str | None] = mapped_column(String(128))
+    partition: Mapped[str | None] = mapped_column(String(32))
+    n: Mapped[int] = mapped_column(Integer)
+    fingerprint: Mapped[str | None] = mapped_column(Text)
+    suppressed: Mapped[bool] = mapped_column(Boolean)
+    suppression_reason: Mapped[str | None] = mapped_column(String(32))
+    value: Mapped[float | None] = mapped_column(Float)  # the newest statistics, null while hidden
+    numerator: Mapped[float | None] = mapped_column(Float)
+    denominator: Mapped[float | None] = mapped_column(Float)
+    shown_refresh_id: Mapped[int | None] = mapped_column(BigInteger)  # the statistics last shown, if ever
+    shown_computed_at: Mapped[datetime | None]
+    shown_value: Mapped[float | None] = mapped_column(Float)
+    shown_numerator: Mapped[float | None] = mapped_column(Float)
+    shown_denominator: Mapped[float | None] = mapped_column(Float)
+    shown_n: Mapped[int | None] = mapped_column(Integer)
 
 
 class MetricCellState(Base):

@@ -20,7 +20,7 @@ MAX_PAGE_SIZE = 5000  # "If unspecified or zero, at most 5000 responses are retu
 # Google's page tokens are opaque and only valid with the same filter; a refused one restarts the form.
 MAX_LISTING_RESTARTS = 3
 
-# Agree/disagree statements → item codes used by the metrics (see connectors/synthetic.py).
+# Agree/disagree statements → item codes used by the metrics (see synthetic/).
 DEFAULT_LIKERT_ITEMS: dict[str, str] = {
     "I feel confident using the system in my day-to-day work": "confidence",
     "The training prepared me for how I actually work": "training_fit",

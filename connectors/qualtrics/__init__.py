@@ -23,7 +23,14 @@ ZIP holding one JSON file `{"responses": [{"responseId", "values": {...}, "label
 - an anonymous-link response (`distributionChannel` `anonymous`, no recipient) is nobody in the directory:
   its person is a pseudonym of the response alone, its unit and staff group come from the survey's `unit`
   and `staff_group` columns (ward answers through `unit_codes`), as for anonymous Microsoft Forms;
-- export and file ids expire: a 404 on them starts the export again.
+- export and file ids expire: a 404 on them starts the export again;
+- a deleted response is left out of every later export, and Qualtrics has no feed of deletions (its event
+  subscriptions announce new responses only). So every `deletion_check_hours` (default 24; 0 every pull, null
+  never) each survey is exported once more in full, and the responses read before that this export no longer
+  holds are retracted (reason `deleted`, version `deleted`, at the check's time), once: state keeps, per survey,
+  the IDs read and not retracted (`seen`) and when they were last checked (`checked`). The first export of a
+  survey is a full one and counts as its first check; state stored before checks existed starts the interval
+  at its next pull, and its first check adopts the IDs that export holds.
 """
 
 from __future__ import annotations
@@ -38,7 +45,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from connectors.core.build import EventBuilder, parse_time
+from connectors.core.build import EventBuilder, parse_time, retraction
 from connectors.core.errors import SourceError
 from connectors.core.stream import MappingError, Page, PullContext, Source, Stream, register
 from connectors.core.tabular import blank, number, whole
@@ -59,6 +66,8 @@ SKILLS, PULSE = "skills_assessments", "survey_responses"
 EXPORT_PAGE_SIZE = 1000  # responses per publish batch when sources.<name>.page_size is not set
 # Set on a response exported through a continuation token: when that token was received (cursor format).
 CONTINUED_FROM = "continuedFrom"
+# Set on the record of a response a full export no longer holds: when that export was received.
+DELETED = "deletedAt"
 _CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _./&()'-]{0,63}$")
 
 
@@ -81,6 +90,10 @@ class SurveyMark:
     recorded: str = ""
     continuation: str | None = None
     continued_from: str | None = None
+    # Response IDs read and not retracted (None: unknown, state from before deletions were checked), and when
+    # a full export last checked them (None: never).
+    seen: frozenset[str] | None = None
+    checked: str | None = None
 
     @classmethod
     def of(cls, stored: Any) -> SurveyMark:
@@ -88,10 +101,12 @@ class SurveyMark:
             return cls(recorded=stored)
         stored = stored if isinstance(stored, dict) else {}
         return cls(str(stored.get("recorded") or ""), stored.get("continuation") or None,
-                   stored.get("continued_from") or None)
+                   stored.get("continued_from") or None,
+                   None if stored.get("seen") is None else frozenset(stored["seen"]), stored.get("checked") or None)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"recorded": self.recorded, "continuation": self.continuation, "continued_from": self.continued_from}
+        return {"recorded": self.recorded, "continuation": self.continuation, "continued_from": self.continued_from,
+                "seen": None if self.seen is None else sorted(self.seen), "checked": self.checked}
 
 
 def version_digest(content: dict[str, Any]) -> str:
@@ -155,18 +170,44 @@ class Qualtrics(Source):
                 recorded = (response.get("values") or {}).get("recordedDate")
                 with suppress(MappingError):  # a response without a usable date is quarantined by the mapper
                     latest = max(latest, min(cursor_value(parse_time(recorded)), cap))
+            read = {str(r["responseId"]) for r in responses if r.get("responseId")}
+            seen = None if mark.seen is None else mark.seen | read
+            checked, gone = mark.checked, []
             if not since:
+                if not mark.recorded and not mark.continuation:  # a survey's first export holds every response
+                    seen, checked = read, received
+                elif mark.checked is None:  # state from before deletions were checked: the interval starts now
+                    checked = received
+                elif self._check_due(mark.checked):
+                    held = {str(r.get("responseId")) for r in self.client.export(survey_id).responses}
+                    checked = cursor_value(datetime.now(UTC))
+                    # IDs read before checks began are unknown: the first check adopts what is held.
+                    gone = [] if seen is None else sorted(seen - held)
+                    seen = (held | read) if seen is None else seen - set(gone)
                 token = export.continuation
                 marks[survey_id] = SurveyMark(latest, token, None if token is None else
-                                              mark.continued_from if token == mark.continuation else received)
+                                              mark.continued_from if token == mark.continuation else received,
+                                              None if seen is None else frozenset(seen), checked)
             elif survey_id not in marks:
-                marks[survey_id] = SurveyMark(latest)
+                marks[survey_id] = SurveyMark(latest, seen=None if seen is None else frozenset(seen))
+            responses = responses + [{"responseId": rid, "surveyId": survey_id, DELETED: checked} for rid in gone]
             for start in range(0, max(len(responses), 1), size):
                 last = start + size >= len(responses)
                 # An export is not sorted by recordedDate: the survey's mark is stored after its last page.
                 state_now = {"cursor": max(m.recorded for m in marks.values()),
                              "surveys": {k: m.as_dict() for k, m in marks.items()}} if last else None
                 yield Page(responses[start:start + size], state_now)
+
+    def _check_due(self, checked: str | None) -> bool:
+        """Whether the survey's responses are due a check for deletions (see deletion_check_hours)."""
+        hours = self.options.deletion_check_hours
+        if hours is None:
+            return False
+        if not checked:
+            return True
+        with suppress(MappingError):
+            return (self.context.run_started - parse_time(checked)).total_seconds() >= hours * 3600
+        return True
 
     def _export(self, survey_id: str, mark: SurveyMark) -> tuple[Export, str | None]:
         """The survey's export after `mark`, and when the token it continued was received (None when it continued
@@ -223,6 +264,10 @@ class Qualtrics(Source):
         return str(record.get("responseId") or "")
 
     def map(self, stream: Stream, record: dict[str, Any], build: EventBuilder) -> Event | None:
+        if record.get(DELETED):
+            assert stream.kind is not None
+            return retraction(build, stream.kind, record_id=self.require(record, "responseId"), version="deleted",
+                              occurred_at=parse_time(record[DELETED], DELETED), reason="deleted")
         values = record.get("values")
         if not isinstance(values, dict):
             raise MappingError("response has no 'values'")

@@ -77,6 +77,12 @@ class QualtricsOptions(Options):
                                        description="Ward answer (anonymous responses) -> org unit code")
     poll_seconds: float = Field(2.0, gt=0, le=60, description="Longest wait between export progress checks")
     export_timeout_seconds: float = Field(900.0, gt=0, description="Give up on an export that takes longer")
+    deletion_check_hours: float | None = Field(
+        24.0, ge=0,
+        description="Every this many hours, export each survey in full and retract the responses read before "
+                    "that it no longer holds (deleted in Data & Analysis or through the API): exports never list "
+                    "deleted responses and Qualtrics offers no deletion feed. 0 checks on every pull; null never "
+                    "(deleted responses then stay in the warehouse)")
 
     @model_validator(mode="after")
     def _default_survey(self) -> QualtricsOptions:

@@ -10,10 +10,10 @@ select staff_group, domain,
        round(avg(score) filter (where phase = 'follow_up'), 2) as follow_up_mean,
        round(avg(score) filter (where phase = 'follow_up') - avg(score) filter (where phase = 'baseline'), 2)
            as change,
-       count(distinct staff_pseudonym) filter (where phase = 'baseline') as respondents_baseline,
-       count(distinct staff_pseudonym) filter (where phase = 'follow_up') as respondents_follow_up
+       count(distinct person_key) filter (where phase = 'baseline') as respondents_baseline,
+       count(distinct person_key) filter (where phase = 'follow_up') as respondents_follow_up
 from analytics.skills_assessments
 group by staff_group, domain
-having count(distinct staff_pseudonym) filter (where phase = 'baseline') >= 5
-   and count(distinct staff_pseudonym) filter (where phase = 'follow_up') >= 5
+having count(distinct person_key) filter (where phase = 'baseline') >= 5
+   and count(distinct person_key) filter (where phase = 'follow_up') >= 5
 order by change, staff_group, domain;

@@ -1,4 +1,4 @@
-"""`realise bench refresh|freshness`: metric refresh benchmarks (commands registered on the bench group)."""
+"""`realise bench refresh|freshness|confidentiality`: metric benchmarks (commands registered on the bench group)."""
 
 from __future__ import annotations
 
@@ -77,3 +77,18 @@ def register(bench_app: typer.Typer) -> None:
         figures = run_bench(settings(), events, interval, preload=preload, debounce=debounce,
                             metric_ids=metric_ids, progress=err)
         _show(f"freshness benchmark: {events} form responses, one every {interval} s", figures, as_json)
+
+    @bench_app.command("confidentiality")
+    def bench_confidentiality(
+        events: int = typer.Option(20_000, min=1000, help="Events in the warehouse (all four kinds)."),
+        reuse: bool = typer.Option(False, "--reuse", help="Keep the loaded warehouse as a "
+                                   "template database and reuse it next time."),
+        as_json: bool = typer.Option(False, "--json", help="Print figures as JSON."),
+    ) -> None:
+        """Share of cells hidden per metric and grain with primary suppression only, with each further rule and
+        with all rules, and the disclosure audit's findings for each."""
+        from bench.confidentiality import run_bench
+        from realise.cli import settings
+
+        figures = run_bench(settings(), events, reuse=reuse, say=err.print)
+        _show(f"confidentiality benchmark: {events:,} events", figures, as_json)

@@ -96,7 +96,8 @@ def show_cmd(
     _, engine = _engine()
     with engine.connect() as conn:
         rows = conn.execute(sa.text(
-            "select period, segment_value, value, n, suppressed, suppression_reason from analytics.metric_latest "
+            "select period, segment_value, value, n, suppressed, suppression_reason, revision_pending "
+            "from analytics.metric_latest "
             "where metric_id = :m and segment_type = :s and grain = :g "
             "and period in (select distinct period from analytics.metric_latest where metric_id = :m "
             "and grain = :g order by period desc limit :limit) order by period desc, segment_value"),
@@ -112,6 +113,7 @@ def show_cmd(
     for col in ("period", "segment", "value", "n"):
         table.add_column(col, justify="right" if col in ("value", "n") else "left")
     for r in data:
-        shown = f"suppressed ({r['suppression_reason']})" if r["suppressed"] else f"{r['value']:.1f}"
+        shown = ("suppressed" if r["suppressed"] else "no value" if r["value"] is None else f"{r['value']:.1f}"
+                 + (" (revision pending)" if r["revision_pending"] else ""))
         table.add_row(r["period"], r["segment_value"], shown, "" if r["suppressed"] else str(r["n"]))
     out.print(table)

@@ -30,8 +30,8 @@ def simulate(
     as_json: bool = typer.Option(False, "--json", help="Print the sources settings as JSON and keep serving."),
 ) -> None:
     """Serve a simulated trust's help desk, LMS, LRS and survey APIs and write its exports, until Ctrl-C."""
-    from connectors.simulator import Simulation
-    from connectors.simulator.world import World
+    from simulator import Simulation
+    from simulator.world import World
 
     with err.status(f"generating a trust of {staff:,} staff and its feedback"):
         world = World.generate(staff=staff, seed=seed)

@@ -15,14 +15,14 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from connectors import simulator
+import simulator
 from connectors.core.config import SourceConfig
 from connectors.core.pull import Puller, PullResult
-from connectors.simulator.server import Api, SimServer
-from connectors.simulator.world import World
 from realise.config import Settings
 from realise.privacy import DEMO_KEY
 from schemas.topics import TOPICS
+from simulator.server import Api, SimServer
+from simulator.world import World
 
 KEY = DEMO_KEY
 

@@ -16,11 +16,11 @@ import pytest
 import sqlalchemy as sa
 
 from connectors.core.state import StateStore, position
-from connectors.simulator.server import SimServer
 from flows.ingest.service import run_ingest
 from realise.config import Settings
 from realise.kafka import ensure_topics, producer
 from schemas.events import EVENT_ADAPTER
+from simulator.server import SimServer
 from tests.contract import cases
 from tests.contract.harness import KEY, ContractCase, fresh_prefix, load_directory, read_events, small_world
 from warehouse.db import create_engine

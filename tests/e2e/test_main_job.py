@@ -23,10 +23,10 @@ import psutil
 import pytest
 from conftest import free_ports
 
-from connectors.synthetic import generate_trust, malformed_records
 from flows.demo import demo_now
 from realise.config import Settings, StackSettings
 from realise.stack import Stack
+from synthetic import generate_trust, malformed_records
 
 pytestmark = pytest.mark.e2e
 
@@ -48,7 +48,7 @@ def _assert_no_raw_identifiers(env: dict[str, str], cwd: Path, postgres: int, ka
     import sqlalchemy as sa
     from kafka import KafkaConsumer, TopicPartition
 
-    from connectors.simulator.world import World
+    from simulator.world import World
 
     world = World.generate(staff=STAFF, seed=SEED, now=demo_now())
     secrets = {v.lower() for i in world.identities.values()

@@ -14,12 +14,12 @@ from sqlalchemy.engine import Engine
 
 from connectors.core.config import SourceConfig
 from connectors.core.pull import Puller, PullResult
-from connectors.simulator.server import SimServer
-from connectors.simulator.world import World
 from flows.ingest.runner import IngestSummary
 from flows.ingest.service import run_ingest
 from realise.config import Settings
 from realise.kafka import ensure_topics, producer
+from simulator.server import SimServer
+from simulator.world import World
 from tests.contract.harness import KEY, load_directory, small_world
 from warehouse.db import create_engine
 
@@ -46,9 +46,9 @@ class Rig:
         return run_ingest(self.settings, self.warehouse_url, self.bootstrap, "drain")
 
     def tickets(self, source: str) -> dict[str, dict[str, Any]]:
-        """analytics.helpdesk_tickets for one source: ticket id → its loaded row."""
+        """research.helpdesk_tickets for one source: ticket id → its loaded row."""
         with self.engine.connect() as conn:
-            rows = conn.execute(sa.text("select * from analytics.helpdesk_tickets where source = :s"),
+            rows = conn.execute(sa.text("select * from research.helpdesk_tickets where source = :s"),
                                 {"s": source}).mappings().all()
         return {r["ticket_id"]: dict(r) for r in rows}
 

@@ -22,6 +22,7 @@ import typer
 from conftest import free_ports
 
 from warehouse.db import create_engine
+from warehouse.metrics import published
 
 pytestmark = pytest.mark.integration
 
@@ -71,6 +72,7 @@ def populated(warehouse_url: str) -> str:
             "insert into core.metric_values (refresh_id, metric_id, grain, period, period_start, segment_type, "
             "segment_value, value, n, suppressed, computed_at) values (:r, 'net_experience_score', 'week', :p, "
             ":ps, 'trust', 'all', 21.5, 40, false, now())"), {"r": refresh, "p": monday.isoformat(), "ps": monday})
+        published.remember(conn, refresh)
         conn.execute(sa.text(
             "insert into core.alerts (rule_id, metric_id, segment_type, segment_value, period, value, threshold, "
             "message) values ('net-score-negative-unit', 'net_experience_score', 'org_unit', 'RXX-MED-AEM-W7B', "

@@ -1,7 +1,7 @@
 """Help-desk pulls under faults end with the warehouse holding exactly the source's tickets, each version once.
 
 Every test pulls twice (the second time after the source changed), drains the ingest and compares
-`analytics.helpdesk_tickets` with the simulated system's current tickets and `raw.events` for repeats:
+`research.helpdesk_tickets` with the simulated system's current tickets and `raw.events` for repeats:
 a 429 storm, 5xx answers, a connection dropped in the middle of a page, a record updated between two pages,
 and an export cursor that expires in the middle of a walk.
 """
@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 
 from connectors.core.pull import PullResult
-from connectors.simulator import jira, servicenow, zendesk
-from connectors.simulator.server import Api, Fault, Request, SimServer
+from simulator import jira, servicenow, zendesk
+from simulator.server import Api, Fault, Request, SimServer
 from tests.integration import helpdesk
 from tests.integration.helpdesk import Rig
 

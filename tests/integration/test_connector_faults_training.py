@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from connectors.core.config import SourceConfig
-from connectors.simulator import moodle as moodle_sim
-from connectors.simulator import xapi as xapi_sim
-from connectors.simulator.server import Fault, Request
+from simulator import moodle as moodle_sim
+from simulator import xapi as xapi_sim
+from simulator.server import Fault, Request
 from tests.integration.test_source_xapi import Rig, RigFactory, statement
 from tests.integration.test_source_xapi import make_rig as make_rig  # noqa: F401 - the fixture
 

@@ -24,9 +24,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from connectors.synthetic import generate_events, generate_trust, malformed_records, serialise
 from realise import kafka as rk
 from realise.config import Settings
+from synthetic import generate_events, generate_trust, malformed_records, serialise
 from warehouse.db import create_engine
 
 pytestmark = pytest.mark.integration

@@ -17,12 +17,12 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from connectors.synthetic import generate_events, generate_trust, serialise
 from flows.ingest.runner import IngestRunner
 from realise import kafka as rk
 from realise.config import Settings
 from realise.errors import ServiceUnavailable
 from realise.stack import EmbeddedPostgres
+from synthetic import generate_events, generate_trust, serialise
 from tests.conftest import free_port
 from warehouse.db import create_engine, upgrade
 

@@ -23,7 +23,13 @@ from kafka import TopicPartition
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ProgrammingError
 
-from connectors.synthetic import (
+from flows.ingest.batch import SourceRecord, plan_batch
+from flows.ingest.load import OffsetGap, WarehouseWriter
+from flows.ingest.runner import IngestRunner, IngestSummary
+from realise import kafka as rk
+from realise.config import Settings
+from schemas.topics import DEAD_LETTER_TOPIC
+from synthetic import (
     HTML_INJECTION,
     SQL_INJECTION,
     Malformed,
@@ -32,12 +38,6 @@ from connectors.synthetic import (
     malformed_records,
     serialise,
 )
-from flows.ingest.batch import SourceRecord, plan_batch
-from flows.ingest.load import OffsetGap, WarehouseWriter
-from flows.ingest.runner import IngestRunner, IngestSummary
-from realise import kafka as rk
-from realise.config import Settings
-from schemas.topics import DEAD_LETTER_TOPIC
 from warehouse.db import MIGRATIONS_DIR, create_engine, current_revision, upgrade
 
 pytestmark = pytest.mark.integration

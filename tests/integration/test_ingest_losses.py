@@ -16,7 +16,6 @@ import pytest
 import sqlalchemy as sa
 
 from connectors.core.pull import acked_topic_id
-from connectors.synthetic import generate_events, generate_trust, serialise
 from flows.ingest.health import lost_events
 from flows.ingest.runner import IngestRunner
 from flows.ingest.runner import problems as ingest_problems
@@ -24,6 +23,7 @@ from realise import kafka as rk
 from realise.config import Settings
 from realise.errors import UserError
 from realise.stack import EmbeddedKafka
+from synthetic import generate_events, generate_trust, serialise
 from tests.conftest import free_port
 from warehouse.db import create_engine
 from warehouse.losses import mark_replayed, record_published

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 import pytest
 import sqlalchemy as sa
 
-from connectors.synthetic import generate_events, generate_trust, serialise
 from flows.ingest.runner import IngestRunner
 from realise import kafka as rk
+from synthetic import generate_events, generate_trust, serialise
 from warehouse.db import create_engine
 
 pytestmark = pytest.mark.integration

@@ -19,13 +19,13 @@ import yaml
 from kafka import TopicPartition
 
 from connectors.core.config import SourceConfig
-from connectors.simulator import jira as sim
-from connectors.simulator.server import SimServer
 from connectors.webhook.receiver import WebhookReceiver, producer_options
 from realise import kafka
 from realise.kafka import consumer
 from schemas.events import Kind
 from schemas.topics import TOPICS
+from simulator import jira as sim
+from simulator.server import SimServer
 from tests.contract.harness import KEY, read_events
 from tests.integration import helpdesk
 from tests.integration.helpdesk import Rig

@@ -28,6 +28,7 @@ from warehouse.alerts import AlertRule, Cell, judge, load_rules
 from warehouse.benefits import load_register, store_register
 from warehouse.db import create_engine
 from warehouse.loop import after_refresh
+from warehouse.metrics import published
 from warehouse.metrics.engine import RefreshResult
 
 pytestmark = pytest.mark.integration
@@ -70,6 +71,7 @@ class Warehouse:
                 [{"r": refresh_id, "m": metric, "p": wk.isoformat(), "ps": wk, "st": st, "sv": sv, "v": v, "n": n,
                   "s": v is None, "why": "primary" if v is None else None, "t": self.clock}
                  for st, sv, wk, v, n in cells])
+            published.remember(conn, refresh_id)
         return refresh_id
 
     def alerts(self, status: str | None = None) -> list[dict[str, Any]]:

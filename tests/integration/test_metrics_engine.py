@@ -28,26 +28,38 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from bench.refresh import compare, generated, load_records, recent_since, records, set_go_live_dates, snapshot
-from connectors.synthetic import Trust, generate_events, generate_trust, serialise
 from flows.ingest.rows import FACT_COLUMNS
 from flows.ingest.runner import IngestRunner
 from realise import kafka as rk
 from realise.config import Settings
 from schemas.events import Kind, make_event
+from synthetic import Trust, generate_events, generate_trust, serialise
 from warehouse.db import create_engine
+from warehouse.metrics import suppression
 from warehouse.metrics.definitions.common import (
     latest_form_responses,
     latest_helpdesk_tickets,
     latest_skills_assessments,
 )
 from warehouse.metrics.delta import UNRESTRICTED
-from warehouse.metrics.engine import SuppressionPolicy, refresh
+from warehouse.metrics.engine import SuppressionPolicy
+from warehouse.metrics.engine import refresh as engine_refresh
 from warehouse.metrics.registry import GRAINS, REGISTRY, SEGMENTS, Metric, all_metrics
 
 pytestmark = pytest.mark.integration
 
 NES = "net_experience_score"
 MIN = 5
+# These tests compare what incremental and full refreshes compute; the history rule makes published decisions
+# depend on the refreshes before, by design (tests/integration/test_disclosure_history.py covers it).
+WITHOUT_HISTORY = SuppressionPolicy(rules=suppression.WITHOUT_HISTORY)
+
+
+def refresh(engine: Engine, **options: Any) -> Any:
+    options.setdefault("policy", WITHOUT_HISTORY)
+    return engine_refresh(engine, **options)
+
+
 EXTRA_GROUP = "test-extra-events"
 
 
@@ -195,7 +207,7 @@ def test_full_refresh_fills_every_grain_and_segment_and_suppresses_every_small_g
         expected = conn.execute(sa.text(
             "select 100.0 * sum(case when answer >= 4 then 1 when answer <= 2 then -1 else 0 end) "
             "/ sum((answer <> 3)::int), count(distinct staff_pseudonym) "
-            "from analytics.form_response_items where week_start = :w"), {"w": date.fromisoformat(week)}).one()
+            "from research.form_response_items where week_start = :w"), {"w": date.fromisoformat(week)}).one()
 
     assert covered == {(g, s) for g in GRAINS for s in SEGMENTS}
     assert len(stored) == result.cells
@@ -237,7 +249,7 @@ def test_suppressed_cells_are_stored_and_shown_without_statistics(warehouse):
             "select segment_type = 'trust', count(*) filter (where parent_segment_type is null "
             "or parent_segment_value is null) from core.metric_values group by 1")).all())
     reasons = {r[0]: r for r in core_rows}
-    assert set(reasons) == {"primary", "secondary"}
+    assert {"primary", "secondary"} <= set(reasons) <= {"primary", "secondary", "linked"}
     for reason, count, values, numerators, denominators, smallest, _ in core_rows:
         assert count > 0 and (values, numerators, denominators) == (0, 0, 0), reason
         assert smallest >= 1
@@ -399,13 +411,13 @@ def _new_version(envelope: dict[str, Any], at: datetime, **payload: Any) -> Any:
 
 
 def test_a_response_edited_weeks_later_is_recounted_in_its_old_week(warehouse, loaded, gate):
-    """analytics.form_responses shows the latest version of a response: a new version dated this week moves
+    """research.form_responses shows the latest version of a response: a new version dated this week moves
     the response out of its old week, so that old week changes too."""
     refresh(warehouse, full=True, metric_ids=[NES])
     before = snapshot(warehouse, [NES])
     old_week = date.fromisoformat(week_of(loaded.now)) - timedelta(weeks=4)
     envelope = _latest_envelope(warehouse, (
-        "select e.envelope from raw.events e join analytics.form_responses r using (event_id) "
+        "select e.envelope from raw.events e join research.form_responses r using (event_id) "
         f"where r.week_start = '{old_week}' and r.likert_count > 0 order by r.submitted_at limit 1"))
     edited = _new_version(envelope, loaded.now - timedelta(hours=1),
                           likert=dict.fromkeys(envelope["payload"]["likert"], 1))
@@ -432,7 +444,7 @@ def test_a_ticket_resolved_weeks_later_is_recounted_in_the_week_it_was_opened(wa
                    floor((t.opened_date - w.go_live_date) / 7.0)::int as weeks_since_go_live,
                    t.org_unit, t.staff_group, t.system, t.go_live_wave, t.ticket_id as subject,
                    t.source as _src, t.ticket_id as _rid, (t.status = 'resolved')::int as resolved
-            from analytics.helpdesk_tickets t left join core.dim_wave w using (go_live_wave)
+            from research.helpdesk_tickets t left join core.dim_wave w using (go_live_wave)
         """,
         value_sql="100.0 * avg(resolved)", numerator_sql="sum(resolved)", denominator_sql="count(*)")
     monkeypatch.setitem(REGISTRY, metric.id, metric)
@@ -440,7 +452,7 @@ def test_a_ticket_resolved_weeks_later_is_recounted_in_the_week_it_was_opened(wa
     refresh(warehouse, full=True, metric_ids=ids)
     recent = recent_since(loaded.now)
     envelope = _latest_envelope(warehouse, (
-        "select e.envelope from raw.events e join analytics.helpdesk_tickets t using (event_id) "
+        "select e.envelope from raw.events e join research.helpdesk_tickets t using (event_id) "
         f"where t.status <> 'resolved' and t.opened_at < '{recent.isoformat()}'::timestamptz - interval '7 days' "
         "order by t.opened_at limit 1"))
     at = loaded.now - timedelta(hours=2)
@@ -462,11 +474,11 @@ def test_records_retracted_at_the_source_leave_every_metric_incremental_and_full
     before = snapshot(warehouse, ids)
     at = loaded.now - timedelta(hours=1)
     targets = {
-        "form_response": "select source, response_id from analytics.form_responses order by submitted_at limit 3",
-        "helpdesk_ticket": "select source, ticket_id from analytics.helpdesk_tickets order by opened_at limit 3",
-        "training_record": "select source, statement_id from analytics.training_records "
+        "form_response": "select source, response_id from research.form_responses order by submitted_at limit 3",
+        "helpdesk_ticket": "select source, ticket_id from research.helpdesk_tickets order by opened_at limit 3",
+        "training_record": "select source, statement_id from research.training_records "
                            "where verb in ('completed', 'passed') order by occurred_at limit 3",
-        "skills_assessment": "select distinct source, response_id from analytics.skills_assessments limit 3",
+        "skills_assessment": "select distinct source, response_id from research.skills_assessments limit 3",
     }
     retractions = []
     with warehouse.connect() as conn:
@@ -527,8 +539,9 @@ def test_a_metric_never_refreshed_gets_every_period_from_its_first_incremental_r
 
 
 def test_a_raised_minimum_group_size_applies_to_every_period_at_once(warehouse):
-    refresh(warehouse, full=True, metric_ids=[NES], policy=SuppressionPolicy(min_group_size=5))
-    stricter = SuppressionPolicy(min_group_size=11)
+    refresh(warehouse, full=True, metric_ids=[NES],
+            policy=SuppressionPolicy(min_group_size=5, rules=suppression.WITHOUT_HISTORY))
+    stricter = SuppressionPolicy(min_group_size=11, rules=suppression.WITHOUT_HISTORY)
     refresh(warehouse, full=False, metric_ids=[NES], policy=stricter)
     after_incremental = snapshot(warehouse, [NES])
     visible_small = [k for k, v in after_incremental.items() if not v[6] and v[5] is not None and v[5] < 11]
@@ -548,8 +561,8 @@ def test_a_new_member_of_staff_changes_every_week_of_a_metric_counting_the_staff
         unit="%", numerator="staff seen who responded in the week", denominator="staff seen", better="higher",
         kinds=("form_response",), grains=("week",), rows_per="subject",
         base_sql="""
-            with weeks as (select distinct week_start from analytics.form_responses),
-            responded as (select distinct staff_pseudonym, week_start from analytics.form_responses)
+            with weeks as (select distinct week_start from research.form_responses),
+            responded as (select distinct staff_pseudonym, week_start from research.form_responses)
             select k.week_start, null::int as weeks_since_go_live, s.org_unit, s.staff_group, s.system,
                    s.go_live_wave, s.pseudonym as subject, (r.staff_pseudonym is not null)::int as responded
             from core.dim_staff s cross join weeks k
@@ -736,3 +749,65 @@ def test_cells_kept_as_components_equal_the_cells_grouped_from_the_base_rows(war
                     metric.id, column)
             checked += 1
     assert checked == 34
+
+
+# ----------------------------------------------------------------------------- history: no differencing
+
+
+def _late_responses(engine: Engine, week: date, count: int, seed: str) -> list[Any]:
+    """`count` responses from people who gave none in `week`, dated in it and loaded now: late data."""
+    with engine.connect() as conn:
+        envelopes = conn.execute(sa.text(
+            "select distinct on (r.staff_pseudonym) e.envelope from raw.events e "
+            "join research.form_responses r using (event_id) "
+            "where r.likert_count > 0 and r.staff_pseudonym not in "
+            "  (select staff_pseudonym from research.form_responses where week_start = :w) "
+            "order by r.staff_pseudonym limit :n"), {"w": week, "n": count}).scalars().all()
+    assert len(envelopes) == count
+    at = datetime.combine(week, datetime.min.time(), UTC) + timedelta(days=2, hours=10)
+    return [make_event(e["kind"], source=e["source"], source_record_id=f"late-{seed}-{i}",
+                       record_version=at.isoformat(), occurred_at=at, ingested_at=at, payload=e["payload"])
+            for i, e in enumerate(json.loads(x) if isinstance(x, str) else x for x in envelopes)]
+
+
+def test_a_late_respondent_is_not_given_away_by_the_difference_between_refreshes(warehouse, loaded, gate):
+    """A past week's trust cell shown with n people is not shown again with n + 1: the difference would be
+    the late respondent's answers. It is held (history keeps a hidden row; the latest view keeps the value
+    shown, flagged) until at least the minimum group size of people have changed."""
+    policy = SuppressionPolicy()  # every rule, history included
+    engine_refresh(warehouse, full=True, metric_ids=[NES], policy=policy)
+    week = date.fromisoformat(week_of(loaded.now)) - timedelta(weeks=5)
+
+    def latest() -> Any:
+        with warehouse.connect() as conn:
+            return conn.execute(sa.text(
+                "select value, n, suppressed, suppression_reason, revision_pending from analytics.metric_latest "
+                "where metric_id = :m and grain = 'week' and period = :p and segment_type = 'trust'"),
+                {"m": NES, "p": week.isoformat()}).one()
+
+    def newest_row() -> Any:
+        with warehouse.connect() as conn:
+            return conn.execute(sa.text(
+                "select value, n, suppressed, suppression_reason from analytics.metric_values "
+                "where metric_id = :m and grain = 'week' and period = :p and segment_type = 'trust' "
+                "order by refresh_id desc limit 1"), {"m": NES, "p": week.isoformat()}).one()
+
+    first = latest()
+    assert not first.suppressed and first.n >= 2 * MIN, first
+    load_events(warehouse, loaded, gate, _late_responses(warehouse, week, 1, "a"))
+    engine_refresh(warehouse, full=False, metric_ids=[NES], policy=policy)
+    held = latest()
+    assert (held.value, held.n, held.suppressed, held.revision_pending) == (first.value, first.n, False, True)
+    assert held.suppression_reason == "revision pending"
+    assert tuple(newest_row()) == (None, None, True, "revision pending")
+    # Four more late respondents: five people since the value last shown, so the new value is shown.
+    load_events(warehouse, loaded, gate, _late_responses(warehouse, week, 4, "b"))
+    engine_refresh(warehouse, full=False, metric_ids=[NES], policy=policy)
+    shown = latest()
+    assert (shown.n, shown.suppressed, shown.revision_pending) == (first.n + 5, False, False), shown
+    # One more is held again, by a full refresh too; without the history rule it would be published.
+    load_events(warehouse, loaded, gate, _late_responses(warehouse, week, 1, "c"))
+    engine_refresh(warehouse, full=True, metric_ids=[NES], policy=policy)
+    assert (latest().n, latest().revision_pending) == (first.n + 5, True)
+    refresh(warehouse, full=True, metric_ids=[NES])
+    assert newest_row().n == first.n + 6

@@ -20,11 +20,11 @@ from connectors.core.config import SourceConfig
 from connectors.core.http import HttpClient
 from connectors.core.pull import Puller
 from connectors.core.stream import Page, Source, Stream, register
-from connectors.simulator.server import Api, Request, Response, SimServer
 from flows.ingest.service import run_ingest
 from realise.config import Settings
 from realise.kafka import ensure_topics, producer
 from schemas.events import Kind
+from simulator.server import Api, Request, Response, SimServer
 from tests.contract.harness import KEY, read_events
 from warehouse.db import create_engine
 

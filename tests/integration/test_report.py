@@ -24,12 +24,13 @@ import pytest
 import sqlalchemy as sa
 
 from bench.refresh import load_records, records, set_go_live_dates
-from connectors.synthetic import generate_events, generate_trust
 from flows.ingest.service import quality_gate
 from realise.config import Settings
+from synthetic import generate_events, generate_trust
 from warehouse.benefits import load_register, store_register
 from warehouse.db import create_engine
 from warehouse.directory import DirectoryEntry, load_directory
+from warehouse.metrics import published
 from warehouse.metrics.service import refresh_metrics
 
 pytestmark = pytest.mark.integration
@@ -208,6 +209,7 @@ def test_given_an_unwritable_path_when_the_report_runs_then_it_says_so_in_one_li
             "insert into core.metric_values (refresh_id, metric_id, grain, period, period_start, segment_type, "
             "segment_value, value, n, suppressed, computed_at) values (1, 'net_experience_score', 'week', "
             ":p, :ps, 'trust', 'all', 12.5, 40, false, now())"), {"p": week.isoformat(), "ps": week})
+        published.remember(conn, 1)
     engine.dispose()
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")

@@ -13,9 +13,9 @@ import pytest
 import sqlalchemy as sa
 
 from connectors.core.errors import SourceError
-from connectors.simulator import csvdrop as sim
-from connectors.simulator.msforms import as_exported
 from schemas.events import Kind
+from simulator import csvdrop as sim
+from simulator.msforms import as_exported
 from tests.contract.harness import read_events
 from tests.integration import helpdesk
 from tests.integration.helpdesk import Rig

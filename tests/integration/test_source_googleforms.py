@@ -17,14 +17,14 @@ from sqlalchemy.engine import Engine
 from connectors.core.config import SourceConfig
 from connectors.core.errors import SourceError
 from connectors.core.pull import Puller, PullResult
-from connectors.simulator import googleforms as sim
-from connectors.simulator.server import Fault, SimServer
-from connectors.simulator.world import World
 from flows.ingest.runner import IngestSummary
 from flows.ingest.service import run_ingest
 from realise.config import Settings
 from realise.kafka import ensure_topics, producer
 from realise.privacy import scrub
+from simulator import googleforms as sim
+from simulator.server import Fault, SimServer
+from simulator.world import World
 from tests.contract.harness import KEY, load_directory, read_events, small_world
 from tests.integration import helpdesk
 from warehouse.db import create_engine
@@ -60,7 +60,7 @@ class Rig:
 
     def responses(self, source: str = "googleforms") -> dict[str, dict[str, Any]]:
         with self.engine.connect() as conn:
-            rows = conn.execute(sa.text("select * from analytics.form_responses where source = :s"),
+            rows = conn.execute(sa.text("select * from research.form_responses where source = :s"),
                                 {"s": source}).mappings().all()
         return {r["response_id"]: dict(r) for r in rows}
 

@@ -13,11 +13,11 @@ from connectors.core.errors import SourceError
 from connectors.core.identity import UNMATCHED_UNIT, StaffResolver
 from connectors.jira import map_webhook
 from connectors.jira.settings import JiraOptions
-from connectors.simulator import jira as sim
-from connectors.simulator.server import SimServer
-from connectors.simulator.servicenow import current_tickets
-from connectors.simulator.world import World
 from realise.privacy import pseudonymise
+from simulator import jira as sim
+from simulator.server import SimServer
+from simulator.servicenow import current_tickets
+from simulator.world import World
 from tests.contract.harness import KEY, read_events
 from tests.integration import helpdesk
 from tests.integration.helpdesk import Rig

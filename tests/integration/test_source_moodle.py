@@ -12,7 +12,7 @@ import pytest
 
 from connectors.core.config import SourceConfig
 from connectors.core.errors import SourceError
-from connectors.simulator import moodle as sim
+from simulator import moodle as sim
 from tests.integration.test_source_xapi import Rig, RigFactory
 from tests.integration.test_source_xapi import make_rig as make_rig  # noqa: F401 - the fixture, for `rig`
 

@@ -15,7 +15,7 @@ from connectors.core.errors import SourceError
 from connectors.core.stream import PullContext
 from connectors.msforms import MsForms
 from connectors.msforms.settings import MODIFIED, QUESTIONS, RECOMMEND
-from connectors.simulator import msforms as sim
+from simulator import msforms as sim
 from tests.integration import helpdesk
 from tests.integration.helpdesk import Rig
 
@@ -30,7 +30,7 @@ def _config(rig: Rig, **options: Any) -> SourceConfig:
 
 def _loaded(rig: Rig) -> dict[str, dict[str, Any]]:
     with rig.engine.connect() as conn:
-        rows = conn.execute(sa.text("select * from analytics.form_responses where source = :s"),
+        rows = conn.execute(sa.text("select * from research.form_responses where source = :s"),
                             {"s": SOURCE}).mappings().all()
     return {r["response_id"]: dict(r) for r in rows}
 

@@ -13,9 +13,9 @@ import pytest
 import sqlalchemy as sa
 
 from connectors.core.errors import SourceError
-from connectors.simulator import qualtrics as sim
-from connectors.simulator.server import Fault, SimServer
 from schemas.events import Kind
+from simulator import qualtrics as sim
+from simulator.server import Fault, SimServer
 from tests.integration import helpdesk
 from tests.integration.helpdesk import Rig
 
@@ -32,9 +32,9 @@ def _entry(server: SimServer, **options: Any) -> dict[str, Any]:
 
 
 def _loaded(rig: Rig) -> dict[str, dict[str, Any]]:
-    """analytics.skills_assessments folded back to one row per response: its phase, round, scores, person."""
+    """research.skills_assessments folded back to one row per response: its phase, round, scores, person."""
     with rig.engine.connect() as conn:
-        rows = conn.execute(sa.text("select * from analytics.skills_assessments where source = :s"),
+        rows = conn.execute(sa.text("select * from research.skills_assessments where source = :s"),
                             {"s": SOURCE}).mappings().all()
     out: dict[str, dict[str, Any]] = defaultdict(lambda: {"scores": {}})
     for r in rows:
@@ -227,7 +227,7 @@ def test_given_anonymous_link_responses_when_pulled_then_they_load_with_the_ward
     assert rig.ingest().quarantined == 0
     with rig.engine.connect() as conn:
         rows = {r["response_id"]: r for r in conn.execute(sa.text(
-            "select * from analytics.form_responses where source = :s"), {"s": SOURCE}).mappings()}
+            "select * from research.form_responses where source = :s"), {"s": SOURCE}).mappings()}
     staff = {p.pseudonym for p in rig.world.trust.staff}
     assert set(rows) == set(expected)
     for rid, event in expected.items():

@@ -12,8 +12,8 @@ import pytest
 import sqlalchemy as sa
 
 from connectors.core.errors import SourceError
-from connectors.simulator import servicenow as sim
-from connectors.simulator.server import SimServer
+from simulator import servicenow as sim
+from simulator.server import SimServer
 from tests.integration import helpdesk
 from tests.integration.helpdesk import Rig
 

@@ -18,12 +18,12 @@ import sqlalchemy as sa
 from connectors.core.config import SourceConfig
 from connectors.core.errors import SourceError
 from connectors.core.pull import Puller, PullResult
-from connectors.simulator import xapi as sim
-from connectors.simulator.server import Api, Fault, Request, SimServer
-from connectors.simulator.world import World
 from flows.ingest.service import run_ingest
 from realise.config import Settings
 from realise.kafka import ensure_topics, producer
+from simulator import xapi as sim
+from simulator.server import Api, Fault, Request, SimServer
+from simulator.world import World
 from tests.contract.harness import KEY, load_directory, read_events, small_world
 from warehouse.db import create_engine
 
@@ -220,7 +220,7 @@ def test_given_a_statement_voided_after_it_was_loaded_when_pulled_and_ingested_t
 
     def shown() -> set[str]:
         with rig.engine.connect() as conn:
-            return set(conn.execute(sa.text("select statement_id from analytics.training_records "
+            return set(conn.execute(sa.text("select statement_id from research.training_records "
                                             "where source = 'xapi'")).scalars())
 
     assert passed["id"] in shown()

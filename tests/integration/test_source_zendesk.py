@@ -11,9 +11,9 @@ import pytest
 import sqlalchemy as sa
 
 from connectors.core.errors import SourceError
-from connectors.simulator import zendesk as sim
-from connectors.simulator.server import SimServer
-from connectors.simulator.servicenow import current_tickets
+from simulator import zendesk as sim
+from simulator.server import SimServer
+from simulator.servicenow import current_tickets
 from tests.integration import helpdesk
 from tests.integration.helpdesk import Rig
 

@@ -46,8 +46,8 @@ def _settings(data_dir: Path) -> Settings:
 def build_demo_warehouse(engine: Engine, gate: Any, data_dir: Path) -> dict[str, Any]:
     """Load the demo's data into a migrated, empty warehouse; counts of what was loaded."""
     from bench.refresh import load_records, records
-    from connectors.synthetic import generate_events, generate_trust, malformed_records
     from flows.demo import demo_now
+    from synthetic import generate_events, generate_trust, malformed_records
     from warehouse.benefits import load_register, store_register
     from warehouse.directory import DirectoryEntry, load_directory, set_go_live_dates
     from warehouse.metrics.service import refresh_metrics

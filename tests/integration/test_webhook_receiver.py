@@ -25,8 +25,6 @@ from sqlalchemy.engine import Engine
 from connectors.core.config import SourceConfig
 from connectors.core.errors import SourceError
 from connectors.core.pull import Puller
-from connectors.simulator import webhook as sim
-from connectors.simulator.world import World
 from connectors.webhook.receiver import WebhookReceiver, json_depth_over, producer_options
 from connectors.webhook.signature import sign
 from flows.ingest.service import run_ingest
@@ -34,6 +32,8 @@ from realise import kafka
 from realise.config import Settings
 from realise.privacy import DEMO_KEY
 from realise.stack import EmbeddedKafka
+from simulator import webhook as sim
+from simulator.world import World
 from tests.conftest import free_port
 from tests.contract.harness import KEY, load_directory, read_events, small_world
 from warehouse.db import create_engine
@@ -112,7 +112,7 @@ def test_given_signed_deliveries_and_retries_when_received_then_each_response_is
     assert {r for r, _ in raw} == sim.expected_ids(rig.world) and len(raw) == len(deliveries)
     with rig.engine.connect() as conn:
         rows = {r["response_id"]: r for r in conn.execute(sa.text(
-            "select * from analytics.form_responses where source = 'webhook'")).mappings()}
+            "select * from research.form_responses where source = 'webhook'")).mappings()}
     for event in sim.webhook_events(rig.world):
         p = event.payload
         row = rows[f"{p.form_id}:{sim.token(event.source_record_id)}"]

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import padding
 from connectors.core.config import AuthConfig
 from connectors.core.errors import SourceError
 from connectors.core.google import GOOGLE_TOKEN_URI, assertion, load_key
-from connectors.simulator.googleforms import SERVICE_ACCOUNT, service_account_key
+from simulator.googleforms import SERVICE_ACCOUNT, service_account_key
 
 SCOPE = "https://www.googleapis.com/auth/forms.responses.readonly"
 

@@ -16,7 +16,7 @@ import pytest
 from connectors.core.config import SourceConfig
 from connectors.core.errors import RetriableError, SourceError
 from connectors.core.http import HttpClient, retry_after_seconds
-from connectors.simulator.server import Api, Fault, Request, Response, SimServer
+from simulator.server import Api, Fault, Request, Response, SimServer
 
 
 class TinyApi(Api):

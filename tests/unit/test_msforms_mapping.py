@@ -50,7 +50,7 @@ def test_given_a_time_in_the_hour_skipped_when_clocks_go_forward_when_parsed_the
 
 
 def test_given_the_simulated_export_time_of_an_instant_when_read_back_then_only_the_repeated_hour_moves() -> None:
-    from connectors.simulator.msforms import as_exported
+    from simulator.msforms import as_exported
 
     second_one_am = datetime(2026, 10, 25, 1, 24, 16, tzinfo=UTC)
     assert as_exported(second_one_am) == datetime(2026, 10, 25, 0, 24, 16, tzinfo=UTC)

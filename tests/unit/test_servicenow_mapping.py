@@ -17,9 +17,9 @@ from connectors.core.stream import MappingError, PullContext
 from connectors.servicenow import ServiceNow, ticket_priority, ticket_status, whole_number
 from connectors.servicenow.client import ServiceNowClient, label_of, value_of
 from connectors.servicenow.settings import ServiceNowOptions
-from connectors.simulator import servicenow as sim
-from connectors.simulator.server import SimServer
 from realise.privacy import DEMO_KEY
+from simulator import servicenow as sim
+from simulator.server import SimServer
 from tests.contract.harness import small_world
 
 

@@ -11,7 +11,10 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from warehouse.metrics.audit import MetricInfo, audit
 from warehouse.metrics.cells import CELL_COLUMNS
 from warehouse.metrics.suppression import suppress
 
@@ -55,7 +58,8 @@ def recover(cells: pd.DataFrame, hidden: pd.Series) -> dict[tuple[str, ...], dic
     families: dict[tuple[Any, ...], list[tuple[str, ...]]] = {}
     for _, r in cells[cells["parent_segment_type"].notna()].iterrows():
         parent = (r["metric_id"], r["grain"], r["period"], r["parent_segment_type"], r["parent_segment_value"])
-        families.setdefault((parent, r["segment_type"]), []).append(key(r))
+        partition = "org" if r["segment_type"].startswith("org") else r["segment_type"]  # one tree, one partition
+        families.setdefault((parent, partition), []).append(key(r))
     recovered: dict[tuple[str, ...], dict[str, float]] = {}
     changed = True
     while changed:
@@ -264,3 +268,217 @@ def test_ties_on_group_size_are_broken_by_segment_value_so_the_result_is_determi
     cells.loc[cells["segment_value"] == "Other", "n"] = 9
     out = suppress(cells.iloc[::-1], MIN)
     assert hidden_of(out) == {"ePMA": "primary", "EPR": "secondary"}
+
+
+# ------------------------------------------------------------------- partitions, linked cells, history
+
+
+def test_two_hidden_siblings_holding_fewer_than_the_minimum_together_get_a_third():
+    # B (2) and C (2) are both hidden, but trust minus A gives their sum: 4 people, under the minimum.
+    cells = frame(
+        cell("trust", "all", None, 30, 10, 60),
+        cell("staff_group", "A", ("trust", "all"), 14, 5, 30),
+        cell("staff_group", "D", ("trust", "all"), 12, 4, 20),
+        cell("staff_group", "B", ("trust", "all"), 2, 1, 5),
+        cell("staff_group", "C", ("trust", "all"), 2, 0, 5),
+    )
+    out = suppress(cells, MIN)
+    assert hidden_of(out) == {"B": "primary", "C": "primary", "D": "secondary"}
+
+
+def test_a_residual_cell_is_a_child_like_any_other():
+    # Staff with no staff group (the residual) are 3 people: hidden, so a named group is hidden with them.
+    cells = frame(
+        cell("trust", "all", None, 40, 10, 60),
+        cell("staff_group", "A", ("trust", "all"), 25, 6, 40),
+        cell("staff_group", "B", ("trust", "all"), 12, 3, 15),
+        cell("staff_group", "(none)", ("trust", "all"), 3, 1, 5),
+    )
+    out = suppress(cells, MIN)
+    assert hidden_of(out) == {"(none)": "primary", "B": "secondary"}
+    assert recover(out, out["suppressed"]) == {}
+
+
+def test_org_partition_spans_segment_types_under_one_parent():
+    # Division D is its directorates D-X, D-Y and the 3 staff assigned to D itself (unit D): one equation
+    # across two segment types, so hiding unit D must hide a directorate too.
+    cells = frame(
+        cell("org_level_1", "D", ("trust", "all"), 40, 10, 60),
+        cell("org_level_2", "D-X", ("org_level_1", "D"), 25, 6, 40),
+        cell("org_level_2", "D-Y", ("org_level_1", "D"), 12, 3, 15),
+        cell("org_unit", "D", ("org_level_1", "D"), 3, 1, 5),
+    )
+    out = suppress(cells, MIN)
+    assert hidden_of(out) == {"D": "primary", "D-Y": "secondary"}
+
+
+def with_fingerprints(cells: pd.DataFrame, prints: dict[tuple[str, str], str]) -> pd.DataFrame:
+    cells = cells.copy()
+    cells["fingerprint"] = [prints.get((g, v)) for g, v in zip(cells["grain"], cells["segment_value"], strict=True)]
+    return cells
+
+
+def test_cells_with_the_same_rows_share_one_decision_across_grains():
+    # Wave W1 went live on a Monday: its calendar-week cell and its week-since-go-live cell hold the same rows.
+    # In the calendar week W1 is hidden to protect a small wave; the other grain must not show it.
+    week = [cell("trust", "all", None, 40, 10, 60),
+            cell("go_live_wave", "W1", ("trust", "all"), 9, 3, 15),
+            cell("go_live_wave", "W2", ("trust", "all"), 28, 6, 40),
+            cell("go_live_wave", "W3", ("trust", "all"), 3, 1, 5)]
+    since = [cell("trust", "all", None, 29, 9, 45, grain="week_since_go_live", period="2"),
+             cell("go_live_wave", "W1", ("trust", "all"), 9, 3, 15, grain="week_since_go_live", period="2"),
+             cell("go_live_wave", "W2", ("trust", "all"), 20, 6, 30, grain="week_since_go_live", period="2")]
+    cells = with_fingerprints(frame(*week, *since), {("week", "W1"): "9:1", ("week_since_go_live", "W1"): "9:1"})
+    unlinked = suppress(cells.assign(fingerprint=None), MIN)
+    assert not unlinked.loc[(unlinked["grain"] == "week_since_go_live") & (unlinked["segment_value"] == "W1"),
+                            "suppressed"].item()
+    out = suppress(cells, MIN)
+    hidden = out[out["suppressed"]]
+    assert set(zip(hidden["grain"], hidden["segment_value"], hidden["suppression_reason"], strict=True)) == {
+        ("week", "W3", "primary"), ("week", "W1", "secondary"), ("week_since_go_live", "W1", "linked"),
+        ("week_since_go_live", "W2", "secondary")}  # and W2 then protects the linked W1 in its own grain
+
+
+def previous(**cells: tuple[bool, int, tuple[float, float, float, int] | None]) -> pd.DataFrame:
+    """Per staff group value: (hidden at the previous refresh, its n then, the statistics last shown)."""
+    rows = []
+    for value, (hidden, n, shown) in cells.items():
+        reason = "secondary" if hidden else None
+        segment = ("trust", "all") if value == "all" else ("staff_group", value)
+        v, num, den, shown_n = shown if shown else (None, None, None, None)
+        rows.append({"grain": "week", "period": "2025-03-03", "segment_type": segment[0],
+                     "segment_value": segment[1], "last_hidden": hidden, "last_reason": reason, "last_n": n,
+                     "shown_value": v, "shown_numerator": num, "shown_denominator": den, "shown_n": shown_n})
+    return pd.DataFrame(rows).set_index(["grain", "period", "segment_type", "segment_value"])
+
+
+def shown(n: int, numerator: float, denominator: float) -> tuple[float, float, float, int]:
+    return 100.0 * numerator / denominator, float(numerator), float(denominator), n
+
+
+def test_a_late_respondent_holds_the_revision_of_every_cell_they_change():
+    # The trust cell of a past week was shown with n=30; one late respondent in A makes it 31. Showing 31 next
+    # to 30 would give that person's answers, so trust and A are held; B did not change and stays shown.
+    cells = frame(
+        cell("trust", "all", None, 31, 11, 62),
+        cell("staff_group", "A", ("trust", "all"), 21, 7, 42),
+        cell("staff_group", "B", ("trust", "all"), 10, 4, 20),
+    )
+    before = previous(all=(False, 30, shown(30, 10, 60)), A=(False, 20, shown(20, 6, 40)),
+                      B=(False, 10, shown(10, 4, 20)))
+    out = suppress(cells, MIN, before)
+    assert hidden_of(out) == {"all": "revision", "A": "revision"}
+    # Without history the same cells would all be shown.
+    assert not suppress(cells, MIN).suppressed.any()
+    # Five late respondents since the values last shown: the change is a group of five, so it is shown.
+    grown = frame(
+        cell("trust", "all", None, 35, 14, 70),
+        cell("staff_group", "A", ("trust", "all"), 25, 10, 50),
+        cell("staff_group", "B", ("trust", "all"), 10, 4, 20),
+    )
+    assert not suppress(grown, MIN, before).suppressed.any()
+
+
+def test_a_held_cell_is_not_protected_by_a_sibling_whose_value_is_already_known():
+    # One person moved from B to C; A is new this refresh. B and C each changed by one person (held); the
+    # trust did not change, so B + C is known, and each hides only one changed person: hiding B or C's
+    # unchanged siblings would protect nothing, so the new cell A (never shown) is hidden with them.
+    cells = frame(
+        cell("trust", "all", None, 30, 10, 60),
+        cell("staff_group", "A", ("trust", "all"), 6, 2, 12),
+        cell("staff_group", "B", ("trust", "all"), 11, 4, 22),
+        cell("staff_group", "C", ("trust", "all"), 13, 4, 26),
+    )
+    before = previous(all=(False, 30, shown(30, 10, 60)), B=(False, 12, shown(12, 5, 24)),
+                      C=(False, 12, shown(12, 3, 24)))
+    out = suppress(cells, MIN, before)
+    assert hidden_of(out) == {"B": "revision", "C": "revision", "A": "secondary"}
+
+
+def test_a_cell_hidden_at_the_last_refresh_is_shown_again_only_after_the_minimum_has_changed():
+    # B was hidden (secondary) with n=12 and is now 14 with every sibling unchanged: showing it would give
+    # its earlier hidden value from the siblings' changes. At 17 (five more) it may be shown.
+    def family(b: int) -> pd.DataFrame:
+        return frame(cell("trust", "all", None, 30 + b, 10, 60),
+                     cell("staff_group", "A", ("trust", "all"), 30, 9, 55),
+                     cell("staff_group", "B", ("trust", "all"), b, 1, 5))
+
+    before = previous(all=(False, 42, shown(42, 10, 60)), A=(False, 30, shown(30, 9, 55)), B=(True, 12, None))
+    assert hidden_of(suppress(family(14), MIN, before))["B"] == "secondary"
+    assert "B" not in hidden_of(suppress(family(17), MIN, before))
+
+
+@st.composite
+def trusts(draw: st.DrawFn) -> pd.DataFrame:
+    """One week of a random org tree (divisions → directorates → units, some staff assigned to a division
+    directly, some with no unit) and random staff groups: every cell's statistics are the sums of its people."""
+    people = []
+    for d in range(draw(st.integers(1, 3))):
+        for r in range(draw(st.integers(0, 3))):
+            for u in range(draw(st.integers(1, 3))):
+                people += [(f"D{d}", f"D{d}-R{r}", f"D{d}-R{r}-U{u}")] * draw(st.integers(1, 9))
+        people += [(f"D{d}", None, f"D{d}")] * draw(st.integers(0, 4))
+    people += [(None, None, "(none)")] * draw(st.integers(0, 4))
+    groups = draw(st.lists(st.sampled_from(["A", "B", "C", "(none)"]), min_size=len(people), max_size=len(people)))
+    answers = draw(st.lists(st.integers(-1, 1), min_size=len(people), max_size=len(people)))
+
+    def stats(members: list[int]) -> tuple[int, int, int]:
+        return len(members), sum(answers[i] for i in members), len(members)
+
+    rows = [cell("trust", "all", None, *stats(list(range(len(people)))))]
+    for level, segment in ((0, "org_level_1"), (1, "org_level_2"), (2, "org_unit")):
+        for value in sorted({p[level] for p in people if p[level]}):
+            members = [i for i, p in enumerate(people) if p[level] == value]
+            division, directorate, unit = people[members[0]]
+            parent = (("trust", "all") if level == 0 or division is None else
+                      ("org_level_1", division) if level == 1 or directorate is None else
+                      ("org_level_2", directorate))
+            rows.append(cell(segment, value, parent, *stats(members)))
+    for group in sorted(set(groups)):
+        rows.append(cell("staff_group", group, ("trust", "all"),
+                         *stats([i for i, g in enumerate(groups) if g == group])))
+    return frame(*rows)
+
+
+@settings(max_examples=150, deadline=None)
+@given(trusts())
+def test_property_every_partition_equation_leaves_none_or_enough_unknowns(cells: pd.DataFrame) -> None:
+    out = suppress(cells, MIN)
+    hidden = dict(zip(map(key, (r for _, r in out.iterrows())), out["suppressed"], strict=True))
+    size = dict(zip(map(key, (r for _, r in out.iterrows())), out["n"], strict=True))
+    assert all(hidden[k] for k, n in size.items() if n < MIN)
+    families: dict[tuple[Any, ...], list[tuple[str, ...]]] = {}
+    for _, r in out[out["parent_segment_type"].notna()].iterrows():
+        partition = "org" if r["segment_type"].startswith("org") else r["segment_type"]
+        parent = (r["metric_id"], r["grain"], r["period"], r["parent_segment_type"], r["parent_segment_value"])
+        families.setdefault((parent, partition), []).append(key(r))
+    for (parent, _), children in families.items():
+        unknown = [c for c in children if hidden[c]]
+        if hidden[parent]:
+            assert unknown or all(size[c] == 0 for c in children), (parent, children)
+        else:
+            assert not unknown or (len(unknown) >= 2 and sum(size[c] for c in unknown) >= MIN), (parent, unknown)
+    assert recover(out, out["suppressed"]) == {}
+
+
+def published(out: pd.DataFrame) -> pd.DataFrame:
+    """What the analyst reads of suppressed cells (analytics.metric_values at one refresh)."""
+    rows = out.copy()
+    rows["refresh_id"] = 1
+    rows["partition"] = [None if s == "trust" else ("org" if s.startswith("org") else s)
+                         for s in rows["segment_type"]]
+    for column in ("value", "numerator", "denominator", "n"):
+        rows[column] = rows[column].astype(object).where(~rows["suppressed"], None)
+    rows["suppression_reason"] = rows["suppressed"].map({True: "suppressed", False: None})
+    return rows
+
+
+@settings(max_examples=120, deadline=None)
+@given(trusts())
+def test_property_linear_programming_pins_down_no_group_under_the_minimum(cells: pd.DataFrame) -> None:
+    """The audit (warehouse/metrics/audit.py) bounds every hidden cell from every shown one, across levels
+    of the org tree and segment types at once; none of its n or figures may be pinned down under k."""
+    out = suppress(cells, MIN)
+    result = audit(published(out), {"net_experience_score": MetricInfo(min_group_size=MIN)})
+    shown = out[["segment_type", "segment_value", "parent_segment_value", "n", "suppressed"]].to_string()
+    assert not result.findings, "\n".join([shown] + [str(f) for f in result.findings[:5]])

@@ -11,7 +11,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from connectors.synthetic import (
+from realise.privacy import DEMO_KEY, pseudonymise, scrub
+from schemas.events import EVENT_ADAPTER, Kind, SkillsDomain
+from schemas.topics import TOPICS, kind_for_topic, partition_key
+from synthetic import (
     EMAIL_DOMAIN,
     ONE_MIB,
     STAFF_GROUPS,
@@ -23,9 +26,6 @@ from connectors.synthetic import (
     malformed_records,
     serialise,
 )
-from realise.privacy import DEMO_KEY, pseudonymise, scrub
-from schemas.events import EVENT_ADAPTER, Kind, SkillsDomain
-from schemas.topics import TOPICS, kind_for_topic, partition_key
 
 NOW = datetime(2025, 6, 2, 12, 30, 15, tzinfo=UTC)
 COUNTS = {"forms": 1500, "tickets": 1500, "training": 1500, "skills": 600}

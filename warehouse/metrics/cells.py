@@ -1,14 +1,35 @@
-"""The shape of a metric cell as the engine suppresses and stores it, whichever way it was computed."""
+"""The shape of a metric cell as the engine suppresses and stores it, whichever way it was computed.
+
+Every cell names the parent it is part of (`parent_segment_type`, `parent_segment_value`) and the partition
+of that parent it belongs to (`partition`): the cells of one partition add up to their parent, because
+people outside every child have a residual cell of their own (`RESIDUAL`: no unit, no staff group, no
+system, no wave). The org tree nests: a level-1 node is its level-2 nodes plus the staff assigned to it
+directly (its own unit cell); a level-2 node is the units under it (itself included); the trust is its
+level-1 nodes plus the root and unknown units and the staff with no unit. Suppression (suppression.py)
+sees every equation a reader could write.
+
+`fingerprint` identifies a cell's rows (their count and a sum of row hashes): two cells with the same
+fingerprint hold the same rows, in whichever grain or segment, and must share one suppression decision.
+"""
 
 from __future__ import annotations
 
 from datetime import date
 from typing import Any
 
-from warehouse.metrics.registry import PARENT_SEGMENT, TRUST
+import pandas as pd
+
+from warehouse.metrics.registry import RESIDUAL, TRUST, Metric, partition_of
 
 CELL_COLUMNS = ["metric_id", "grain", "period", "period_start", "period_index", "segment_type", "segment_value",
-                "parent_segment_type", "parent_segment_value", "value", "numerator", "denominator", "n"]
+                "parent_segment_type", "parent_segment_value", "partition", "value", "numerator", "denominator",
+                "n", "fingerprint"]
+# Hashes each base row once per cell it falls in; summed with the row count it identifies the cell's rows.
+ROW_HASH_SQL = ("hashtextextended(concat_ws('|', subject::text, week_start::text, weeks_since_go_live::text), 0)"
+                "::numeric")
+FINGERPRINT_SQL = f"(count(*)::text || ':' || coalesce(sum({ROW_HASH_SQL})::text, ''))"
+
+Levels = dict[str, tuple[str | None, str | None]]
 
 
 def period_text(key: date | int) -> str:
@@ -16,19 +37,20 @@ def period_text(key: date | int) -> str:
     return key.isoformat() if isinstance(key, date) else str(key)
 
 
-def cell(metric_id: str, grain: str, key: date | int, segment: str, value: str, row: Any,
-         levels: dict[str, tuple[str | None, str | None]]) -> dict[str, Any]:
-    """One cell as CELL_COLUMNS, from a row with value, numerator, denominator and n."""
-    parent_value = _parent_value(segment, value, levels)
+def cell(metric: Metric, grain: str, key: date | int, segment: str, value: str, row: Any,
+         levels: Levels) -> dict[str, Any]:
+    """One cell as CELL_COLUMNS, from a row with value, numerator, denominator, n and fingerprint."""
+    parent_type, parent_value = parent_of(segment, value, levels, metric.segments)
     return {
-        "metric_id": metric_id, "grain": grain, "period": period_text(key),
+        "metric_id": metric.id, "grain": grain, "period": period_text(key),
         "period_start": key if isinstance(key, date) else None,
         "period_index": key if not isinstance(key, date) else None,
         "segment_type": segment, "segment_value": value,
-        "parent_segment_type": PARENT_SEGMENT.get(segment) if parent_value is not None else None,
-        "parent_segment_value": parent_value,
+        "parent_segment_type": parent_type, "parent_segment_value": parent_value,
+        "partition": partition_of(segment),
         "value": _num(row["value"]), "numerator": _num(row["numerator"]),
         "denominator": _num(row["denominator"]), "n": int(row["n"] or 0),
+        "fingerprint": row["fingerprint"],
     }
 
 
@@ -36,16 +58,34 @@ def _num(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
-def _parent_value(segment: str, value: str, levels: dict[str, tuple[str | None, str | None]]) -> str | None:
-    """The segment value a cell is compared against for secondary suppression (see PARENT_SEGMENT)."""
+def parent_of(segment: str, value: str, levels: Levels,
+              segments: tuple[str, ...]) -> tuple[str | None, str | None]:
+    """The published cell a cell is part of: its nearest published ancestor in the org tree, else the trust.
+
+    `levels` maps each org unit (every node of the tree is one) to its level-1 and level-2 ancestors, or
+    itself at that level."""
     if segment == "trust":
-        return None
-    if segment == "org_unit":
-        l1, l2 = levels.get(value, (None, None))
-        return l2 if l2 and l2 != value else (l1 if l1 and l1 != value else TRUST)
+        return None, None
     if segment == "org_level_2":
-        for l1, l2 in levels.values():
-            if l2 == value and l1:
-                return l1
-        return TRUST
-    return TRUST
+        l1 = levels.get(value, (None, None))[0]
+        return ("org_level_1", l1) if l1 and l1 != value and "org_level_1" in segments else ("trust", TRUST)
+    if segment == "org_unit" and value != RESIDUAL:
+        l1, l2 = levels.get(value, (None, None))
+        if l2 and "org_level_2" in segments:
+            return "org_level_2", l2
+        if l1 and "org_level_1" in segments:
+            return "org_level_1", l1
+    return "trust", TRUST
+
+
+def drop_lone_residuals(cells: pd.DataFrame) -> pd.DataFrame:
+    """Without the residual cells that are a partition's only child: they would repeat their parent (a
+    metric whose rows carry no system, say)."""
+    if cells.empty:
+        return cells
+    residual = cells["segment_value"] == RESIDUAL
+    if not residual.any():
+        return cells
+    family = ["grain", "period", "parent_segment_type", "parent_segment_value", "partition"]
+    members = cells.groupby(family, dropna=False)["segment_value"].transform("size")
+    return cells[~(residual & (members == 1))].reset_index(drop=True)

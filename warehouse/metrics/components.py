@@ -39,6 +39,7 @@ class Decomposed:
     numerator_sql: str
     denominator_sql: str
     n_sql: str
+    fingerprint_sql: str = "null"
 
 
 def _closing(text: str, start: int) -> int:
@@ -74,9 +75,10 @@ def _expand_avg(sql: str) -> str:
 
 
 def decompose(value_sql: str, numerator_sql: str | None, denominator_sql: str | None,
-              n_sql: str) -> Decomposed | None:
+              n_sql: str, fingerprint_sql: str | None = None) -> Decomposed | None:
     """The expressions over components, or None when an aggregate does not add up (see the module docstring)."""
-    expressions = [_expand_avg(s or "null") for s in (value_sql, numerator_sql, denominator_sql, n_sql)]
+    expressions = [_expand_avg(s or "null")
+                   for s in (value_sql, numerator_sql, denominator_sql, n_sql, fingerprint_sql)]
     components: dict[str, Component] = {}
     rewritten = []
     for sql in expressions:

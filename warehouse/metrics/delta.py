@@ -40,10 +40,10 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from warehouse.metrics.cells import CELL_COLUMNS, cell, period_text
+from warehouse.metrics.cells import CELL_COLUMNS, Levels, cell, period_text
 from warehouse.metrics.components import Decomposed, signed
 from warehouse.metrics.definitions.common import changed_records, in_records
-from warehouse.metrics.registry import GRAINS, SEGMENTS, TRUST, Metric, all_metrics
+from warehouse.metrics.registry import GRAINS, RESIDUAL, RESIDUAL_SEGMENTS, SEGMENTS, TRUST, Metric, all_metrics
 
 # Bind parameters every base SQL takes (see definitions/common.py): none restrict anything in a full refresh.
 UNRESTRICTED = {"_since": None, "_subjects": None, "_rec_src": None, "_rec_id": None}
@@ -99,7 +99,8 @@ def _segments(metric: Metric, column: str, extra: str = "") -> tuple[list[str], 
         segment = next(s for s, col in SEGMENTS.items() if col == c)
         code = everything & ~(1 << (len(used) - 1 - i))
         types.append(f"when {code} then '{segment}'")
-        values.append(f"when {code} then b.{c}::text")
+        text = f"coalesce(b.{c}::text, '{RESIDUAL}')" if segment in RESIDUAL_SEGMENTS else f"b.{c}::text"
+        values.append(f"when {code} then {text}")
     return sets, f"case {bits} {' '.join(types)} end", f"case {bits} {' '.join(values)} end"
 
 
@@ -205,7 +206,7 @@ def _merge(conn: Connection, metric: Metric, parts: Decomposed, rows_sql: str, b
 
 
 def evaluate(conn: Connection, metric: Metric, parts: Decomposed, params: dict[str, Any],
-             levels: dict[str, tuple[str | None, str | None]], cells: list[str] | None = None) -> pd.DataFrame:
+             levels: Levels, cells: list[str] | None = None) -> pd.DataFrame:
     """Cells (unsuppressed) from the state: every cell, or those of the `grain|period` keys in `cells`."""
     pivot = ", ".join(f"max(value) filter (where component = {i}) as c{i}, "
                       f"max(counted) filter (where component = {i}) as k{i}"
@@ -213,12 +214,13 @@ def evaluate(conn: Connection, metric: Metric, parts: Decomposed, params: dict[s
     only = "and grain || '|' || period = any(cast(:_cells as text[]))" if cells is not None else ""
     rows = conn.execute(sa.text(f"""
         select grain, period, segment_type, segment_value, {parts.value_sql} as value,
-               {parts.numerator_sql} as numerator, {parts.denominator_sql} as denominator, {parts.n_sql} as n
+               {parts.numerator_sql} as numerator, {parts.denominator_sql} as denominator, {parts.n_sql} as n,
+               {parts.fingerprint_sql} as fingerprint
         from (select grain, period, segment_type, segment_value, {pivot}
               from core.metric_cell_state where metric_id = :_metric {only}
               group by grain, period, segment_type, segment_value) s
     """), {**params, "_metric": metric.id, "_cells": cells}).mappings().all()
-    out = [cell(metric.id, row["grain"], date.fromisoformat(row["period"]) if row["grain"] == "week"
+    out = [cell(metric, row["grain"], date.fromisoformat(row["period"]) if row["grain"] == "week"
                 else int(row["period"]), row["segment_type"], row["segment_value"], row, levels)
            for row in rows]
     return pd.DataFrame(out, columns=CELL_COLUMNS)
@@ -250,7 +252,7 @@ def store(conn: Connection, metric: Metric, params: dict[str, Any], regrouped: b
 
 
 def rebuild(conn: Connection, metric: Metric, parts: Decomposed, params: dict[str, Any],
-            levels: dict[str, tuple[str | None, str | None]]) -> pd.DataFrame:
+            levels: Levels) -> pd.DataFrame:
     """Full recompute: every base row stored again, every cell's components from them."""
     store(conn, metric, params)
     conn.execute(sa.text("delete from core.metric_cell_state where metric_id = :m"), {"m": metric.id})
@@ -331,7 +333,7 @@ def finish(conn: Connection, metric: Metric) -> None:
 
 
 def update(conn: Connection, metric: Metric, parts: Decomposed, since: datetime, params: dict[str, Any],
-           levels: dict[str, tuple[str | None, str | None]], first_week: Callable[[], date | None],
+           levels: Levels, first_week: Callable[[], date | None],
            cache: dict[Any, Any]) -> tuple[pd.DataFrame, int]:
     """Incremental: replace the changed rows, apply the difference to the state, and return the cells of
     the touched periods with how many periods that is."""

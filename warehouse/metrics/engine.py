@@ -58,13 +58,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from realise import progress
-from warehouse.metrics import delta
-from warehouse.metrics.cells import CELL_COLUMNS, cell
+from warehouse.metrics import delta, published
+from warehouse.metrics.cells import CELL_COLUMNS, FINGERPRINT_SQL, Levels, cell, drop_lone_residuals
 from warehouse.metrics.components import Decomposed, decompose
 from warehouse.metrics.definitions.common import STAFF_IN_SCOPE, changed_records
 from warehouse.metrics.delta import UNRESTRICTED
-from warehouse.metrics.registry import GRAINS, SEGMENTS, TRUST, Metric, all_metrics
-from warehouse.metrics.suppression import suppress
+from warehouse.metrics.registry import GRAINS, RESIDUAL, RESIDUAL_SEGMENTS, SEGMENTS, TRUST, Metric, all_metrics
+from warehouse.metrics.suppression import RULES, suppress
 
 log = logging.getLogger(__name__)
 _SEGMENT_ORDER = list(SEGMENTS)
@@ -74,6 +74,7 @@ _GROUP_COLUMNS = [c for c in SEGMENTS.values() if c is not None]
 class SuppressionPolicy:
     min_group_size: int = 5
     comment_min_group_size: int = 10
+    rules: frozenset[str] = RULES  # which suppression rules run (primary always does); see suppression.py
 
     def minimum(self, metric: Metric) -> int:
         return self.comment_min_group_size if metric.comment_metric else self.min_group_size
@@ -110,7 +111,7 @@ def _grouping_sql(metric: Metric, grain_column: str, period_filter: str,
                {metric.value_sql} as value,
                {metric.numerator_sql or 'null'} as numerator,
                {metric.denominator_sql or 'null'} as denominator,
-               {metric.n_sql} as n
+               {metric.n_sql} as n, {FINGERPRINT_SQL} as fingerprint
         from enriched
         group by grouping sets ({', '.join(sets)})
     """
@@ -129,7 +130,7 @@ def _segment_of(bits: int, row: dict[str, Any], used: list[str]) -> tuple[str, s
 
 def compute_cells(conn: Connection, metric: Metric, params: dict[str, Any],
                   periods: dict[str, list[Any]] | None = None,
-                  levels: dict[str, tuple[str | None, str | None]] | None = None,
+                  levels: Levels | None = None,
                   stored: str | None = None) -> pd.DataFrame:
     """Cells of one metric (unsuppressed), for all periods or only `periods[grain]`, grouped from the base
     SQL or from the `stored` base rows."""
@@ -153,15 +154,17 @@ def compute_cells(conn: Connection, metric: Metric, params: dict[str, Any],
         for row in rows:
             segment, value = _segment_of(row["grouping_bits"], row, used)
             if value is None:
-                continue  # e.g. a unit with no directorate above it, or staff with no wave
-            cells.append(cell(metric.id, grain, row["period_key"], segment, str(value), row, levels))
+                if segment not in RESIDUAL_SEGMENTS:
+                    continue  # a unit with no level-1 or level-2 node above it: its own unit cell holds it
+                value = RESIDUAL
+            cells.append(cell(metric, grain, row["period_key"], segment, str(value), row, levels))
         frames.append(pd.DataFrame(cells, columns=CELL_COLUMNS))
     if not frames:
         return pd.DataFrame(columns=CELL_COLUMNS)
     return pd.concat(frames, ignore_index=True)
 
 
-def org_levels(conn: Connection) -> dict[str, tuple[str | None, str | None]]:
+def org_levels(conn: Connection) -> Levels:
     """Each org unit's level-1 and level-2 ancestors (or itself), for the parents of secondary suppression."""
     return {r.org_unit: (r.org_l1, r.org_l2) for r in conn.execute(sa.text(
         "select org_unit, org_l1, org_l2 from core.v_org_levels"))}
@@ -321,8 +324,12 @@ def refresh(engine: Engine, *, full: bool = True, policy: SuppressionPolicy | No
                                            result)
             if cells is None or cells.empty:
                 continue
-            cells = suppress(cells, policy.minimum(metric))
-            _write_cells(conn, cells, refresh_id, now)
+            cells = drop_lone_residuals(cells)
+            previous = published.previous_state(conn, metric.id)
+            cells = suppress(published.with_linked(cells, previous, metric.id), policy.minimum(metric), previous,
+                             policy.rules)
+            cells = published.to_write(cells)
+            published.write(conn, cells, metric.id, refresh_id, now)
             result.metrics += 1
             result.cells += len(cells)
             result.suppressed += int(cells["suppressed"].sum())
@@ -342,11 +349,12 @@ def decomposed(metric: Metric) -> Decomposed | None:
     that summarise a whole period are regrouped whatever their value)."""
     if metric.rows_per == "period":
         return None
-    return decompose(metric.value_sql, metric.numerator_sql, metric.denominator_sql, metric.n_sql)
+    return decompose(metric.value_sql, metric.numerator_sql, metric.denominator_sql, metric.n_sql,
+                     FINGERPRINT_SQL)
 
 
 def _refresh_decomposed(conn: Connection, metric: Metric, parts: Decomposed, since: datetime | None,
-                        params: dict[str, Any], levels: dict[str, tuple[str | None, str | None]],
+                        params: dict[str, Any], levels: Levels,
                         cache: dict[Any, Any], result: RefreshResult) -> pd.DataFrame:
     """Cells of the periods that changed, from stored base rows and components (delta.py); every cell when
     the metric is recomputed (`since` None: full refresh, new metric, new minimum or reference data)."""
@@ -366,7 +374,7 @@ def _refresh_decomposed(conn: Connection, metric: Metric, parts: Decomposed, sin
 
 
 def _refresh_regrouped(conn: Connection, metric: Metric, since: datetime | None, mode: str,
-                       params: dict[str, Any], levels: dict[str, tuple[str | None, str | None]],
+                       params: dict[str, Any], levels: Levels,
                        cache: dict[Any, Any], result: RefreshResult) -> pd.DataFrame | None:
     """Cells of the touched periods (every period in a full refresh), regrouped.
 
@@ -464,35 +472,3 @@ def _write_definitions(conn: Connection, metrics: Iterable[Metric], policy: Supp
             {"id": m.id, "t": m.title, "d": m.description, "u": m.unit, "num": m.numerator,
              "den": m.denominator, "b": m.better, "min": policy.minimum(m), "at": watermark,
              "ref": references[m.id]})
-
-
-def _text(value: Any) -> str | None:
-    """Text or NULL: pandas' string columns hold a missing value as NaN, which would be stored as 'NaN'."""
-    return None if value is None or pd.isna(value) else str(value)
-
-
-_VALUE_COLUMNS = ("refresh_id", "metric_id", "grain", "period", "period_start", "period_index", "segment_type",
-                  "segment_value", "parent_segment_type", "parent_segment_value", "value", "numerator",
-                  "denominator", "n", "suppressed", "suppression_reason", "computed_at")
-
-
-def _write_cells(conn: Connection, cells: pd.DataFrame, refresh_id: int, computed_at: datetime) -> None:
-    """Suppressed cells are stored without value, numerator or denominator: nothing to leak later.
-    Written by COPY, in the refresh's transaction (an insert per cell costs more than its computing)."""
-    cursor = conn.connection.cursor()
-    try:
-        with cursor.copy(f"copy core.metric_values ({', '.join(_VALUE_COLUMNS)}) from stdin") as copy:
-            for row in cells.itertuples(index=False):
-                hidden = bool(row.suppressed)
-                copy.write_row((
-                    refresh_id, row.metric_id, row.grain, row.period,
-                    row.period_start if isinstance(row.period_start, date) else None,
-                    None if pd.isna(row.period_index) else int(row.period_index),
-                    row.segment_type, row.segment_value, _text(row.parent_segment_type),
-                    _text(row.parent_segment_value),
-                    None if hidden or pd.isna(row.value) else float(row.value),
-                    None if hidden or pd.isna(row.numerator) else float(row.numerator),
-                    None if hidden or pd.isna(row.denominator) else float(row.denominator),
-                    int(row.n), hidden, row.suppression_reason if hidden else None, computed_at))
-    finally:
-        cursor.close()

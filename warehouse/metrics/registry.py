@@ -39,15 +39,20 @@ SEGMENTS: dict[str, str | None] = {
     "system": "system",
     "go_live_wave": "go_live_wave",
 }
-# The parent each segment type is compared against for secondary suppression.
-PARENT_SEGMENT: dict[str, str] = {
-    "org_level_1": "trust",
-    "org_level_2": "org_level_1",
-    "org_unit": "org_level_2",
-    "staff_group": "trust",
-    "system": "trust",
-    "go_live_wave": "trust",
-}
+# Segment types whose rows may have no value (no unit, no staff group, no system, no wave): those rows get a
+# residual cell of their own, so the children of every parent add up to it (see cells.py).
+RESIDUAL = "(none)"
+RESIDUAL_SEGMENTS = frozenset({"org_unit", "staff_group", "system", "go_live_wave"})
+_ORG = frozenset({"org_level_1", "org_level_2", "org_unit"})
+
+
+def partition_of(segment: str) -> str | None:
+    """Which partition of its parent a cell belongs to: the org tree is one, every other segment type its own."""
+    if segment == "trust":
+        return None
+    return "org" if segment in _ORG else segment
+
+
 GRAINS: dict[str, str] = {"week": "week_start", "week_since_go_live": "weeks_since_go_live"}
 TRUST = "all"
 

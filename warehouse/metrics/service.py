@@ -8,6 +8,7 @@ from sqlalchemy.engine import Engine
 
 from realise.config import Settings
 from warehouse.directory import set_go_live_dates
+from warehouse.disclosure import write_disclosure_settings
 from warehouse.metrics.engine import RefreshResult, SuppressionPolicy, refresh
 
 
@@ -36,6 +37,8 @@ def refresh_metrics(engine: Engine, settings: Settings, *, full: bool = False,
     from warehouse.loop import after_refresh
 
     apply_go_live_dates(engine, settings)
+    with engine.begin() as conn:  # the coarsening of the analyst's row-level views follows the same minimums
+        write_disclosure_settings(conn, settings.metrics.min_group_size, settings.metrics.comment_min_group_size)
     policy = SuppressionPolicy(settings.metrics.min_group_size, settings.metrics.comment_min_group_size)
     result = refresh(engine, full=full, policy=policy, params=metric_params(settings), metric_ids=metric_ids)
     result.loop = after_refresh(engine, settings, result)

@@ -1,82 +1,227 @@
-"""Small-number suppression: no value for a group under the minimum size, and no way to work one out.
+"""Small-number suppression: no statistic of a group under the minimum size, and no way to work one out
+from everything published, in any grain, at any refresh.
 
-Primary: a cell whose group has fewer than `minimum` people is hidden. Secondary: under a published
-parent (the trust for staff groups, a directorate for its wards, ...), one hidden child could be recovered
-by subtracting its visible siblings from the parent; so wherever exactly one sibling is hidden, the
-smallest visible sibling is hidden too. The same holds one level down: a parent hidden by secondary
-suppression whose children are all visible would be their sum (and then its tiny sibling would follow by
-subtraction), so such a parent gets its smallest child hidden too. Families are visited top-down (trust,
-then divisions, directorates, wards), so a child family always sees its parent's final state, and ties
-on size are broken by segment value: the result does not depend on row order. Every statistic of a hidden
-cell (value, numerator, denominator, n) is withheld, because each one is additive across siblings.
+What a reader can combine (docs/confidentiality.md has the model and the reasons for each rule):
+
+* Within a refresh, every partition is an equation: a parent cell is the sum of its children (cells.py
+  makes the partitions complete with residual cells), for every additive statistic.
+* Cells with the same rows (a wave going live on a Monday holds the same people in a calendar week and in a
+  week since go-live; a level-2 node with no sub-units and its unit) are one cell twice.
+* Across refreshes, a value shown twice is a difference: the people who changed in between.
+
+The rules, applied to one metric's cells of both grains at once:
+
+1. Primary: a cell of fewer than `minimum` people is hidden.
+2. History: a shown cell whose statistics changed since they were last shown is held back ("revision")
+   until at least `minimum` people have come or gone; a cell hidden at the previous refresh for another
+   reason is shown only once its size has moved by at least `minimum` since then.
+3. Secondary, per partition equation: the unknowns (hidden cells whose statistics a reader cannot already
+   know) are none; or, with the parent known, at least two children that together hide at least `minimum`
+   people, and more people than the reader knows they hold at least (one per hidden cell: a published cell
+   holds someone), or every count among them would be pinned down; or, with the parent unknown, at least
+   one child. A child whose statistics were shown before and
+   have not changed is known, and a held cell hides only the people who changed. A violation is fixed by
+   hiding the smallest child that would hide someone (then the parent), and the rules run again until
+   nothing changes, so the whole org tree, every segment type and both grains end consistent.
+4. Linked: cells with the same fingerprint are hidden together.
+
+Every statistic of a hidden cell (value, numerator, denominator, n) is withheld, because each is additive.
+Ties are broken by size then label, so the result does not depend on row order.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable
 from typing import Any
 
 import pandas as pd
 
-SIBLING_KEYS = ["metric_id", "grain", "period", "segment_type", "parent_segment_type", "parent_segment_value"]
-PARENT_KEYS = ["metric_id", "grain", "period", "segment_type", "segment_value"]
+from warehouse.metrics.registry import partition_of
+
+RULES = frozenset({"primary", "secondary", "linked", "history"})
+# What a refresh decides from its own cells alone: the same for an incremental and a full refresh of the same
+# data, whatever refreshes ran before (the history rule makes decisions depend on them, by design).
+WITHOUT_HISTORY = RULES - {"history"}
+KEY = ["grain", "period", "segment_type", "segment_value"]
+# What the previous refreshes left per cell (the engine reads them from core.metric_values).
+PREVIOUS_COLUMNS = ["last_hidden", "last_reason", "last_n", "shown_value", "shown_numerator", "shown_denominator",
+                    "shown_n"]
+_DEPTH = {"trust": 0, "org_level_1": 1, "org_level_2": 2}
 
 
-def suppress(cells: pd.DataFrame, minimum: int) -> pd.DataFrame:
-    """`cells` with `suppressed` and `suppression_reason` columns added (a new frame)."""
+def suppress(cells: pd.DataFrame, minimum: int, previous: pd.DataFrame | None = None,
+             rules: Iterable[str] = RULES) -> pd.DataFrame:
+    """`cells` with `suppressed` and `suppression_reason` columns added (a new frame).
+
+    `previous`, indexed by KEY, is each cell's state after the previous refreshes. Cells marked `frozen`
+    were not recomputed: they are in the frame because they share rows or a partition with cells that were,
+    and keep their stored decision unless a rule must hide them (`frozen_hidden`, `frozen_reason`).
+    """
+    rules = frozenset(rules) | {"primary"}
     out = cells.copy()
-    sizes = out["n"].fillna(0).astype(int).tolist()
-    hidden = [n < minimum for n in sizes]
-    reasons: list[str | None] = ["primary" if h else None for h in hidden]
-    if hidden:
-        _secondary(out, sizes, hidden, reasons)
-    out["suppressed"] = pd.Series(hidden, index=out.index, dtype=bool)
-    out["suppression_reason"] = pd.Series(reasons, index=out.index, dtype=object)
+    if out.empty:
+        out["suppressed"] = pd.Series(dtype=bool)
+        out["suppression_reason"] = pd.Series(dtype=object)
+        return out
+    state = _State(out, minimum, previous if "history" in rules else None)
+    if "secondary" in rules or "linked" in rules:
+        state.settle("secondary" in rules, "linked" in rules)
+    out["suppressed"] = pd.Series(state.hidden, index=out.index, dtype=bool)
+    out["suppression_reason"] = pd.Series(state.reasons, index=out.index, dtype=object)
     return out
 
 
-def _secondary(cells: pd.DataFrame, sizes: list[int], hidden: list[bool], reasons: list[str | None]) -> None:
-    """Hide further cells in place (positional lists) until no hidden cell can be derived by +/-."""
-    own = list(zip(*(cells[c].tolist() for c in PARENT_KEYS), strict=True))
-    position = {k: i for i, k in enumerate(own)}
-    labels = [str(v) for v in cells["segment_value"].tolist()]
-    families: dict[tuple[Any, ...], list[int]] = {}
-    for i, (metric, grain, period, segment, parent_type, parent_value) in enumerate(
-            zip(*(cells[c].tolist() for c in SIBLING_KEYS), strict=True)):
-        if parent_type is None or pd.isna(parent_type):
-            continue
-        families.setdefault((metric, grain, period, parent_type, parent_value, segment), []).append(i)
+def _same(a: Any, b: Any) -> bool:
+    """Equal statistics, both missing counting as equal; sums recomputed another way may differ in the last bits."""
+    a_missing = a is None or (isinstance(a, float) and math.isnan(a))
+    b_missing = b is None or (isinstance(b, float) and math.isnan(b))
+    if a_missing or b_missing:
+        return a_missing and b_missing
+    return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-9)
 
-    depth: dict[int, int] = {}
 
-    def depth_of(i: int | None, seen: int = 0) -> int:
-        if i is None or seen > 32:
-            return -1
-        if i not in depth:
-            metric, grain, period, parent_type, parent_value = (
-                cells.iat[i, cells.columns.get_loc(c)] for c in
-                ("metric_id", "grain", "period", "parent_segment_type", "parent_segment_value"))
-            parent = None if parent_type is None or pd.isna(parent_type) else position.get(
-                (metric, grain, period, parent_type, parent_value))
-            depth[i] = depth_of(parent, seen + 1) + 1
-        return depth[i]
+class _State:
+    """Positional lists over the frame's rows: who is hidden, why, and how many people each hides."""
 
-    parents = {f: position.get(f[:5]) for f in families}
-    order = sorted(families, key=lambda f: (depth_of(parents[f]), tuple(map(str, f))))
-    changed = True
-    while changed:
-        changed = False
-        for family in order:
-            children = families[family]
-            visible = [c for c in children if not hidden[c]]
-            if not visible:
+    def __init__(self, cells: pd.DataFrame, minimum: int, previous: pd.DataFrame | None) -> None:
+        self.minimum = minimum
+        self.n = [int(x) for x in cells["n"].fillna(0).tolist()]
+        self.labels = [str(v) for v in cells["segment_value"].tolist()]
+        self.keys = list(zip(*(cells[c].tolist() for c in KEY), strict=True))
+        self.metrics = cells["metric_id"].tolist()
+        frozen = cells["frozen"].fillna(False).astype(bool).tolist() if "frozen" in cells else [False] * len(self.n)
+        self.hidden = [n < minimum for n in self.n]
+        self.reasons: list[str | None] = ["primary" if h else None for h in self.hidden]
+        # How many people a hidden cell keeps from a reader: all of them, unless its statistics were shown
+        # before (then only those who changed since, and none if nothing did). At least one: a cell can
+        # count no one in `n` (staff in scope, say) and still carry someone's records (their tickets).
+        self.weight = [max(n, 1) for n in self.n]
+        for i in (i for i, f in enumerate(frozen) if f):
+            self.hidden[i] = bool(cells["frozen_hidden"].iat[i])
+            self.reasons[i] = cells["frozen_reason"].iat[i] if self.hidden[i] else None
+        if previous is not None and not previous.empty:
+            self._history(cells, previous, frozen)
+        self.fingerprints = cells["fingerprint"].tolist() if "fingerprint" in cells else [None] * len(self.n)
+        self._families(cells)
+
+    def _history(self, cells: pd.DataFrame, previous: pd.DataFrame, frozen: list[bool]) -> None:
+        before = previous.reindex(pd.MultiIndex.from_tuples(self.keys, names=KEY))
+        stats = list(zip(*(cells[c].tolist() for c in ("value", "numerator", "denominator", "n")), strict=True))
+        shown = list(zip(*(before[c].tolist() for c in
+                           ("shown_value", "shown_numerator", "shown_denominator", "shown_n")), strict=True))
+        last_hidden = before["last_hidden"].tolist()
+        last_reason = before["last_reason"].tolist() if "last_reason" in before else [None] * len(stats)
+        last_n = before["last_n"].tolist()
+        for i, now in enumerate(stats):
+            # A held revision is weighed against the value last shown; a cell hidden for any other reason
+            # against its hidden state, which a reader must not get back by seeing it again unchanged.
+            was_hidden = (last_hidden[i] is True or last_hidden[i] == 1) and last_reason[i] != "revision"
+            shown_n = shown[i][3]
+            ever_shown = shown_n is not None and not (isinstance(shown_n, float) and math.isnan(shown_n))
+            unchanged = ever_shown and all(_same(a, b) for a, b in zip(now, shown[i], strict=True))
+            if frozen[i]:
+                self.weight[i] = 0 if unchanged or not self.hidden[i] else (1 if ever_shown else max(self.n[i], 1))
                 continue
-            parent = parents[family]
-            parent_hidden = parent is not None and hidden[parent]
-            hidden_children = len(children) - len(visible)
-            # One hidden child under a published parent: parent minus visible siblings would give it.
-            # A hidden parent with every child visible: the children would add up to it.
-            if (hidden_children == 1 and not parent_hidden) or (hidden_children == 0 and parent_hidden):
-                victim = min(visible, key=lambda c: (sizes[c], labels[c]))
-                hidden[victim] = True
-                reasons[victim] = "secondary"
-                changed = True
+            if ever_shown:
+                moved = abs(self.n[i] - int(shown_n))
+                self.weight[i] = 0 if unchanged else max(moved, 1)
+                if not self.hidden[i] and not unchanged and moved < self.minimum:
+                    self._hide(i, "revision")
+            if (not self.hidden[i] and was_hidden and not unchanged and last_n[i] is not None
+                    and not (isinstance(last_n[i], float) and math.isnan(last_n[i]))
+                    and abs(self.n[i] - int(last_n[i])) < self.minimum):
+                self._hide(i, "secondary")
+
+    def _families(self, cells: pd.DataFrame) -> None:
+        position = {(m, *k): i for i, (m, k) in enumerate(zip(self.metrics, self.keys, strict=True))}
+        families: dict[tuple[Any, ...], list[int]] = {}
+        for i, (metric, grain, period, segment, parent_type, parent_value) in enumerate(zip(
+                *(cells[c].tolist() for c in ("metric_id", "grain", "period", "segment_type",
+                                              "parent_segment_type", "parent_segment_value")), strict=True)):
+            if parent_type is None or (isinstance(parent_type, float) and math.isnan(parent_type)):
+                continue
+            families.setdefault((metric, grain, period, parent_type, parent_value, partition_of(segment)),
+                                []).append(i)
+        self.families = sorted(
+            ((position.get(f[:5]), children) for f, children in families.items()),
+            key=lambda fc: (_DEPTH.get(str(self.keys[fc[0]][2]) if fc[0] is not None else "", 3),
+                            tuple(map(str, self.keys[fc[0]] if fc[0] is not None else ())),
+                            tuple(self.labels[c] for c in fc[1])))
+        self.partitions: dict[int, list[list[int]]] = {}  # a cell's own partitions, each a list of children
+        for parent, children in self.families:
+            if parent is not None:
+                self.partitions.setdefault(parent, []).append(children)
+        linked: dict[tuple[str, str], list[int]] = {}
+        for i, fingerprint in enumerate(self.fingerprints):
+            if isinstance(fingerprint, str) and fingerprint:
+                linked.setdefault((self.metrics[i], fingerprint), []).append(i)
+        self.linked = [members for members in linked.values() if len(members) > 1]
+
+    def _hide(self, i: int, reason: str) -> None:
+        self.hidden[i] = True
+        self.reasons[i] = reason
+
+    def _mass(self, i: int) -> int:
+        """How many people a hidden cell keeps unknown. A hidden parent is its shown children plus its hidden
+        ones, so it hides no more than those do (in whichever of its partitions hides least): a hidden
+        division over one shown directorate of 6 and a hidden one of 1 hides one person, not 7."""
+        if not self.hidden[i] or self.weight[i] <= 0:
+            return 0
+        partitions = self.partitions.get(i)
+        if not partitions:
+            return self.weight[i]
+        return min(self.weight[i], min(sum(self._mass(c) for c in p) for p in partitions))
+
+    def _floor(self, i: int) -> int:
+        """The fewest people a reader knows a hidden cell's unknown part holds: every published cell holds
+        someone, so a hidden cell at least one, and a hidden parent at least one per hidden child. When the
+        people hidden in an equation are no more than that, every count in it is pinned down."""
+        if self._mass(i) <= 0:
+            return 0
+        partitions = self.partitions.get(i)
+        if not partitions:
+            return 1
+        least = min(partitions, key=lambda p: sum(self._mass(c) for c in p))
+        return max(1, sum(self._floor(c) for c in least))
+
+    def _smallest(self, candidates: list[int]) -> int | None:
+        return min(candidates, key=lambda c: (self.n[c], self.labels[c])) if candidates else None
+
+    def _fix(self, parent: int | None, children: list[int]) -> bool:
+        """Hide one more cell if this partition's equation gives a hidden group away; whether it did."""
+        masses = {c: self._mass(c) for c in children}
+        unknown = [c for c in children if masses[c] > 0]
+        eligible = [c for c in children if not self.hidden[c] and self.weight[c] > 0]
+        if parent is not None and self.hidden[parent] and self.weight[parent] > 0:
+            if unknown:
+                return False
+            victim = self._smallest(eligible)  # the children would add up to the hidden parent
+        else:
+            hidden = sum(masses[c] for c in unknown)
+            if not unknown or (len(unknown) >= 2 and hidden >= self.minimum
+                               and hidden > sum(self._floor(c) for c in unknown)):
+                return False
+            victim = self._smallest(eligible)
+            if victim is None and parent is not None and not self.hidden[parent] and self.weight[parent] > 0:
+                victim = parent
+        if victim is None:
+            return False  # nothing left that would hide anyone: what the reader can derive is already known
+        self._hide(victim, "secondary")
+        return True
+
+    def settle(self, secondary: bool, linked: bool) -> None:
+        changed = True
+        while changed:
+            changed = False
+            if linked:
+                for members in self.linked:
+                    if any(self.hidden[i] for i in members):
+                        for i in members:
+                            if not self.hidden[i]:
+                                self._hide(i, "linked")
+                                changed = True
+            if secondary:
+                for parent, children in self.families:
+                    while self._fix(parent, children):
+                        changed = True

@@ -7,10 +7,10 @@ from datetime import timedelta
 from pathlib import Path
 
 from connectors.core.config import SourceConfig
-from connectors.simulator import csvdrop
-from connectors.simulator.server import SimServer
-from connectors.simulator.world import World
 from schemas.events import Kind
+from simulator import csvdrop
+from simulator.server import SimServer
+from simulator.world import World
 from tests.contract.harness import ContractCase
 
 

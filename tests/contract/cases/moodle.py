@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from connectors.core.config import SourceConfig
-from connectors.simulator import moodle as sim
-from connectors.simulator.server import SimServer
-from connectors.simulator.world import World
+from simulator import moodle as sim
+from simulator.server import SimServer
+from simulator.world import World
 from tests.contract.harness import ContractCase
 
 

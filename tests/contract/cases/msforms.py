@@ -6,9 +6,9 @@ from datetime import timedelta
 from pathlib import Path
 
 from connectors.core.config import SourceConfig
-from connectors.simulator import msforms
-from connectors.simulator.server import SimServer
-from connectors.simulator.world import World
+from simulator import msforms
+from simulator.server import SimServer
+from simulator.world import World
 from tests.contract.harness import ContractCase
 
 

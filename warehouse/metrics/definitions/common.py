@@ -10,7 +10,7 @@ Early filter
 
 Latest versions
     `latest_form_responses`, `latest_helpdesk_tickets` and `latest_skills_assessments` yield the rows of
-    analytics.form_responses, analytics.helpdesk_tickets and the latest version of each skills assessment,
+    research.form_responses, research.helpdesk_tickets and the latest version of each skills assessment,
     limited to records whose latest version is dated on or after `_since` (for a ticket: updated or
     resolved then; it was opened before it was updated).
 """
@@ -82,7 +82,7 @@ def _latest(table: str, order: str, where: str) -> str:
 
 
 def latest_form_responses() -> str:
-    """analytics.form_responses (same columns), early-filtered."""
+    """research.form_responses (same columns), early-filtered."""
     return f"""
         select l.event_id, l.source, l.source_record_id as response_id, l.occurred_at as submitted_at,
                d.date, d.week_start, l.org_unit, l.staff_group, l.system, l.go_live_wave,
@@ -100,7 +100,7 @@ _RECENT_TICKET = f"f.updated_at >= {SINCE_TIME} or f.resolved_at >= {SINCE_TIME}
 
 
 def latest_helpdesk_tickets() -> str:
-    """analytics.helpdesk_tickets (same columns), early-filtered by the dates a ticket counts under. The
+    """research.helpdesk_tickets (same columns), early-filtered by the dates a ticket counts under. The
     day and week opened are worked out from opened_at rather than joined from core.dim_date by an
     expression, which the planner can only do row by row."""
     return f"""

@@ -1,6 +1,6 @@
 r"""Help-desk demand and digital-skills metrics.
 
-Help desk (source: `analytics.helpdesk_tickets`, the latest known state of each ticket, so a ticket with
+Help desk (source: `research.helpdesk_tickets`, the latest known state of each ticket, so a ticket with
 several versions counts once):
 
 * Which week a ticket counts in: demand metrics (tickets per 100 staff, request-type shares) use the week

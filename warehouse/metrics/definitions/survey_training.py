@@ -99,7 +99,7 @@ ENPS = register(Metric(
 _REQUIRED_DONE_CTE = f"""
         required_done as (
             select t.staff_pseudonym, min(t.week_start) as done_week
-            from analytics.training_records t
+            from research.training_records t
             where t.verb in ('completed', 'passed') and {SUBJECT_FILTER.format(column='t.staff_pseudonym')}
               and case when cardinality(cast(:required_courses as text[])) > 0
                        then t.course_id = any(cast(:required_courses as text[]))

@@ -25,26 +25,47 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from connectors.msforms.settings import (
-    ANONYMOUS,
-    COMPLETED,
-    DEFAULT_FORMS,
-    EMAIL,
-    ID,
-    MODIFIED,
-    NAME,
-    START,
-    FormMapping,
-)
-from connectors.simulator.world import World, assign
-from connectors.synthetic import generate_trust
 from schemas.events import Event, Kind
+from simulator.world import World, assign
+from synthetic import generate_trust
 
 EXPORT_DIR = "msforms"
 SHARES = {"msforms": 0.5, "csvdrop": 0.1, "googleforms": 0.25, "webhook": 0.15}
 LONDON = ZoneInfo("Europe/London")
 LABELS = {5: "Strongly agree", 4: "Agree", 3: "Neither agree nor disagree", 2: "Disagree", 1: "Strongly disagree"}
-TITLES = {m.form_id: title for title, m in DEFAULT_FORMS.items()}
+# "Open results in Excel" of a form's responses (Microsoft Support, "Check your form results", under
+# https://support.microsoft.com/forms): the leading columns, then one column per question headed by the
+# question's text. "Last modified time" is in exports made since respondents could edit their responses.
+# Anonymous forms write "anonymous" in Email.
+ID, START, COMPLETED, EMAIL, NAME, MODIFIED = ("ID", "Start time", "Completion time", "Email", "Name",
+                                               "Last modified time")
+ANONYMOUS = "anonymous"
+
+# The trust's six Microsoft forms: title (the export's file name) -> form id, and the questions they ask.
+TITLES = {"epr-pulse": "EPR pulse survey", "epr-readiness": "EPR go-live readiness survey",
+          "epma-pulse": "ePMA pulse survey", "epma-readiness": "ePMA go-live readiness survey",
+          "portal-pulse": "Patient Portal pulse survey", "portal-readiness": "Patient Portal go-live readiness survey"}
+QUESTIONS = {
+    "confidence": "I feel confident using the new system in my day-to-day work",
+    "training_fit": "The training prepared me for the way I actually work",
+    "system_speed": "The system responds quickly enough for my work",
+    "patient_safety": "The system helps me keep patients safe",
+    "would_not_go_back": "I would not want to go back to the old way of working",
+    "support_available": "I can get help with the system when I need it",
+    "login_reliable": "I can log in quickly and reliably at the start of a shift",
+    "workflow_fit": "The system fits the way my team works",
+    "login_ready": "My login and smartcard access are ready for go-live",
+    "time_to_train": "I have been given enough time to complete my training",
+}
+RECOMMEND = "How likely are you to recommend the new system to a colleague?"
+MINUTES_SAVED = "Roughly how many minutes per shift does the new system save you? (Use a minus sign for time lost.)"
+COMMENT = "Is there anything else you would like to tell the programme team?"
+UNIT = "Which ward or department do you work in?"
+STAFF_GROUP = "Which staff group do you belong to?"
+PULSE_ITEMS = ("confidence", "training_fit", "system_speed", "patient_safety", "would_not_go_back",
+               "support_available", "login_reliable", "workflow_fit")
+READINESS_ITEMS = ("confidence", "training_fit", "support_available", "patient_safety", "login_ready",
+                   "time_to_train", "workflow_fit", "system_speed")
 Style = Literal["xlsx_cells", "csv_us", "xlsx_iso"]
 STYLES: dict[str, Style] = {"epr-pulse": "xlsx_cells", "epr-readiness": "xlsx_cells", "epma-pulse": "csv_us",
                             "epma-readiness": "csv_us", "portal-pulse": "xlsx_iso", "portal-readiness": "xlsx_iso"}
@@ -164,7 +185,7 @@ class FormExport:
 def as_exported(moment: datetime) -> datetime:
     """The UTC instant an export's London wall-clock time for `moment` reads back as. It is `moment` itself
     except in the hour repeated when the clocks go back, which a wall-clock time cannot tell apart: there
-    it is the first occurrence (see connectors.core.tabular)."""
+    it is the first occurrence, the reading a London time in that hour gets."""
     wall = moment.astimezone(LONDON).replace(tzinfo=None, microsecond=0, fold=0)
     return wall.replace(tzinfo=LONDON).astimezone(UTC)
 
@@ -178,14 +199,28 @@ def _local(moment: datetime, style: Style) -> datetime | str:
     return local.strftime("%Y-%m-%d %H:%M:%S")
 
 
+@dataclass(frozen=True)
+class FormLayout:
+    """The questions one form asks, in column order: ward and staff group first on anonymous forms."""
+
+    likert: dict[str, str]  # question text -> item code
+    minutes_saved: bool
+    anonymous: bool
+
+    @classmethod
+    def of(cls, form_id: str) -> FormLayout:
+        items = PULSE_ITEMS if form_id.endswith("-pulse") else READINESS_ITEMS
+        return cls({QUESTIONS[c]: c for c in items}, form_id.endswith("-pulse"), form_id.startswith("portal-"))
+
+
 def export(world: World, form_id: str, events: list[Event]) -> FormExport:
-    mapping: FormMapping = DEFAULT_FORMS[TITLES[form_id]]
+    mapping = FormLayout.of(form_id)
     style = STYLES[form_id]
-    asked_where = [mapping.unit, mapping.staff_group] if mapping.unit and mapping.staff_group else []
-    questions = [*asked_where, *mapping.likert, mapping.recommend,
-                 *([mapping.minutes_saved] if mapping.minutes_saved else []), mapping.comment]
+    asked_where = [UNIT, STAFF_GROUP] if mapping.anonymous else []
+    questions = [*asked_where, *mapping.likert, RECOMMEND, *([MINUTES_SAVED] if mapping.minutes_saved else []),
+                 COMMENT]
     fixed = [ID, START, COMPLETED, EMAIL, NAME] + ([MODIFIED] if style == "xlsx_cells" else [])
-    out = FormExport(TITLES[form_id], form_id, style, fixed + [q for q in questions if q])
+    out = FormExport(TITLES[form_id], form_id, style, fixed + questions)
     codes = {text: code for text, code in mapping.likert.items()}
     gone = deleted(world, form_id)
     for number, event in enumerate(events, start=1):
@@ -194,7 +229,7 @@ def export(world: World, form_id: str, events: list[Event]) -> FormExport:
         p = event.payload
         took = 60 + int.from_bytes(hashlib.sha1(event.source_record_id.encode()).digest()[:2], "big") % 540
         ident = world.identity(p.person.pseudonym)
-        anonymous = mapping.unit is not None
+        anonymous = mapping.anonymous
         changes = edits(world, form_id, number)
         answers = likert_answers(world, form_id, number) if changes else p.likert
         recommend = next((e.recommend for e in reversed(changes) if e.recommend is not None), p.recommend)

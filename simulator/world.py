@@ -1,6 +1,6 @@
 """The simulated trust behind every simulated API: staff with raw (fake) identifiers and their feedback.
 
-The feedback is `connectors.synthetic`'s generated events (post-go-live demand spikes that decay,
+The feedback is `synthetic`'s generated events (post-go-live demand spikes that decay,
 confidence rising with training, a struggling ward, a skills baseline and follow-up). Each simulated API
 shows those records in its own format with raw identifiers, as the real systems do, so the connectors'
 pseudonymisation is exercised. A visibility clock makes "what changed since the last pull" real: a record
@@ -17,8 +17,8 @@ from datetime import UTC, datetime, timedelta
 from operator import attrgetter
 from typing import Any
 
-from connectors.synthetic import StaffMember, Trust, generate_events, generate_trust
 from schemas.events import Event, Kind
+from synthetic import StaffMember, Trust, generate_events, generate_trust
 
 # Events per kind for a trust of 2,000 staff; scaled with the trust's size.
 DEFAULT_COUNTS = {"forms": 3000, "tickets": 2500, "training": 6000, "skills": 1500}

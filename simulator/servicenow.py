@@ -29,9 +29,9 @@ from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-from connectors.simulator.server import Api, Request, Response
-from connectors.simulator.world import World
 from schemas.events import Event, Kind
+from simulator.server import Api, Request, Response
+from simulator.world import World
 
 PREFIX = "/servicenow"
 USERNAME = "realise.integration"

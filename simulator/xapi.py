@@ -35,10 +35,10 @@ from bisect import bisect_left, bisect_right
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from connectors.simulator.moodle import MOODLE_COURSES
-from connectors.simulator.server import Api, Request, Response
-from connectors.simulator.world import World
 from schemas.events import Event, Kind, TrainingRecord
+from simulator.moodle import MOODLE_COURSES
+from simulator.server import Api, Request, Response
+from simulator.world import World
 
 PREFIX = "/lrs"
 ENDPOINT = PREFIX + "/xapi/"  # the LRS endpoint, below which the statements resource lives

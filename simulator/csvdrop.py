@@ -19,16 +19,18 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from connectors.csvdrop.settings import ITEM_CODES
-from connectors.simulator.msforms import SHARES
-from connectors.simulator.world import World
 from schemas.events import Event, Kind
+from simulator.msforms import SHARES
+from simulator.world import World
 
 EXPORT_DIR = "csvdrop"
 FOLDERS = {Kind.FORM_RESPONSE: "forms", Kind.HELPDESK_TICKET: "tickets", Kind.TRAINING_RECORD: "training"}
 FILES = {Kind.FORM_RESPONSE: "form_responses.csv", Kind.HELPDESK_TICKET: "service_desk_tickets.csv",
          Kind.TRAINING_RECORD: "learning_records.csv"}
 LONDON = ZoneInfo("Europe/London")
+# The survey tool's extract names one column per agree/disagree statement.
+ITEM_COLUMNS = ("confidence", "training_fit", "system_speed", "patient_safety", "would_not_go_back",
+                "support_available", "login_reliable", "workflow_fit", "login_ready", "time_to_train")
 STATE_LABELS = {"new": "New", "open": "Open", "in_progress": "In Progress", "pending": "On Hold",
                 "resolved": "Resolved", "closed": "Closed", "cancelled": "Cancelled"}
 PRIORITY_LABELS = {1: "1 - Critical", 2: "2 - High", 3: "3 - Moderate", 4: "4 - Low", 5: "5 - Planning"}
@@ -70,13 +72,13 @@ def _clock(seconds: int | None) -> str:
 
 def form_rows(world: World, events: Iterable[Event]) -> tuple[list[str], list[list[Any]]]:
     header = ["response_id", "form_id", "submitted_at", "respondent_email", "org_unit", "staff_group",
-              *ITEM_CODES, "recommend", "minutes_saved_per_shift", "comment"]
+              *ITEM_COLUMNS, "recommend", "minutes_saved_per_shift", "comment"]
     rows = []
     for e in events:
         p = e.payload
         rows.append([e.source_record_id, p.form_id, e.occurred_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
                      world.identity(p.person.pseudonym).email, p.person.org_unit, p.person.staff_group,
-                     *(p.likert.get(code, "") for code in ITEM_CODES),
+                     *(p.likert.get(code, "") for code in ITEM_COLUMNS),
                      "" if p.recommend is None else p.recommend,
                      "" if p.minutes_saved_per_shift is None else f"{p.minutes_saved_per_shift:g}", p.comment or ""])
     return header, rows

@@ -50,9 +50,9 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 from urllib.parse import parse_qs
 
-from connectors.simulator.server import Api, Request, Response
-from connectors.simulator.world import World
 from schemas.events import Kind, TrainingRecord
+from simulator.server import Api, Request, Response
+from simulator.world import World
 
 PREFIX = "/moodle"
 ENDPOINT = "/webservice/rest/server.php"

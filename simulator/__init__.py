@@ -16,15 +16,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from connectors.simulator.server import Api, SimServer
-from connectors.simulator.world import World
+from simulator.server import Api, SimServer
+from simulator.world import World
 
 
 @dataclass(frozen=True)
 class SimulatedSystem:
     """One source system as the simulator presents it, and the `sources:` entry that reads it.
 
-    `module` is connectors.simulator.<module>, which defines `source_config(root[, folder])` and may define
+    `module` is simulator.<module>, which defines `source_config(root[, folder])` and may define
     `apis(world)`, `write_exports(world, folder)` and `ENV` (the credentials the simulated system accepts).
     """
 
@@ -75,7 +75,7 @@ class Simulation:
         for system in self.systems:
             if system.module == "directory":
                 continue
-            module = importlib.import_module(f"connectors.simulator.{system.module}")
+            module = importlib.import_module(f"simulator.{system.module}")
             self._modules[system.source] = module
             if hasattr(module, "apis"):
                 apis.extend(module.apis(world))
@@ -116,7 +116,7 @@ class Simulation:
 
     def deliver_webhooks(self, receiver_url: str) -> int:
         """Send every form response the simulated push-style tool holds, signed; returns those accepted."""
-        from connectors.simulator.webhook import WebhookSender
+        from simulator.webhook import WebhookSender
 
         with WebhookSender(receiver_url) as sender:
             answers = sender.send_new(self.world)

@@ -35,9 +35,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from connectors.simulator.server import Api, Request, Response
-from connectors.simulator.servicenow import TicketVersion, current_tickets
-from connectors.simulator.world import World
+from simulator.server import Api, Request, Response
+from simulator.servicenow import TicketVersion, current_tickets
+from simulator.world import World
 
 PREFIX = "/zendesk"
 EMAIL = "realise@example.nhs.uk"

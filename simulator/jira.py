@@ -40,9 +40,9 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
-from connectors.simulator.server import Api, Request, Response
-from connectors.simulator.servicenow import TicketVersion, current_tickets
-from connectors.simulator.world import World
+from simulator.server import Api, Request, Response
+from simulator.servicenow import TicketVersion, current_tickets
+from simulator.world import World
 
 PREFIX = "/jira"
 EMAIL = "realise@example.nhs.uk"

@@ -18,7 +18,8 @@ documents it:
   `refuse_continuation` (accounts without the feature), is a 400.
 The export is a snapshot of the responses recorded when it was started. `edit()` changes a response's values
 as an edit in Data & Analysis does: `recordedDate` and every other date stay, only a continuation export
-shows that it changed. `expire()` forgets every export and file, as Qualtrics does after a while, so clients
+shows that it changed. `delete()` removes a response from every later export, announcing nothing.
+`expire()` forgets every export and file, as Qualtrics does after a while, so clients
 must start again; `forget_continuations()` makes every issued token unknown; `expire_files` and
 `fail_exports` plan expired downloads and failed exports for tests.
 """
@@ -40,15 +41,24 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from connectors.qualtrics.settings import DEFAULT_DOMAINS, SKILLS_SURVEY_ID
-from connectors.simulator.server import Api, Request, Response
-from connectors.simulator.world import World
-from schemas.events import Event, Kind
+from schemas.events import Event, Kind, SkillsDomain
+from simulator.server import Api, Request, Response
+from simulator.world import World
 
 PREFIX = "/qualtrics"
 API_TOKEN = "sim-qualtrics-token-7f3a9c"
 TOKEN_ENV = "QUALTRICS_API_TOKEN"
 SKILLS_SURVEY_NAME = "Digital capability self-assessment"
+SKILLS_SURVEY_ID = "SV_6FkDigCapSelfAx"
+# The self-assessment's matrix question QID2: one row (QID2_<n>) per NHS digital capability framework domain.
+DOMAIN_COLUMNS: dict[str, SkillsDomain] = {
+    "QID2_1": SkillsDomain("identity_wellbeing_safety"),
+    "QID2_2": SkillsDomain("communication_collaboration"),
+    "QID2_3": SkillsDomain("information_data_content"),
+    "QID2_4": SkillsDomain("teaching_learning"),
+    "QID2_5": SkillsDomain("technical_proficiency"),
+    "QID2_6": SkillsDomain("creation_innovation_research"),
+}
 PHASE_CODES = {"baseline": 1, "follow_up": 2}
 PHASE_LABELS = {1: "Before go-live (baseline)", 2: "After go-live (follow-up)"}
 SCALE_LABELS = {1: "Not yet", 2: "Beginner", 3: "Competent", 4: "Proficient", 5: "Expert"}
@@ -97,7 +107,7 @@ def skills_response(world: World, event: Event) -> dict[str, Any]:
     recorded = recorded_at(event)
     duration = 90 + seed % 900
     phase = PHASE_CODES[p.phase]
-    scores = {column: p.scores[domain] for column, domain in DEFAULT_DOMAINS.items() if domain in p.scores}
+    scores = {column: p.scores[domain] for column, domain in DOMAIN_COLUMNS.items() if domain in p.scores}
     rid = response_id(event.source_record_id)
     values: dict[str, Any] = {
         "startDate": timestamp(recorded - timedelta(seconds=duration)), "endDate": timestamp(recorded),
@@ -113,8 +123,8 @@ def skills_response(world: World, event: Event) -> dict[str, Any]:
         "responseId": rid, "values": values,
         "labels": {"status": "IP Address", "finished": "True", "QID1": PHASE_LABELS[phase],
                    **{c: SCALE_LABELS[s] for c, s in scores.items()}},
-        "displayedFields": ["QID1", *DEFAULT_DOMAINS],
-        "displayedValues": {"QID1": [1, 2], **{c: [1, 2, 3, 4, 5] for c in DEFAULT_DOMAINS}},
+        "displayedFields": ["QID1", *DOMAIN_COLUMNS],
+        "displayedValues": {"QID1": [1, 2], **{c: [1, 2, 3, 4, 5] for c in DOMAIN_COLUMNS}},
     }
 
 
@@ -228,6 +238,7 @@ class QualtricsApi(Api):
         self.expire_files = 0  # the next this many file downloads find the file expired
         self.refuse_continuation: set[str] = set()  # surveys whose exports refuse the continuation fields
         self.edits: dict[str, tuple[int, dict[str, Any]]] = {}  # responseId -> (change number, values set)
+        self.deleted: set[str] = set()  # responseIds deleted
         self._tokens: dict[str, _Mark] = {}
         self._changes = itertools.count(1)  # orders exports and edits
         self._ids = itertools.count(1)
@@ -250,10 +261,18 @@ class QualtricsApi(Api):
             _, before = self.edits.get(response_id, (0, {}))
             self.edits[response_id] = (next(self._changes), {**before, **values})
 
+    def delete(self, response_id: str) -> None:
+        """Delete a response, as Data & Analysis or `DELETE /API/v3/surveys/{surveyId}/responses/{responseId}`
+        does: no later export lists it, and nothing announces the deletion."""
+        with self._state_lock:
+            self.deleted.add(response_id)
+
     def responses(self, survey: str) -> list[dict[str, Any]]:
-        """The survey's responses recorded by the world's clock, as edited."""
+        """The survey's responses recorded by the world's clock, as edited, less the deleted ones."""
         out = []
         for response in self.surveys[survey].responses(self.world):
+            if response["responseId"] in self.deleted:
+                continue
             edit = self.edits.get(response["responseId"])
             if edit is not None:
                 response = copy.deepcopy(response)

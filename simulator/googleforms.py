@@ -40,23 +40,22 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
-from connectors.core.google import GOOGLE_TOKEN_URI, JWT_BEARER_GRANT
-from connectors.googleforms.answers import parse_timestamp
-from connectors.googleforms.settings import (
-    DEFAULT_COMMENT,
-    DEFAULT_LIKERT_ITEMS,
-    DEFAULT_MINUTES_SAVED,
-    DEFAULT_RECOMMEND,
-    MAX_PAGE_SIZE,
-)
-from connectors.simulator.server import Api, Request, Response
-from connectors.simulator.world import World
 from schemas.events import Event, Kind
+from simulator.server import Api, Request, Response
+from simulator.world import World
 
 PREFIX = "/googleforms"
 SOURCE = "googleforms"
 # Form responses across the form tools: Microsoft Forms and CSV exports, Google Forms, signed webhooks.
 SHARES = {"msforms": 0.5, "csvdrop": 0.1, "googleforms": 0.25, "webhook": 0.15}
+# Google's OAuth 2.0 for server-to-server applications
+# (https://developers.google.com/identity/protocols/oauth2/service-account#httprest): the JWT's `aud` and the
+# service-account key file's `token_uri` are this URI; the grant type is RFC 7523's JWT bearer grant.
+GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"
+JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+# forms.responses.list (https://developers.google.com/forms/api/reference/rest/v1/forms.responses/list):
+# "If unspecified or zero, at most 5000 responses are returned."
+MAX_PAGE_SIZE = 5000
 STATIC_TOKEN = "ya29.realise-sim-static-token"
 SERVICE_ACCOUNT = "realise-forms-reader@realise-sim.iam.gserviceaccount.com"
 KEY_ENV = "GOOGLE_FORMS_SERVICE_ACCOUNT"
@@ -85,10 +84,32 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 LABELS = {1: "Strongly disagree", 2: "Disagree", 3: "Neither agree nor disagree", 4: "Agree", 5: "Strongly agree"}
-TITLES = {code: title for title, code in DEFAULT_LIKERT_ITEMS.items()}
+# The trust's survey team's wording of its Google forms (agree/disagree statement per item code).
+TITLES = {
+    "confidence": "I feel confident using the system in my day-to-day work",
+    "training_fit": "The training prepared me for how I actually work",
+    "system_speed": "The system is fast enough for my work",
+    "patient_safety": "The system helps me keep patients safe",
+    "would_not_go_back": "I would not want to go back to the old way of working",
+    "support_available": "I can get help with the system when I need it",
+    "login_reliable": "Logging in to the system is reliable",
+    "workflow_fit": "The system fits the way my team works",
+    "login_ready": "My login and smartcard access are ready for go-live",
+    "time_to_train": "I have been given enough time to complete my training",
+}
+RECOMMEND_TITLE = "How likely are you to recommend the system to a colleague?"
+MINUTES_SAVED_TITLE = "About how many minutes does the system save you per shift? (negative if it costs you time)"
+COMMENT_TITLE = "Is there anything else you would like to tell us?"
 SYSTEM_NAMES = {"epr": "EPR", "epma": "ePMA", "portal": "Patient Portal"}
 _FILTER = re.compile(r"^\s*timestamp\s*(>=|>)\s*(\S+)\s*$")
 _ZULU = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z$")
+
+
+def _zulu_time(text: str) -> datetime:
+    """A filter's RFC 3339 UTC "Zulu" time, which Google allows nanosecond precision: microseconds kept."""
+    whole, _, fraction = text.rstrip("Z").partition(".")
+    moment = datetime.strptime(whole, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
+    return moment + timedelta(microseconds=int((fraction or "0").ljust(6, "0")[:6]))
 
 
 def _b64(data: bytes) -> str:
@@ -246,15 +267,15 @@ class GoogleFormsApi(Api):
                     "question": {"questionId": question_id(code, c), "required": True, "scaleQuestion": {
                         "low": 1, "high": 5, "lowLabel": "Strongly disagree", "highLabel": "Strongly agree"}}}})
             body.append({"itemId": question_id(code, "page"), "title": "A little more", "pageBreakItem": {}})
-        body.append({"itemId": question_id(code, "item-recommend"), "title": DEFAULT_RECOMMEND, "questionItem": {
+        body.append({"itemId": question_id(code, "item-recommend"), "title": RECOMMEND_TITLE, "questionItem": {
             "question": {"questionId": question_id(code, "recommend"),
                          "scaleQuestion": {"high": 10, "lowLabel": "Not at all likely",
                                            "highLabel": "Extremely likely"}}}})
         if asks_minutes:
-            body.append({"itemId": question_id(code, "item-minutes"), "title": DEFAULT_MINUTES_SAVED,
+            body.append({"itemId": question_id(code, "item-minutes"), "title": MINUTES_SAVED_TITLE,
                          "questionItem": {"question": {"questionId": question_id(code, "minutes"),
                                                        "textQuestion": {}}}})
-        body.append({"itemId": question_id(code, "item-comment"), "title": DEFAULT_COMMENT, "questionItem": {
+        body.append({"itemId": question_id(code, "item-comment"), "title": COMMENT_TITLE, "questionItem": {
             "question": {"questionId": question_id(code, "comment"), "textQuestion": {"paragraph": True}}}})
         fid = form_id(code)
         return {
@@ -452,7 +473,7 @@ class GoogleFormsApi(Api):
             offset = int(state.get("o", 0))
         rows = self._rows()[fid]
         if since is not None:
-            cut = parse_timestamp(since, "filter timestamp")
+            cut = _zulu_time(since)
             rows = [r for r in rows if (r.submitted > cut if strict else r.submitted >= cut)]
         chunk = rows[offset:offset + size]
         parts_: list[bytes] = []

@@ -15,6 +15,7 @@ holds the "webhook" share.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import time
 from collections.abc import Callable
@@ -24,21 +25,27 @@ from typing import Any
 
 import httpx
 
-from connectors.googleforms.settings import (
-    DEFAULT_COMMENT,
-    DEFAULT_LIKERT_ITEMS,
-    DEFAULT_MINUTES_SAVED,
-    DEFAULT_RECOMMEND,
-)
-from connectors.simulator.googleforms import LABELS, SHARES, SYSTEM_NAMES
-from connectors.simulator.world import World
-from connectors.webhook.signature import sign
 from schemas.events import Event, Kind
+from simulator.googleforms import (
+    COMMENT_TITLE,
+    LABELS,
+    MINUTES_SAVED_TITLE,
+    RECOMMEND_TITLE,
+    SHARES,
+    SYSTEM_NAMES,
+    TITLES,
+)
+from simulator.world import World
 
 SOURCE = "webhook"
 SECRET = "realise-sim-webhook-secret-4f1c9a"
 ENV = {"REALISE_WEBHOOK_SECRET": SECRET}
-TITLES = {code: title for title, code in DEFAULT_LIKERT_ITEMS.items()}
+
+
+def signature(secret: bytes, body: bytes, timestamp: str) -> str:
+    """`X-Realise-Signature` as the webhook source's documented scheme specifies it: `sha256=` and the lower-case hex
+    HMAC-SHA256, keyed with the shared secret, of the timestamp header's value, a full stop and the raw body."""
+    return "sha256=" + hmac.new(secret, timestamp.encode("ascii") + b"." + body, hashlib.sha256).hexdigest()
 
 
 def _hex(text: str, length: int = 32) -> str:
@@ -87,9 +94,9 @@ def payload(world: World, event: Event) -> dict[str, Any]:
         short = {k: field[k] for k in ("id", "type", "ref")}
         answers.append({"type": "number", "number": value, "field": short} if pulse
                        else {"type": "choice", "choice": {"label": LABELS[value]}, "field": short})
-    extras = (("recommend", "nps", DEFAULT_RECOMMEND, p.recommend, "number"),  # type: ignore[union-attr]
-              ("minutes_saved", "number", DEFAULT_MINUTES_SAVED, p.minutes_saved_per_shift, "number"),  # type: ignore[union-attr]
-              ("comment", "long_text", DEFAULT_COMMENT, p.comment, "text"))  # type: ignore[union-attr]
+    extras = (("recommend", "nps", RECOMMEND_TITLE, p.recommend, "number"),  # type: ignore[union-attr]
+              ("minutes_saved", "number", MINUTES_SAVED_TITLE, p.minutes_saved_per_shift, "number"),  # type: ignore[union-attr]
+              ("comment", "long_text", COMMENT_TITLE, p.comment, "text"))  # type: ignore[union-attr]
     for ref, kind, title, value, answer_type in extras:
         field = _field(code, ref, kind, title)
         fields.append(field)
@@ -154,7 +161,7 @@ class WebhookSender:
         stamp = str(int(self.clock()) if timestamp is None else timestamp)
         return {"Content-Type": "application/json", "User-Agent": "simulated-form-tool/1.0",
                 "X-Realise-Delivery": item.delivery_id, "X-Realise-Timestamp": stamp,
-                "X-Realise-Signature": sign(self.secret, item.body, stamp)}
+                "X-Realise-Signature": signature(self.secret, item.body, stamp)}
 
     def post(self, item: Delivery, *, headers: dict[str, str] | None = None,
              body: bytes | None = None) -> httpx.Response:

@@ -1,0 +1,151 @@
+"""What each metric cell has published so far, read before a refresh suppresses its cells and written after.
+
+The suppression rules weigh what a reader already knows (suppression.py): the statistics each cell last
+showed, whether it was hidden at the previous refresh, and which stored cells share rows with the cells being
+recomputed. `core.metric_disclosure` keeps that per cell (its newest state and its last shown statistics), so
+a refresh reads one row per cell rather than the whole history in `core.metric_values`.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from warehouse.metrics.cells import CELL_COLUMNS
+from warehouse.metrics.suppression import KEY
+
+_STATE_SQL = """
+    select grain, period, segment_type, segment_value, period_start, period_index, parent_segment_type,
+           parent_segment_value, partition, n as last_n, fingerprint, suppressed as last_hidden,
+           suppression_reason as last_reason, value, numerator, denominator,
+           shown_value, shown_numerator, shown_denominator, shown_n
+    from core.metric_disclosure where metric_id = :m
+"""
+
+
+def previous_state(conn: Connection, metric_id: str) -> pd.DataFrame:
+    """Each stored cell of the metric, indexed by KEY (empty before its first refresh)."""
+    rows = conn.execute(sa.text(_STATE_SQL), {"m": metric_id}).mappings().all()
+    frame = pd.DataFrame([dict(r) for r in rows])
+    if frame.empty:
+        return frame
+    return frame.set_index(KEY)
+
+
+def with_linked(cells: pd.DataFrame, previous: pd.DataFrame, metric_id: str) -> pd.DataFrame:
+    """`cells` and, frozen at their stored state, every stored cell of the periods not recomputed now that
+    hold a cell with the same rows as a recomputed one (a week since go-live recomputed for one wave is the
+    calendar week of another), so a decision taken now reaches its twin and the twin's partitions."""
+    if previous.empty or cells.empty:
+        return cells
+    stored = previous.reset_index()
+    recomputed = set(zip(cells["grain"], cells["period"], strict=True))
+    elsewhere = stored[[k not in recomputed for k in zip(stored["grain"], stored["period"], strict=True)]]
+    fingerprints = set(cells["fingerprint"].dropna())
+    periods: set[tuple[Any, Any]] = set()
+    while True:  # twins of twins: until no stored period outside the set shares rows with one inside
+        twins = elsewhere[elsewhere["fingerprint"].isin(fingerprints)]
+        more = set(zip(twins["grain"], twins["period"], strict=True)) - periods
+        if not more:
+            break
+        periods |= more
+        added = elsewhere[[k in more for k in zip(elsewhere["grain"], elsewhere["period"], strict=True)]]
+        fingerprints |= set(added["fingerprint"].dropna())
+    if not periods:
+        return cells
+    frozen = elsewhere[[k in periods for k in zip(elsewhere["grain"], elsewhere["period"], strict=True)]].copy()
+    frozen["metric_id"] = metric_id
+    frozen["n"] = frozen["last_n"]
+    frozen["frozen"] = True
+    frozen["frozen_hidden"] = frozen["last_hidden"].astype(bool)
+    frozen["frozen_reason"] = frozen["last_reason"]
+    out = cells.copy()
+    out["frozen"] = False
+    out["frozen_hidden"] = False
+    out["frozen_reason"] = None
+    extra = ["frozen", "frozen_hidden", "frozen_reason"]
+    return pd.concat([out, frozen[CELL_COLUMNS + extra]], ignore_index=True)
+
+
+def to_write(cells: pd.DataFrame) -> pd.DataFrame:
+    """The recomputed cells, and the frozen ones whose decision changed (they are now hidden)."""
+    if "frozen" not in cells:
+        return cells
+    frozen = cells["frozen"].astype(bool)
+    changed = frozen & cells["suppressed"] & ~cells["frozen_hidden"].astype(bool)
+    return cells[~frozen | changed]
+
+
+_VALUE_COLUMNS = ("refresh_id", "metric_id", "grain", "period", "period_start", "period_index", "segment_type",
+                  "segment_value", "parent_segment_type", "parent_segment_value", "partition", "value",
+                  "numerator", "denominator", "n", "suppressed", "suppression_reason", "computed_at",
+                  "fingerprint")
+
+_REMEMBER_SQL = """
+    insert into core.metric_disclosure as m (
+        metric_id, grain, period, segment_type, segment_value, refresh_id, computed_at, period_start,
+        period_index, parent_segment_type, parent_segment_value, partition, n, fingerprint, suppressed,
+        suppression_reason, value, numerator, denominator, shown_refresh_id, shown_computed_at, shown_value,
+        shown_numerator, shown_denominator, shown_n)
+    select metric_id, grain, period, segment_type, segment_value, refresh_id, computed_at, period_start,
+           period_index, parent_segment_type, parent_segment_value, partition, n, fingerprint, suppressed,
+           suppression_reason, value, numerator, denominator,
+           case when not suppressed then refresh_id end, case when not suppressed then computed_at end,
+           case when not suppressed then value end, case when not suppressed then numerator end,
+           case when not suppressed then denominator end, case when not suppressed then n end
+    from core.metric_values where refresh_id = :r and (cast(:m as text) is null or metric_id = :m)
+    on conflict (metric_id, grain, period, segment_type, segment_value) do update set
+        refresh_id = excluded.refresh_id, computed_at = excluded.computed_at,
+        period_start = excluded.period_start, period_index = excluded.period_index,
+        parent_segment_type = excluded.parent_segment_type, parent_segment_value = excluded.parent_segment_value,
+        partition = excluded.partition, n = excluded.n, fingerprint = excluded.fingerprint,
+        suppressed = excluded.suppressed, suppression_reason = excluded.suppression_reason,
+        value = excluded.value, numerator = excluded.numerator, denominator = excluded.denominator,
+        shown_refresh_id = case when excluded.suppressed then m.shown_refresh_id else excluded.refresh_id end,
+        shown_computed_at = case when excluded.suppressed then m.shown_computed_at else excluded.computed_at end,
+        shown_value = case when excluded.suppressed then m.shown_value else excluded.value end,
+        shown_numerator = case when excluded.suppressed then m.shown_numerator else excluded.numerator end,
+        shown_denominator = case when excluded.suppressed then m.shown_denominator else excluded.denominator end,
+        shown_n = case when excluded.suppressed then m.shown_n else excluded.n end
+"""
+
+
+def _text(value: Any) -> str | None:
+    """Text or NULL: pandas' string columns hold a missing value as NaN, which would be stored as 'NaN'."""
+    return None if value is None or pd.isna(value) else str(value)
+
+
+def _number(value: Any, hidden: bool) -> float | None:
+    return None if hidden or value is None or pd.isna(value) else float(value)
+
+
+def write(conn: Connection, cells: pd.DataFrame, metric_id: str, refresh_id: int, computed_at: datetime) -> None:
+    """Cells appended to history and remembered per cell. Hidden cells are stored without value, numerator or
+    denominator: nothing to leak later. Written by COPY, in the refresh's transaction (an insert per cell
+    costs more than its computing)."""
+    cursor = conn.connection.cursor()
+    try:
+        with cursor.copy(f"copy core.metric_values ({', '.join(_VALUE_COLUMNS)}) from stdin") as copy:
+            for row in cells.itertuples(index=False):
+                hidden = bool(row.suppressed)
+                copy.write_row((
+                    refresh_id, row.metric_id, row.grain, row.period,
+                    row.period_start if isinstance(row.period_start, date) else None,
+                    None if pd.isna(row.period_index) else int(row.period_index),
+                    row.segment_type, row.segment_value, _text(row.parent_segment_type),
+                    _text(row.parent_segment_value), _text(row.partition),
+                    _number(row.value, hidden), _number(row.numerator, hidden), _number(row.denominator, hidden),
+                    int(row.n), hidden, row.suppression_reason if hidden else None, computed_at,
+                    _text(row.fingerprint)))
+    finally:
+        cursor.close()
+    remember(conn, refresh_id, metric_id)
+
+
+def remember(conn: Connection, refresh_id: int, metric_id: str | None = None) -> None:
+    """Each cell a refresh wrote (of one metric, or all) as its newest state in core.metric_disclosure."""
+    conn.execute(sa.text(_REMEMBER_SQL), {"r": refresh_id, "m": metric_id})
