@@ -1,10 +1,13 @@
 """`realise bench confidentiality`: what each suppression rule costs in hidden cells, and what it buys.
 
-On the generated trust the other benches use (bench.refresh.prepare), one full refresh per rule set, each on
-its own copy of the loaded warehouse: primary suppression only, primary plus each further rule on its own,
-and every rule. Per metric and grain it prints the share of cells hidden with primary suppression only and
-with all rules, and the extra share each rule costs over primary alone; per rule set, the disclosure audit's
-findings (warehouse/metrics/audit.py, run as realise_analyst with the go-live dates as public knowledge).
+On the generated trust the other benches use (bench.refresh.prepare), per rule set, on its own copy of the
+loaded warehouse: a full refresh, then 1% more events (new ones and late answers for the past four weeks)
+and an incremental refresh, as a trust sees after go-live. Rule sets: primary suppression only, primary plus
+each further rule on its own, and every rule. Per metric and grain it prints the share of cells a reader
+sees hidden or held (analytics.metric_latest) with primary suppression only and with all rules, and the
+extra share each rule costs over primary alone; per rule set, the disclosure audit's findings
+(warehouse/metrics/audit.py, run as realise_analyst over every refresh, with the go-live dates as public
+knowledge).
 """
 
 from __future__ import annotations
@@ -73,7 +76,11 @@ def render(table: pd.DataFrame, findings: dict[str, dict[str, int]]) -> str:
 
 def run_bench(settings: Settings, events: int, *, reuse: bool = False, say: Any = print) -> dict[str, Any]:
     """Refresh one copy of the warehouse per rule set, measure hidden shares and audit each."""
-    from bench.refresh import _admin, _create_database, _drop, _with_database, prepare
+    from datetime import datetime, timedelta
+
+    from bench.refresh import _admin, _create_database, _drop, _with_database, generated, load_records, prepare
+    from flows.ingest.service import quality_gate
+    from synthetic import generate_trust
     from warehouse.db import create_engine
     from warehouse.metrics.audit import audit_connection
     from warehouse.metrics.engine import SuppressionPolicy, refresh
@@ -83,6 +90,7 @@ def run_bench(settings: Settings, events: int, *, reuse: bool = False, say: Any 
     source = sa.engine.make_url(url).database
     admin = _admin(base_url)
     params = metric_params(settings)
+    gate = quality_gate(settings)
     shares: dict[str, pd.Series] = {}
     findings: dict[str, dict[str, int]] = {}
     seconds: dict[str, float] = {}
@@ -92,13 +100,21 @@ def run_bench(settings: Settings, events: int, *, reuse: bool = False, say: Any 
             _create_database(admin, copy, template=source)
             engine = create_engine(_with_database(base_url, copy))
             try:
+                policy = SuppressionPolicy(settings.metrics.min_group_size,
+                                           settings.metrics.comment_min_group_size, frozenset(rules))
                 started = time.perf_counter()
-                refresh(engine, full=True, params=params,
-                        policy=SuppressionPolicy(rules=frozenset(rules)))  # type: ignore[call-arg]
+                refresh(engine, full=True, params=params, policy=policy)
+                now = datetime.fromisoformat(built["now"])
+                trust = generate_trust(built["staff"], seed=built["seed"])
+                late = generated(trust, now, max(1, events // 100), seed=built["seed"] + 7919, prefix="late",
+                                 since=now - timedelta(weeks=4))
+                load_records(engine, settings, gate, late)
+                refresh(engine, full=False, params=params, policy=policy)
                 seconds[name] = round(time.perf_counter() - started, 1)
                 with engine.connect() as conn:
                     cells = pd.DataFrame(conn.execute(sa.text(
-                        "select metric_id, grain, suppressed from core.metric_values")).mappings().all())
+                        "select metric_id, grain, suppressed or revision_pending as suppressed "
+                        "from analytics.metric_latest")).mappings().all())
                     dates = {w: d for w, d in conn.execute(sa.text(
                         "select go_live_wave, go_live_date from core.dim_wave where go_live_date is not null"))}
                     conn.execute(sa.text("set role realise_analyst"))

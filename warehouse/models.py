@@ -470,7 +470,7 @@ class MetricDisclosure(Base):
     fingerprint: Mapped[str | None] = mapped_column(Text)
     suppressed: Mapped[bool] = mapped_column(Boolean)
     suppression_reason: Mapped[str | None] = mapped_column(String(32))
-    value: Mapped[float | None] = mapped_column(Float)  # the newest statistics, null while hidden
+    value: Mapped[float | None] = mapped_column(Float)  # the newest statistics, hidden or not
     numerator: Mapped[float | None] = mapped_column(Float)
     denominator: Mapped[float | None] = mapped_column(Float)
     shown_refresh_id: Mapped[int | None] = mapped_column(BigInteger)  # the statistics last shown, if ever

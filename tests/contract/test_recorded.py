@@ -2,13 +2,17 @@
 
 The simulator and the connectors could share a wrong idea of a wire format; these exchanges come from the
 vendors' published examples instead. Every recorded request must be asked for, nothing else may be, and the
-events the connector makes of the responses must be the ones `source.json` expects.
+events the connector makes of the responses must be the ones `source.json` expects. A source that reads files is
+given the recorded files in a folder (`{files}` in `source.json`); a pull can start from stored state (`state`,
+per stream); an environment value `{google_service_account_key}` is a service-account JSON key made for the run.
 """
 
 from __future__ import annotations
 
 import json
+import tempfile
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,8 +30,19 @@ from tests.contract.recorded import RecordedApi, RecordedSystem, load, systems
 PREFIX = "/recorded"
 
 
-def _expand(value: Any, root: str) -> Any:
-    return json.loads(json.dumps(value).replace("{root}", root))
+KEY_PLACEHOLDER = "{google_service_account_key}"
+
+
+def _expand(value: Any, root: str, files: str = "") -> Any:
+    return json.loads(json.dumps(value).replace("{root}", root).replace("{files}", files))
+
+
+def _env_value(value: str) -> str:
+    if value == KEY_PLACEHOLDER:
+        from simulator.googleforms import service_account_key
+
+        return service_account_key()
+    return value
 
 
 def _pull(recorded: RecordedSystem, monkeypatch: pytest.MonkeyPatch, resolver: StaffResolver | None = None
@@ -36,17 +51,19 @@ def _pull(recorded: RecordedSystem, monkeypatch: pytest.MonkeyPatch, resolver: S
     system = recorded.name
     api = RecordedApi(PREFIX, recorded.exchanges)
     for name, value in recorded.env.items():
-        monkeypatch.setenv(name, value)
+        monkeypatch.setenv(name, _env_value(value))
     resolver = resolver or StaffResolver(DEMO_KEY)
-    with SimServer([api]) as server:
-        config = SourceConfig.model_validate(_expand(recorded.source, server.url(PREFIX)))
+    with SimServer([api]) as server, tempfile.TemporaryDirectory(prefix="recorded-") as folder:
+        for file in recorded.files:
+            file.write(Path(folder))
+        config = SourceConfig.model_validate(_expand(recorded.source, server.url(PREFIX), folder))
         source = build_source(system, config, PullContext(run_started=datetime.now(UTC)))
         builder = EventBuilder(system, resolver, system=config.system, ingested_at=datetime.now(UTC))
         events: list[dict[str, Any]] = []
         rejected: list[str] = []
         try:
             for stream in source.streams:
-                for page in source.read(stream, {}):
+                for page in source.read(stream, dict(recorded.state.get(stream.name, {}))):
                     for record in page.records:
                         try:
                             event = source.map(stream, record, builder)

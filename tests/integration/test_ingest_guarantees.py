@@ -154,7 +154,7 @@ def test_given_malformed_corpus_mixed_with_valid_events_when_drained_then_bad_qu
         assert expected_ids <= all_loaded
 
         def one(view: str, column: str, name: str) -> object:
-            return conn.execute(sa.text(f"select {column} from analytics.{view} where event_id::text = :id"),
+            return conn.execute(sa.text(f"select {column} from research.{view} where event_id::text = :id"),
                                 {"id": good_ids[name]}).scalar_one()
 
         # Hostile text is stored verbatim as plain text, and the tables it names still exist.

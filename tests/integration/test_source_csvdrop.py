@@ -32,7 +32,7 @@ def _config(rig: Rig, kind: Kind, **options: Any) -> Any:
 
 def _view(rig: Rig, view: str, source: str, key: str) -> dict[str, dict[str, Any]]:
     with rig.engine.connect() as conn:
-        rows = conn.execute(sa.text(f"select * from analytics.{view} where source = :s"), {"s": source}).mappings()
+        rows = conn.execute(sa.text(f"select * from research.{view} where source = :s"), {"s": source}).mappings()
         return {r[key]: dict(r) for r in rows}
 
 

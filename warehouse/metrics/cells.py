@@ -8,8 +8,9 @@ directly (its own unit cell); a level-2 node is the units under it (itself inclu
 level-1 nodes plus the root and unknown units and the staff with no unit. Suppression (suppression.py)
 sees every equation a reader could write.
 
-`fingerprint` identifies a cell's rows (their count and a sum of row hashes): two cells with the same
-fingerprint hold the same rows, in whichever grain or segment, and must share one suppression decision.
+`fingerprint` identifies a cell's rows (their count and a sum of hashes of each row's person and calendar
+week): two cells with the same fingerprint hold the same person-weeks, in whichever grain or segment, and
+must share one suppression decision.
 """
 
 from __future__ import annotations
@@ -24,8 +25,11 @@ from warehouse.metrics.registry import RESIDUAL, TRUST, Metric, partition_of
 CELL_COLUMNS = ["metric_id", "grain", "period", "period_start", "period_index", "segment_type", "segment_value",
                 "parent_segment_type", "parent_segment_value", "partition", "value", "numerator", "denominator",
                 "n", "fingerprint"]
-# Hashes each base row once per cell it falls in; summed with the row count it identifies the cell's rows.
-ROW_HASH_SQL = ("hashtextextended(concat_ws('|', subject::text, week_start::text, weeks_since_go_live::text), 0)"
+# Hashes each base row by its person and calendar week (`_day`: the row's week, or for a row of the week-since-
+# go-live grain only, the last day of that week), once per cell it falls in; summed, with the row count, it
+# identifies the cell's rows. A wave going live on a Monday gives the same person-weeks in a calendar week and
+# in a week since go-live, even where the base SQL writes each grain's rows separately.
+ROW_HASH_SQL = ("hashtextextended(concat_ws('|', subject::text, date_trunc('week', _day)::date::text), 0)"
                 "::numeric")
 FINGERPRINT_SQL = f"(count(*)::text || ':' || coalesce(sum({ROW_HASH_SQL})::text, ''))"
 

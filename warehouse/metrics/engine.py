@@ -102,8 +102,10 @@ def _grouping_sql(metric: Metric, grain_column: str, period_filter: str,
     columns = ", ".join(used + [f"null::text as {c}" for c in _GROUP_COLUMNS if c not in used])
     bits = f"grouping({', '.join(used)})" if used else "0"
     enriched = (f"select b.* from {stored} b where b.{grain_column} is not null {period_filter}" if stored else
-                f"""select b.*, l.org_l1, l.org_l2
+                f"""select b.*, l.org_l1, l.org_l2,
+                           coalesce(b.week_start, dw.go_live_date + 7 * b.weeks_since_go_live + 6) as _day
                     from ({metric.base_sql}) b left join core.v_org_levels l using (org_unit)
+                    left join core.dim_wave dw on dw.go_live_wave = b.go_live_wave
                     where b.{grain_column} is not null {period_filter}""")
     sql = f"""
         with enriched as ({enriched})

@@ -37,15 +37,21 @@ def previous_state(conn: Connection, metric_id: str) -> pd.DataFrame:
 
 
 def with_linked(cells: pd.DataFrame, previous: pd.DataFrame, metric_id: str) -> pd.DataFrame:
-    """`cells` and, frozen at their stored state, every stored cell of the periods not recomputed now that
-    hold a cell with the same rows as a recomputed one (a week since go-live recomputed for one wave is the
-    calendar week of another), so a decision taken now reaches its twin and the twin's partitions."""
+    """`cells` and, as stored, every stored cell of the periods not recomputed now that hold a cell with the
+    same rows as a recomputed one (a week since go-live recomputed for one wave is the calendar week of
+    another), and of their twins in turn: decisions are taken afresh over all of them, as a full refresh
+    takes them, so a decision taken now reaches every twin and the twins' partitions. Their statistics are
+    the stored ones (core.metric_disclosure keeps them for hidden cells too); a cell stored hidden before
+    they were kept stays hidden (`frozen_forced`)."""
     if previous.empty or cells.empty:
         return cells
     stored = previous.reset_index()
     recomputed = set(zip(cells["grain"], cells["period"], strict=True))
     elsewhere = stored[[k not in recomputed for k in zip(stored["grain"], stored["period"], strict=True)]]
-    fingerprints = set(cells["fingerprint"].dropna())
+    # The recomputed cells' rows now, and their rows before: a stored cell hidden only because it had the
+    # same rows as one of them may no longer need hiding.
+    before = stored[[k in recomputed for k in zip(stored["grain"], stored["period"], strict=True)]]
+    fingerprints = set(cells["fingerprint"].dropna()) | set(before["fingerprint"].dropna())
     periods: set[tuple[Any, Any]] = set()
     while True:  # twins of twins: until no stored period outside the set shares rows with one inside
         twins = elsewhere[elsewhere["fingerprint"].isin(fingerprints)]
@@ -63,28 +69,39 @@ def with_linked(cells: pd.DataFrame, previous: pd.DataFrame, metric_id: str) -> 
     frozen["frozen"] = True
     frozen["frozen_hidden"] = frozen["last_hidden"].astype(bool)
     frozen["frozen_reason"] = frozen["last_reason"]
+    frozen["frozen_forced"] = frozen["frozen_hidden"] & frozen[["value", "numerator", "denominator"]].isna().all(axis=1)
     out = cells.copy()
     out["frozen"] = False
     out["frozen_hidden"] = False
     out["frozen_reason"] = None
-    extra = ["frozen", "frozen_hidden", "frozen_reason"]
+    out["frozen_forced"] = False
+    extra = ["frozen", "frozen_hidden", "frozen_reason", "frozen_forced"]
     return pd.concat([out, frozen[CELL_COLUMNS + extra]], ignore_index=True)
 
 
 def to_write(cells: pd.DataFrame) -> pd.DataFrame:
-    """The recomputed cells, and the frozen ones whose decision changed (they are now hidden)."""
+    """The recomputed cells, and the stored ones whose decision changed."""
     if "frozen" not in cells:
         return cells
     frozen = cells["frozen"].astype(bool)
-    changed = frozen & cells["suppressed"] & ~cells["frozen_hidden"].astype(bool)
+    changed = frozen & ((cells["suppressed"] != cells["frozen_hidden"].astype(bool))
+                        | (cells["suppressed"] & (cells["suppression_reason"] != cells["frozen_reason"])))
     return cells[~frozen | changed]
 
 
-_VALUE_COLUMNS = ("refresh_id", "metric_id", "grain", "period", "period_start", "period_index", "segment_type",
-                  "segment_value", "parent_segment_type", "parent_segment_value", "partition", "value",
-                  "numerator", "denominator", "n", "suppressed", "suppression_reason", "computed_at",
-                  "fingerprint")
+_COLUMNS = ("refresh_id", "metric_id", "grain", "period", "period_start", "period_index", "segment_type",
+            "segment_value", "parent_segment_type", "parent_segment_value", "partition", "value", "numerator",
+            "denominator", "n", "suppressed", "suppression_reason", "computed_at", "fingerprint")
+_CELLS = "pg_temp.realise_cells"  # this refresh's cells of one metric, statistics included when hidden
 
+# History gets no statistic of a hidden cell; the internal state keeps them (so a later refresh can show a
+# cell that no longer needs hiding) with the statistics last shown.
+_HISTORY_SQL = f"""
+    insert into core.metric_values ({", ".join(_COLUMNS)})
+    select {", ".join(f"case when suppressed then null else {c} end" if c in ("value", "numerator", "denominator")
+                      else c for c in _COLUMNS)}
+    from {_CELLS}
+"""
 _REMEMBER_SQL = """
     insert into core.metric_disclosure as m (
         metric_id, grain, period, segment_type, segment_value, refresh_id, computed_at, period_start,
@@ -97,7 +114,7 @@ _REMEMBER_SQL = """
            case when not suppressed then refresh_id end, case when not suppressed then computed_at end,
            case when not suppressed then value end, case when not suppressed then numerator end,
            case when not suppressed then denominator end, case when not suppressed then n end
-    from core.metric_values where refresh_id = :r and (cast(:m as text) is null or metric_id = :m)
+    from {source}
     on conflict (metric_id, grain, period, segment_type, segment_value) do update set
         refresh_id = excluded.refresh_id, computed_at = excluded.computed_at,
         period_start = excluded.period_start, period_index = excluded.period_index,
@@ -119,17 +136,20 @@ def _text(value: Any) -> str | None:
     return None if value is None or pd.isna(value) else str(value)
 
 
-def _number(value: Any, hidden: bool) -> float | None:
-    return None if hidden or value is None or pd.isna(value) else float(value)
+def _number(value: Any) -> float | None:
+    return None if value is None or pd.isna(value) else float(value)
 
 
 def write(conn: Connection, cells: pd.DataFrame, metric_id: str, refresh_id: int, computed_at: datetime) -> None:
-    """Cells appended to history and remembered per cell. Hidden cells are stored without value, numerator or
-    denominator: nothing to leak later. Written by COPY, in the refresh's transaction (an insert per cell
-    costs more than its computing)."""
+    """Cells appended to history and remembered per cell. Hidden cells go to history without value,
+    numerator or denominator: nothing to leak later. Copied in, in the refresh's transaction (an insert per
+    cell costs more than its computing)."""
+    conn.execute(sa.text(f"create temporary table if not exists {_CELLS.split('.')[1]} "
+                         "(like core.metric_values including defaults) on commit drop"))
+    conn.execute(sa.text(f"truncate {_CELLS}"))
     cursor = conn.connection.cursor()
     try:
-        with cursor.copy(f"copy core.metric_values ({', '.join(_VALUE_COLUMNS)}) from stdin") as copy:
+        with cursor.copy(f"copy {_CELLS} ({', '.join(_COLUMNS)}) from stdin") as copy:
             for row in cells.itertuples(index=False):
                 hidden = bool(row.suppressed)
                 copy.write_row((
@@ -138,14 +158,18 @@ def write(conn: Connection, cells: pd.DataFrame, metric_id: str, refresh_id: int
                     None if pd.isna(row.period_index) else int(row.period_index),
                     row.segment_type, row.segment_value, _text(row.parent_segment_type),
                     _text(row.parent_segment_value), _text(row.partition),
-                    _number(row.value, hidden), _number(row.numerator, hidden), _number(row.denominator, hidden),
+                    _number(row.value), _number(row.numerator), _number(row.denominator),
                     int(row.n), hidden, row.suppression_reason if hidden else None, computed_at,
                     _text(row.fingerprint)))
     finally:
         cursor.close()
-    remember(conn, refresh_id, metric_id)
+    conn.execute(sa.text(_HISTORY_SQL))
+    conn.execute(sa.text(_REMEMBER_SQL.format(source=_CELLS)))
 
 
 def remember(conn: Connection, refresh_id: int, metric_id: str | None = None) -> None:
-    """Each cell a refresh wrote (of one metric, or all) as its newest state in core.metric_disclosure."""
-    conn.execute(sa.text(_REMEMBER_SQL), {"r": refresh_id, "m": metric_id})
+    """Each cell a refresh wrote to history (of one metric, or all) as its newest state in
+    core.metric_disclosure: for history written by other means than `write`."""
+    source = ("(select * from core.metric_values where refresh_id = :r "
+              "and (cast(:m as text) is null or metric_id = :m)) v")
+    conn.execute(sa.text(_REMEMBER_SQL.format(source=source)), {"r": refresh_id, "m": metric_id})

@@ -55,8 +55,9 @@ def suppress(cells: pd.DataFrame, minimum: int, previous: pd.DataFrame | None = 
     """`cells` with `suppressed` and `suppression_reason` columns added (a new frame).
 
     `previous`, indexed by KEY, is each cell's state after the previous refreshes. Cells marked `frozen`
-    were not recomputed: they are in the frame because they share rows or a partition with cells that were,
-    and keep their stored decision unless a rule must hide them (`frozen_hidden`, `frozen_reason`).
+    were not recomputed: they are in the frame because they share rows or a partition with cells that were;
+    they are decided like the others (their statistics did not change), except those marked
+    `frozen_forced`, which stay hidden.
     """
     rules = frozenset(rules) | {"primary"}
     out = cells.copy()
@@ -90,22 +91,23 @@ class _State:
         self.labels = [str(v) for v in cells["segment_value"].tolist()]
         self.keys = list(zip(*(cells[c].tolist() for c in KEY), strict=True))
         self.metrics = cells["metric_id"].tolist()
-        frozen = cells["frozen"].fillna(False).astype(bool).tolist() if "frozen" in cells else [False] * len(self.n)
         self.hidden = [n < minimum for n in self.n]
         self.reasons: list[str | None] = ["primary" if h else None for h in self.hidden]
         # How many people a hidden cell keeps from a reader: all of them, unless its statistics were shown
         # before (then only those who changed since, and none if nothing did). At least one: a cell can
         # count no one in `n` (staff in scope, say) and still carry someone's records (their tickets).
         self.weight = [max(n, 1) for n in self.n]
-        for i in (i for i, f in enumerate(frozen) if f):
-            self.hidden[i] = bool(cells["frozen_hidden"].iat[i])
-            self.reasons[i] = cells["frozen_reason"].iat[i] if self.hidden[i] else None
+        self.ever_shown = [False] * len(self.n)
+        forced = cells["frozen_forced"].fillna(False).astype(bool).tolist() if "frozen_forced" in cells else []
+        for i in (i for i, f in enumerate(forced) if f):  # hidden, and its statistics were not kept
+            self.hidden[i] = True
+            self.reasons[i] = cells["frozen_reason"].iat[i] or "secondary"
         if previous is not None and not previous.empty:
-            self._history(cells, previous, frozen)
+            self._history(cells, previous)
         self.fingerprints = cells["fingerprint"].tolist() if "fingerprint" in cells else [None] * len(self.n)
         self._families(cells)
 
-    def _history(self, cells: pd.DataFrame, previous: pd.DataFrame, frozen: list[bool]) -> None:
+    def _history(self, cells: pd.DataFrame, previous: pd.DataFrame) -> None:
         before = previous.reindex(pd.MultiIndex.from_tuples(self.keys, names=KEY))
         stats = list(zip(*(cells[c].tolist() for c in ("value", "numerator", "denominator", "n")), strict=True))
         shown = list(zip(*(before[c].tolist() for c in
@@ -120,10 +122,8 @@ class _State:
             shown_n = shown[i][3]
             ever_shown = shown_n is not None and not (isinstance(shown_n, float) and math.isnan(shown_n))
             unchanged = ever_shown and all(_same(a, b) for a, b in zip(now, shown[i], strict=True))
-            if frozen[i]:
-                self.weight[i] = 0 if unchanged or not self.hidden[i] else (1 if ever_shown else max(self.n[i], 1))
-                continue
             if ever_shown:
+                self.ever_shown[i] = True
                 moved = abs(self.n[i] - int(shown_n))
                 self.weight[i] = 0 if unchanged else max(moved, 1)
                 if not self.hidden[i] and not unchanged and moved < self.minimum:
@@ -143,11 +143,12 @@ class _State:
                 continue
             families.setdefault((metric, grain, period, parent_type, parent_value, partition_of(segment)),
                                 []).append(i)
-        self.families = sorted(
-            ((position.get(f[:5]), children) for f, children in families.items()),
-            key=lambda fc: (_DEPTH.get(str(self.keys[fc[0]][2]) if fc[0] is not None else "", 3),
-                            tuple(map(str, self.keys[fc[0]] if fc[0] is not None else ())),
-                            tuple(self.labels[c] for c in fc[1])))
+        # Visited top-down (trust, then level-1 and level-2 parents), then by parent and partition: an order
+        # that depends on the cells, not on the order of the rows.
+        ordered = sorted(families.items(), key=lambda fc: (
+            _DEPTH.get(str(fc[0][3]), 3), tuple(map(str, fc[0]))))
+        self.families = [(position.get(f[:5]), sorted(children, key=lambda c: (self.keys[c][2], self.labels[c])))
+                         for f, children in ordered]
         self.partitions: dict[int, list[list[int]]] = {}  # a cell's own partitions, each a list of children
         for parent, children in self.families:
             if parent is not None:
@@ -175,15 +176,17 @@ class _State:
 
     def _floor(self, i: int) -> int:
         """The fewest people a reader knows a hidden cell's unknown part holds: every published cell holds
-        someone, so a hidden cell at least one, and a hidden parent at least one per hidden child. When the
-        people hidden in an equation are no more than that, every count in it is pinned down."""
-        if self._mass(i) <= 0:
+        someone, so a hidden cell never shown at least one, and a hidden parent at least one per such hidden
+        child. (A cell shown before hides a change, which can go either way.) When the people hidden in an
+        equation are no more than that, every count in it is pinned down."""
+        mass = self._mass(i)
+        if mass <= 0 or self.ever_shown[i]:
             return 0
         partitions = self.partitions.get(i)
         if not partitions:
             return 1
         least = min(partitions, key=lambda p: sum(self._mass(c) for c in p))
-        return max(1, sum(self._floor(c) for c in least))
+        return min(mass, max(1, sum(self._floor(c) for c in least)))
 
     def _smallest(self, candidates: list[int]) -> int | None:
         return min(candidates, key=lambda c: (self.n[c], self.labels[c])) if candidates else None
