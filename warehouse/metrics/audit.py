@@ -666,7 +666,8 @@ def _collect(df: pd.DataFrame, stat: str, families: list[_Family], solved: Mappi
                 findings.append(cell(row, _route_of(df, row, families, links, floor), {"n": round(value, 6)}))
         else:
             n_value = n_known.get(row)
-            if df.at[row, "suppression_reason"] == "primary" or (n_value is not None and n_value < k - _TOL):
+            # A figure of a group known to be empty (n pinned at 0) gives no one away.
+            if (df.at[row, "suppression_reason"] == "primary" and n_value is None) or small(n_value):
                 figures = {stat: value} if n_value is None else {stat: value, "n": n_value}
                 findings.append(cell(row, _route_of(df, row, families, links, floor), figures,
                                      "figure of a group under the minimum"))
