@@ -29,8 +29,8 @@ _STATE_SQL = """
 
 def previous_state(conn: Connection, metric_id: str) -> pd.DataFrame:
     """Each stored cell of the metric, indexed by KEY (empty before its first refresh)."""
-    rows = conn.execute(sa.text(_STATE_SQL), {"m": metric_id}).mappings().all()
-    frame = pd.DataFrame([dict(r) for r in rows])
+    result = conn.execute(sa.text(_STATE_SQL), {"m": metric_id})
+    frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
     if frame.empty:
         return frame
     return frame.set_index(KEY)
@@ -46,24 +46,22 @@ def with_linked(cells: pd.DataFrame, previous: pd.DataFrame, metric_id: str) -> 
     if previous.empty or cells.empty:
         return cells
     stored = previous.reset_index()
-    recomputed = set(zip(cells["grain"], cells["period"], strict=True))
-    elsewhere = stored[[k not in recomputed for k in zip(stored["grain"], stored["period"], strict=True)]]
+    period = stored["grain"].astype(str) + "|" + stored["period"].astype(str)
+    recomputed = period.isin(set(cells["grain"].astype(str) + "|" + cells["period"].astype(str)))
+    elsewhere, elsewhere_period = stored[~recomputed], period[~recomputed]
     # The recomputed cells' rows now, and their rows before: a stored cell hidden only because it had the
     # same rows as one of them may no longer need hiding.
-    before = stored[[k in recomputed for k in zip(stored["grain"], stored["period"], strict=True)]]
-    fingerprints = set(cells["fingerprint"].dropna()) | set(before["fingerprint"].dropna())
-    periods: set[tuple[Any, Any]] = set()
+    fingerprints = set(cells["fingerprint"].dropna()) | set(stored.loc[recomputed, "fingerprint"].dropna())
+    periods: set[str] = set()
     while True:  # twins of twins: until no stored period outside the set shares rows with one inside
-        twins = elsewhere[elsewhere["fingerprint"].isin(fingerprints)]
-        more = set(zip(twins["grain"], twins["period"], strict=True)) - periods
+        more = set(elsewhere_period[elsewhere["fingerprint"].isin(fingerprints)]) - periods
         if not more:
             break
         periods |= more
-        added = elsewhere[[k in more for k in zip(elsewhere["grain"], elsewhere["period"], strict=True)]]
-        fingerprints |= set(added["fingerprint"].dropna())
+        fingerprints |= set(elsewhere.loc[elsewhere_period.isin(more), "fingerprint"].dropna())
     if not periods:
         return cells
-    frozen = elsewhere[[k in periods for k in zip(elsewhere["grain"], elsewhere["period"], strict=True)]].copy()
+    frozen = elsewhere[elsewhere_period.isin(periods)].copy()
     frozen["metric_id"] = metric_id
     frozen["n"] = frozen["last_n"]
     frozen["frozen"] = True
