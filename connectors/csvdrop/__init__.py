@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 from connectors.core.build import EventBuilder
 from connectors.core.config import SourceConfig
 from connectors.core.errors import SourceError
-from connectors.core.stream import MappingError, Page, PullContext, Source, Stream, register
+from connectors.core.stream import MappingError, Page, PullContext, Schedule, Source, Stream
 from connectors.core.tabular import (
     LocalTimes,
     blank,
@@ -51,11 +51,12 @@ PROBLEM_FIELD = "__problem__"  # why a row's values were not kept (its fields do
 UNMAPPED = "[unmapped]"  # the value of a column the mapping does not read
 
 
-@register
 class CsvDrop(Source):
     """A folder of CSV files of one kind; see the module docstring and settings.EXAMPLE_YAML."""
 
     type: ClassVar[str] = "csvdrop"
+    summary: ClassVar[str] = "Generic CSV drop folder."
+    pull_schedule: ClassVar[Schedule] = Schedule(interval=900)
     streams: ClassVar[tuple[Stream, ...]] = (
         Stream("form_responses", Kind.FORM_RESPONSE, primary_key=("id",), cursor_field=None, sorted_by_cursor=False),
         Stream("helpdesk_tickets", Kind.HELPDESK_TICKET, primary_key=("id",), cursor_field=None,

@@ -17,7 +17,7 @@ from pydantic import Field
 
 from connectors.core.build import EventBuilder
 from connectors.core.errors import SourceError
-from connectors.core.stream import MappingError, Options, Page, Source, StaffRecord, Stream, register
+from connectors.core.stream import MappingError, Options, Page, Schedule, Source, StaffRecord, Stream
 from warehouse.directory import DirectoryEntry
 
 
@@ -38,9 +38,10 @@ class EsrOptions(Options):
     encoding: str = "utf-8-sig"
 
 
-@register
 class EsrCsv(Source):
     type: ClassVar[str] = "esr_csv"
+    summary: ClassVar[str] = "Staff directory (ESR export): org unit, staff group, band and go-live wave per person."
+    pull_schedule: ClassVar[Schedule] = Schedule(cron="0 5 * * *")
     streams: ClassVar[tuple[Stream, ...]] = (
         Stream("staff", None, primary_key=("Email Address",), cursor_field=None, sorted_by_cursor=False),
     )

@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 
 from connectors.core.build import EventBuilder
 from connectors.core.errors import CursorExpired, SourceError
-from connectors.core.stream import MappingError, Page, Source, Stream, cursor_after, register
+from connectors.core.stream import MappingError, Page, Schedule, Source, Stream, cursor_after
 from connectors.googleforms.answers import (
     FormIndex,
     answer_values,
@@ -46,9 +46,10 @@ log = logging.getLogger(__name__)
 __all__ = ["EXAMPLE_YAML", "GoogleForms"]
 
 
-@register
 class GoogleForms(Source):
     type: ClassVar[str] = "googleforms"
+    summary: ClassVar[str] = "Google Forms responses (Forms API), incremental by last submitted time."
+    pull_schedule: ClassVar[Schedule] = Schedule(interval=900)
     streams: ClassVar[tuple[Stream, ...]] = (
         Stream("responses", Kind.FORM_RESPONSE, primary_key=("formId", "responseId"),
                cursor_field="lastSubmittedTime", sorted_by_cursor=False),

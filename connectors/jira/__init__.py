@@ -29,7 +29,7 @@ from typing import Any, ClassVar
 
 from connectors.core.build import EventBuilder, retraction
 from connectors.core.errors import SourceError
-from connectors.core.stream import MappingError, Page, Source, Stream, cursor_after, register
+from connectors.core.stream import MappingError, Page, Schedule, Source, Stream, cursor_after
 from connectors.jira.client import JiraClient, jira_time
 from connectors.jira.settings import (
     CANCELLED_STATUSES,
@@ -197,7 +197,6 @@ def without_users(value: Any) -> Any:
     return value
 
 
-@register
 class Jira(Source):
     """Jira Service Management requests as help-desk tickets.
 
@@ -212,6 +211,8 @@ class Jira(Source):
     """
 
     type: ClassVar[str] = "jira"
+    summary: ClassVar[str] = "Jira Service Management issues (REST search on updated)."
+    pull_schedule: ClassVar[Schedule] = Schedule(interval=300)
     streams: ClassVar[tuple[Stream, ...]] = (
         Stream("issues", Kind.HELPDESK_TICKET, primary_key=("key",), cursor_field="updated", sorted_by_cursor=True),
     )
@@ -263,7 +264,6 @@ class Jira(Source):
         self.api.close()
 
 
-@register
 class JiraWebhook(PushSource):
     """Jira Cloud admin webhooks (issue created, updated, deleted), received by `realise webhook serve`.
 

@@ -55,7 +55,7 @@ from connectors.core.build import EventBuilder, parse_time
 from connectors.core.config import SourceConfig
 from connectors.core.errors import SourceError
 from connectors.core.http import HttpClient
-from connectors.core.stream import MappingError, Page, PullContext, Source, Stream, register
+from connectors.core.stream import MappingError, Page, PullContext, Schedule, Source, Stream
 from connectors.moodle.client import FunctionRefused, MoodleClient, MoodleError
 from connectors.moodle.mapping import (
     activity_verb,
@@ -119,9 +119,10 @@ def _before(status: dict[str, Any], since: datetime) -> bool:
     return when is not None and when < since
 
 
-@register
 class Moodle(Source):
     type: ClassVar[str] = "moodle"
+    summary: ClassVar[str] = "Moodle/Totara enrolments and course completions (web services)."
+    pull_schedule: ClassVar[Schedule] = Schedule(cron="15 * * * *")
     streams: ClassVar[tuple[Stream, ...]] = (
         Stream(ENROLMENTS, Kind.TRAINING_RECORD, primary_key=("courseid", "userid"), cursor_field=None,
                sorted_by_cursor=False),

@@ -43,7 +43,7 @@ from typing import Any, ClassVar
 from connectors.core.build import EventBuilder, retraction
 from connectors.core.errors import SourceError
 from connectors.core.identity import UNKNOWN_GROUP
-from connectors.core.stream import MappingError, Page, Source, Stream, register
+from connectors.core.stream import MappingError, Page, Schedule, Source, Stream
 from connectors.core.tabular import (
     LocalTimes,
     blank,
@@ -152,11 +152,12 @@ def _copy(form: dict[str, Any]) -> dict[str, Any]:
     return {k: dict(v) if isinstance(v, dict) else list(v) if isinstance(v, list) else v for k, v in form.items()}
 
 
-@register
 class MsForms(Source):
     """Microsoft Forms exports; see the module docstring for the quirks and settings.EXAMPLE_YAML for config."""
 
     type: ClassVar[str] = "msforms"
+    summary: ClassVar[str] = "Microsoft Forms exports (xlsx/csv) dropped in the exports folder."
+    pull_schedule: ClassVar[Schedule] = Schedule(interval=900)
     streams: ClassVar[tuple[Stream, ...]] = (
         Stream("responses", Kind.FORM_RESPONSE, primary_key=("form_id", "id"), cursor_field="ID",
                sorted_by_cursor=True),

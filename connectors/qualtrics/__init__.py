@@ -47,7 +47,7 @@ from typing import Any, ClassVar
 
 from connectors.core.build import EventBuilder, parse_time, retraction
 from connectors.core.errors import SourceError
-from connectors.core.stream import MappingError, Page, PullContext, Source, Stream, register
+from connectors.core.stream import MappingError, Page, PullContext, Schedule, Source, Stream
 from connectors.core.tabular import blank, number, whole
 from connectors.qualtrics.client import ContinuationRefused, Export, QualtricsClient
 from connectors.qualtrics.settings import (
@@ -119,11 +119,12 @@ def is_anonymous(values: dict[str, Any]) -> bool:
     return str(values.get("distributionChannel") or "").strip().lower() == ANONYMOUS_CHANNEL
 
 
-@register
 class Qualtrics(Source):
     """Qualtrics response exports; see the module docstring for the quirks and settings.EXAMPLE_YAML."""
 
     type: ClassVar[str] = "qualtrics"
+    summary: ClassVar[str] = "Qualtrics response exports (skills assessment), incremental by recorded date."
+    pull_schedule: ClassVar[Schedule] = Schedule(cron="45 * * * *")
     streams: ClassVar[tuple[Stream, ...]] = (
         Stream(SKILLS, Kind.SKILLS_ASSESSMENT, primary_key=("responseId",), cursor_field="recordedDate",
                sorted_by_cursor=False),

@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 
 from connectors.core.build import EventBuilder
 from connectors.core.errors import SourceError
-from connectors.core.stream import MappingError, Page, Source, Stream, cursor_after, register
+from connectors.core.stream import MappingError, Page, Schedule, Source, Stream, cursor_after
 from connectors.servicenow.client import ServiceNowClient, label_of, value_of
 from connectors.servicenow.settings import STATE_CODES, STATE_LABELS, TIME_FORMAT, ServiceNowOptions
 from schemas.events import Event, Kind, TicketStatus
@@ -71,7 +71,6 @@ def whole_number(field: Any, what: str) -> int:
         raise MappingError(f"{what} {text!r} is not a number") from None
 
 
-@register
 class ServiceNow(Source):
     """Incidents as help-desk tickets.
 
@@ -86,6 +85,8 @@ class ServiceNow(Source):
     """
 
     type: ClassVar[str] = "servicenow"
+    summary: ClassVar[str] = "ServiceNow incidents (Table API), incremental by sys_updated_on."
+    pull_schedule: ClassVar[Schedule] = Schedule(interval=300)
     streams: ClassVar[tuple[Stream, ...]] = (
         Stream("incidents", Kind.HELPDESK_TICKET, primary_key=("number",), cursor_field="sys_updated_on",
                sorted_by_cursor=True),

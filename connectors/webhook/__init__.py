@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 
 from connectors.core.build import EventBuilder, parse_time
 from connectors.core.errors import SourceError
-from connectors.core.stream import MappingError, Page, Source, Stream, register, source_type
+from connectors.core.stream import MappingError, Page, Source, Stream, source_type
 from connectors.webhook.settings import EXAMPLE_YAML, WebhookMapping, WebhookOptions, WebhookTransport
 from schemas.events import Event, Kind
 
@@ -129,7 +129,6 @@ def is_push_type(type_name: str) -> bool:
         return False
 
 
-@register
 class Webhook(PushSource):
     type: ClassVar[str] = "webhook"
     streams: ClassVar[tuple[Stream, ...]] = (

@@ -42,7 +42,7 @@ from connectors.core.build import EventBuilder, parse_time, retraction
 from connectors.core.config import SourceConfig
 from connectors.core.errors import CursorExpired, SourceError
 from connectors.core.http import HttpClient
-from connectors.core.stream import MappingError, Page, PullContext, Source, Stream, cursor_after, register
+from connectors.core.stream import MappingError, Page, PullContext, Schedule, Source, Stream, cursor_after
 from connectors.xapi.client import XapiClient
 from connectors.xapi.mapping import (
     RequiredCourses,
@@ -60,9 +60,10 @@ __all__ = ["EXAMPLE_YAML", "Xapi"]
 log = logging.getLogger(__name__)
 
 
-@register
 class Xapi(Source):
     type: ClassVar[str] = "xapi"
+    summary: ClassVar[str] = "xAPI statements from the Learning Record Store, incremental by stored time."
+    pull_schedule: ClassVar[Schedule] = Schedule(interval=900)
     streams: ClassVar[tuple[Stream, ...]] = (
         Stream("statements", Kind.TRAINING_RECORD, primary_key=("id",), cursor_field="stored",
                sorted_by_cursor=True),

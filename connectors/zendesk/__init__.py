@@ -31,7 +31,7 @@ from typing import Any, ClassVar
 
 from connectors.core.build import EventBuilder, parse_time, retraction
 from connectors.core.errors import SourceError
-from connectors.core.stream import MappingError, Page, Source, Stream, cursor_after, register
+from connectors.core.stream import MappingError, Page, Schedule, Source, Stream, cursor_after
 from connectors.zendesk.client import ZendeskClient, unix
 from connectors.zendesk.settings import PRIORITIES, STATUSES, ZendeskOptions
 from schemas.events import Event, Kind, TicketStatus
@@ -84,7 +84,6 @@ def satisfaction(rating: Any) -> int | None:
     return None
 
 
-@register
 class Zendesk(Source):
     """Zendesk Support tickets as help-desk tickets.
 
@@ -99,6 +98,8 @@ class Zendesk(Source):
     """
 
     type: ClassVar[str] = "zendesk"
+    summary: ClassVar[str] = "Zendesk tickets (cursor-based incremental export)."
+    pull_schedule: ClassVar[Schedule] = Schedule(interval=600)
     streams: ClassVar[tuple[Stream, ...]] = (
         Stream(TICKETS, Kind.HELPDESK_TICKET, primary_key=("id",), cursor_field="updated_at",
                sorted_by_cursor=True),

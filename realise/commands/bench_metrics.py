@@ -6,11 +6,10 @@ import json
 from typing import Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-out = Console()
-err = Console(stderr=True)
+from realise.commands.context import err, out, settings
+from realise.errors import UserError
 
 
 def _show(title: str, figures: dict[str, Any], as_json: bool) -> None:
@@ -28,7 +27,6 @@ def _show(title: str, figures: dict[str, Any], as_json: bool) -> None:
 
 
 def _check_metrics(metric: list[str] | None) -> list[str] | None:
-    from realise.errors import UserError
     from warehouse.metrics.registry import all_metrics
 
     unknown = set(metric or []) - set(all_metrics())
@@ -50,7 +48,6 @@ def register(bench_app: typer.Typer) -> None:
     ) -> None:
         """Full vs incremental metric refresh after 1% new events; checks both leave the same latest values."""
         from bench.refresh import run_bench
-        from realise.cli import settings
 
         figures = run_bench(settings(), events, reuse=reuse, metric_ids=_check_metrics(metric), progress=err)
         _show(f"refresh benchmark: {events:,} events, incremental after 1% new", figures, as_json)
@@ -68,8 +65,6 @@ def register(bench_app: typer.Typer) -> None:
     ) -> None:
         """Seconds from publishing a form response to net_experience_score (trust, its week) reflecting it."""
         from bench.freshness import METRIC, run_bench
-        from realise.cli import settings
-        from realise.errors import UserError
 
         metric_ids = _check_metrics(metric)
         if metric_ids is not None and METRIC not in metric_ids:
@@ -88,7 +83,6 @@ def register(bench_app: typer.Typer) -> None:
         """Share of cells hidden per metric and grain with primary suppression only, with each further rule and
         with all rules, and the disclosure audit's findings for each."""
         from bench.confidentiality import run_bench
-        from realise.cli import settings
 
         figures = run_bench(settings(), events, reuse=reuse, say=err.print)
         _show(f"confidentiality benchmark: {events:,} events", figures, as_json)

@@ -5,11 +5,9 @@ from __future__ import annotations
 import json
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-out = Console()
-err = Console(stderr=True)
+from realise.commands.context import err, out, settings
 
 
 def register(bench_app: typer.Typer) -> None:
@@ -23,7 +21,6 @@ def register(bench_app: typer.Typer) -> None:
     ) -> None:
         """Records/s per connector against the simulator, publishing included, vs the API reader alone."""
         from bench.pull import run_bench
-        from realise.cli import settings
 
         figures = run_bench(settings(), staff=staff, sources=source or None, progress=err)
         if as_json:

@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import typer
-from rich.console import Console
 
-out = Console()
+from realise.commands.context import out
+from realise.errors import UserError
 
 
 def register(bench_app: typer.Typer) -> None:
@@ -23,7 +23,6 @@ def register(bench_app: typer.Typer) -> None:
     ) -> None:
         """Recall and precision of scrub() on planted identifiers and look-alikes; Presidio's beside, if installed."""
         from bench.scrub import CORPUS, print_figures, run_bench
-        from realise.errors import UserError
 
         path = corpus or CORPUS
         if not path.is_file():

@@ -6,14 +6,12 @@ import json
 from pathlib import Path
 
 import typer
-from rich.console import Console
 
+from realise.commands.context import err, out, settings
 from realise.errors import UserError
 from warehouse.docs import EXAMPLES_DIR, GUIDE_FILE
 
 app = typer.Typer(help="Generated documentation.", no_args_is_help=True)
-out = Console()
-err = Console(stderr=True)
 
 
 @app.command("warehouse")
@@ -25,7 +23,6 @@ def warehouse_cmd(
     """The analysts' guide: analytics views and columns from the catalog, pipeline tables, example queries."""
     from alembic.script import ScriptDirectory
 
-    from realise.cli import settings
     from realise.stack import resolve_endpoints
     from warehouse.db import _alembic_config, check_connection, create_engine, current_revision, redact
     from warehouse.docs import ExampleError, render_guide

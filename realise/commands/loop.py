@@ -3,29 +3,26 @@
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from realise.commands.context import out, print_json, settings
 from realise.errors import UserError
 
 benefits_app = typer.Typer(help="The benefits register.", no_args_is_help=True)
 alerts_app = typer.Typer(help="Alerts raised by metric rules.", no_args_is_help=True)
 actions_app = typer.Typer(help="Actions taken on alerts, and whether they worked.", no_args_is_help=True)
-out = Console()
 
 STATUS_STYLE = {"on track": "green", "at risk": "yellow", "off track": "red", "no data": "dim",
                 "not evaluated": "dim"}
 
 
 def _engine() -> Any:
-    from realise.cli import settings
     from realise.stack import resolve_endpoints
     from warehouse.db import check_connection, create_engine
 
@@ -45,16 +42,6 @@ def _schema_checked(fn: Callable[..., None]) -> Callable[..., None]:
         with schema_hint():
             fn(*args, **kwargs)
     return wrapper
-
-
-def _settings() -> Any:
-    from realise.cli import settings
-
-    return settings()
-
-
-def _print_json(data: Any) -> None:
-    out.print_json(json.dumps(data, default=str))
 
 
 def _num(value: float | None, digits: int = 1) -> str:
@@ -123,7 +110,7 @@ def benefits_load(
     """Validate the register file and load it into the warehouse (benefits no longer in it are removed)."""
     from warehouse.benefits import evaluate_benefits, load_register, store_register
 
-    s = _settings()
+    s = settings()
     path = file or Path(s.metrics.benefits_file)
     specs = load_register(path)  # validate before touching the warehouse
     _, engine = _engine()
@@ -131,7 +118,7 @@ def benefits_load(
     evaluate_benefits(engine)
     rows = _benefit_rows(engine)
     if as_json:
-        _print_json({"file": str(path), **counts, "register": rows})
+        print_json({"file": str(path), **counts, "register": rows})
         return
     out.print(f"loaded {counts['benefits']} benefits from {path}: {counts['added']} added, "
               f"{counts['updated']} updated, {counts['removed']} removed")
@@ -147,7 +134,7 @@ def benefits_status(as_json: bool = typer.Option(False, "--json", help="Print as
     _, engine = _engine()
     rows = _benefit_rows(engine)
     if as_json:
-        _print_json(rows)
+        print_json(rows)
         return
     if not rows:
         raise UserError("the benefits register is empty: load it with `realise benefits load [FILE]`")
@@ -174,7 +161,7 @@ def alerts_list(
             f"status, opened_at, last_seen_at, resolved_at, actions, open_actions from analytics.alerts {where} "
             "order by opened_at desc, alert_id desc")).mappings()]
     if as_json:
-        _print_json(rows)
+        print_json(rows)
         return
     if not rows:
         out.print("no alerts" if show_all else "no open alerts (--all shows resolved ones)")
@@ -203,10 +190,10 @@ def alerts_rules(
     """Validate the alert rules file and show its rules (they run after every metrics refresh)."""
     from warehouse.alerts import load_rules
 
-    path = file or Path(_settings().metrics.alert_rules_file)
+    path = file or Path(settings().metrics.alert_rules_file)
     rules = load_rules(path)
     if as_json:
-        _print_json([r.model_dump() for r in rules])
+        print_json([r.model_dump() for r in rules])
         return
     table = Table(title=f"Alert rules in {path}")
     table.add_column("rule / metric", no_wrap=True)
@@ -256,7 +243,7 @@ def actions_add(
     data = {"action_id": action_id, "alert_id": alert_id, "description": what, "owner": owner,
             "due_date": due_date, "action_date": action_date, "status": "open", "alert_status": alert.status}
     if as_json:
-        _print_json(data)
+        print_json(data)
         return
     note = " (the alert is already resolved)" if alert.status != "open" else ""
     out.print(f"action {action_id} recorded on alert {alert_id}{note}: {what} - {owner}, due {due_date}")
@@ -280,7 +267,7 @@ def actions_list(
             f"after_weeks, change, improved, better, unit from analytics.actions {where} "
             "order by action_id")).mappings()]
     if as_json:
-        _print_json(rows)
+        print_json(rows)
         return
     if not rows:
         out.print("no actions yet: record one with `realise actions add ALERT_ID --what ... --owner ... --due ...`")
@@ -325,6 +312,6 @@ def actions_done(action_id: int = typer.Argument(..., help="Action to mark done 
             conn.execute(sa.text("update core.actions set status = 'done' where action_id = :id"),
                          {"id": action_id})
     if as_json:
-        _print_json({"action_id": action_id, "status": "done", "changed": not already})
+        print_json({"action_id": action_id, "status": "done", "changed": not already})
         return
     out.print(f"action {action_id} is already done" if already else f"action {action_id} done")

@@ -6,17 +6,16 @@ import json
 from typing import Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from realise import progress
+from realise.commands.context import err, out, settings
 from realise.errors import UserError
 
 app = typer.Typer(help="Benefits-realisation and adoption metrics.", no_args_is_help=True)
-out = Console()
 
 
 def _engine() -> Any:
-    from realise.cli import settings
     from realise.stack import resolve_endpoints
     from warehouse.db import check_connection, create_engine
 
@@ -41,9 +40,6 @@ def refresh_cmd(
     unknown = set(metric or []) - set(all_metrics())
     if unknown:
         raise UserError(f"unknown metric {', '.join(sorted(unknown))}: see `realise metrics list`")
-    from realise import progress
-    from realise.cli import err
-
     with progress.bars(err):
         result = refresh_metrics(engine, s, full=full, metric_ids=metric or None)
     data = {"refresh_id": result.refresh_id, "mode": result.mode, "metrics": result.metrics,

@@ -7,14 +7,12 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from realise.commands.context import err, out, settings
 from realise.errors import UserError
 
 sources_app = typer.Typer(help="Configured sources and their incremental state.", no_args_is_help=True)
-out = Console()
-err = Console(stderr=True)
 
 
 def parse_since(value: str | None) -> datetime | None:
@@ -38,7 +36,6 @@ def pull(
 ) -> None:
     """Read new and changed records from sources and publish them as events."""
     from connectors.service import ordered_sources, pull_sources
-    from realise.cli import settings
 
     s = settings()
     if all_sources:
@@ -81,8 +78,6 @@ def _progress_printer() -> Any:
 @sources_app.command("list")
 def list_sources(as_json: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
     """Configured sources with their type, location and stored state."""
-    from realise.cli import settings
-
     s = settings()
     states: dict[tuple[str, str], dict[str, Any]] = {}
     try:
@@ -127,7 +122,6 @@ def reset_source(
     """Forget a source's state: the next pull reads everything again (events dedupe downstream)."""
     from connectors.core.state import StateStore
     from connectors.service import source_config
-    from realise.cli import settings
     from realise.stack import resolve_endpoints
     from warehouse.db import check_connection, create_engine
 

@@ -6,9 +6,8 @@ import json
 from pathlib import Path
 
 import typer
-from rich.console import Console
 
-out = Console()
+from realise.commands.context import out, settings
 
 
 def report_cmd(
@@ -17,7 +16,6 @@ def report_cmd(
 ) -> None:
     """Write the benefits register, training readiness, help-desk demand, staff experience, skills, comment
     themes and open alerts with their actions to one HTML file that opens offline (charts included)."""
-    from realise.cli import settings
     from realise.report import write_report
     from realise.report.format import fmt_datetime
     from realise.stack import resolve_endpoints

@@ -11,10 +11,8 @@ from pathlib import Path
 
 import typer
 import yaml
-from rich.console import Console
 
-out = Console()
-err = Console(stderr=True)
+from realise.commands.context import err, out
 
 
 def simulate(

@@ -13,19 +13,17 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from realise.commands.context import out, settings
 from realise.errors import UserError
 
 app = typer.Typer(help="Data-quality (Great Expectations) results of ingest.", no_args_is_help=True)
-out = Console()
 
 KINDS = ("form_response", "helpdesk_ticket", "training_record", "skills_assessment")
 
 
 def _engine() -> Any:
-    from realise.cli import settings
     from realise.stack import resolve_endpoints
     from warehouse.db import check_connection, create_engine
 

@@ -4,12 +4,11 @@ the 2xx."""
 from __future__ import annotations
 
 import typer
-from rich.console import Console
 
+from realise.commands.context import err, settings
 from realise.errors import UserError
 
 app = typer.Typer(help="Signed webhooks from push-style form tools and Jira Cloud.", no_args_is_help=True)
-err = Console(stderr=True)
 
 
 @app.command("serve")
@@ -29,7 +28,6 @@ def serve(
     from connectors.webhook.receiver import WebhookReceiver, producer_options
     from flows.ingest.service import stop_on_signals
     from realise import kafka
-    from realise.cli import settings
     from realise.privacy import load_key
     from realise.stack import resolve_endpoints
     from warehouse.db import check_connection, create_engine
