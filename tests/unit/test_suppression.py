@@ -7,6 +7,7 @@ exactly one unknown child (and every hidden parent whose children are all known)
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 import pandas as pd
@@ -14,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from warehouse.metrics.audit import MetricInfo, audit
+from warehouse.metrics.audit import Background, MetricInfo, audit
 from warehouse.metrics.cells import CELL_COLUMNS
 from warehouse.metrics.suppression import suppress
 
@@ -482,3 +483,61 @@ def test_property_linear_programming_pins_down_no_group_under_the_minimum(cells:
     result = audit(published(out), {"net_experience_score": MetricInfo(min_group_size=MIN)})
     shown = out[["segment_type", "segment_value", "parent_segment_value", "n", "suppressed"]].to_string()
     assert not result.findings, "\n".join([shown] + [str(f) for f in result.findings[:5]])
+
+
+def test_a_parent_whose_children_add_up_to_a_known_sum_in_the_other_grain_protects_no_one():
+    # Wave W1 went live on Monday 2025-02-17, so calendar week 2025-03-03 is its week 2 since go-live; W2 has
+    # no go-live date. Calendar week: division D (shown) = units A (3) + B (7) + C (40, W2), so A + B = 10 is
+    # known. Week 2: D holds only A and B, so D is known too. Hiding D to protect the 3 people of division XD
+    # in week 2 would protect nothing: another division has to be hidden.
+    def org(segment: str, value: str, parent: tuple[str, str] | None, n: int, grain: str) -> dict[str, Any]:
+        period = "2025-03-03" if grain == "week" else "2"
+        return cell(segment, value, parent, n, n // 2, n, grain=grain, period=period)
+
+    week = [org("trust", "all", None, 127, "week"),
+            org("org_level_1", "D", ("trust", "all"), 50, "week"),
+            org("org_level_1", "XD", ("trust", "all"), 3, "week"),
+            org("org_level_1", "YD", ("trust", "all"), 70, "week"),
+            org("org_level_1", "WD", ("trust", "all"), 4, "week"),
+            org("org_unit", "A", ("org_level_1", "D"), 3, "week"),
+            org("org_unit", "B", ("org_level_1", "D"), 7, "week"),
+            org("org_unit", "C", ("org_level_1", "D"), 40, "week"),
+            org("org_unit", "X", ("org_level_1", "XD"), 3, "week"),
+            org("org_unit", "Y", ("org_level_1", "YD"), 40, "week"),
+            org("org_unit", "Z", ("org_level_1", "YD"), 30, "week"),
+            org("org_unit", "W", ("org_level_1", "WD"), 4, "week")]
+    since = [org("trust", "all", None, 53, "week_since_go_live"),
+             org("org_level_1", "D", ("trust", "all"), 10, "week_since_go_live"),
+             org("org_level_1", "XD", ("trust", "all"), 3, "week_since_go_live"),
+             org("org_level_1", "YD", ("trust", "all"), 40, "week_since_go_live"),
+             org("org_unit", "A", ("org_level_1", "D"), 3, "week_since_go_live"),
+             org("org_unit", "B", ("org_level_1", "D"), 7, "week_since_go_live"),
+             org("org_unit", "X", ("org_level_1", "XD"), 3, "week_since_go_live"),
+             org("org_unit", "Y", ("org_level_1", "YD"), 40, "week_since_go_live")]
+    prints = {("week", "all"): "t", ("week_since_go_live", "all"): "t2", ("week", "D"): "d",
+              ("week_since_go_live", "D"): "ab", ("week", "YD"): "yz", ("week_since_go_live", "YD"): "y",
+              ("week", "WD"): "w", ("week", "W"): "w", ("week", "Z"): "z", ("week", "C"): "c"}
+    prints.update({(g, v): v.lower()[0] for g in ("week", "week_since_go_live") for v in ("A", "B", "X", "Y", "XD")})
+    cells = with_fingerprints(frame(*week, *since), prints)
+    out = suppress(cells, MIN)
+    hidden = set(zip(out.loc[out["suppressed"], "grain"], out.loc[out["suppressed"], "segment_value"], strict=True))
+    assert {("week", "A"), ("week", "B"), ("week_since_go_live", "D"), ("week_since_go_live", "XD")} <= hidden
+    assert ("week_since_go_live", "YD") in hidden  # D protects no one: the other division is hidden
+    background = Background({"W1": date(2025, 2, 17)}, {"A": "W1", "B": "W1", "X": "W1", "Y": "W1", "C": "W2",
+                                                        "Z": "W2", "W": "W2"},
+                            {"A": ("D",), "B": ("D",), "C": ("D",), "X": ("XD",), "Y": ("YD",), "Z": ("YD",),
+                             "W": ("WD",)})
+    result = audit(published(out), {"net_experience_score": MetricInfo(min_group_size=MIN)}, background)
+    assert not result.findings, [str(f) for f in result.findings]
+
+
+def test_a_cell_that_counts_no_one_adds_no_one_to_the_hidden_group():
+    # Units P (n=0: its rows are staff in scope, none of whom answered) and Q (4) are hidden under a parent of 9
+    # with R (5) shown: P + Q hold 4 people, fewer than the minimum, so R is hidden too.
+    cells = frame(
+        cell("org_level_2", "G", None, 9, 4, 9),
+        cell("org_unit", "P", ("org_level_2", "G"), 0, 0, 0),
+        cell("org_unit", "Q", ("org_level_2", "G"), 4, 2, 4),
+        cell("org_unit", "R", ("org_level_2", "G"), 5, 2, 5),
+    )
+    assert hidden_of(suppress(cells, MIN)) == {"P": "primary", "Q": "primary", "R": "secondary"}

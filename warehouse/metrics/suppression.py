@@ -23,6 +23,9 @@ The rules, applied to one metric's cells of both grains at once:
    have not changed is known, and a held cell hides only the people who changed. A violation is fixed by
    hiding the smallest child that would hide someone (then the parent), and the rules run again until
    nothing changes, so the whole org tree, every segment type and both grains end consistent.
+3a. Combined: no hidden cell may be solvable from any combination of the equations (exposure.py). One that
+   hides at least `minimum` people is counted as known; one that hides fewer gets a shown cell near it hidden;
+   then rule 3 runs again, until no hidden cell is solvable.
 4. Linked: cells with the same fingerprint are hidden together.
 
 Every statistic of a hidden cell (value, numerator, denominator, n) is withheld, because each is additive.
@@ -35,11 +38,13 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
+from warehouse.metrics.exposure import determined
 from warehouse.metrics.registry import partition_of
 
-RULES = frozenset({"primary", "secondary", "linked", "history"})
+RULES = frozenset({"primary", "secondary", "linked", "history"})  # "secondary" covers rules 3 and 3a
 # What a refresh decides from its own cells alone: the same for an incremental and a full refresh of the same
 # data, whatever refreshes ran before (the history rule makes decisions depend on them, by design).
 WITHOUT_HISTORY = RULES - {"history"}
@@ -87,6 +92,9 @@ class _State:
 
     def __init__(self, cells: pd.DataFrame, minimum: int, previous: pd.DataFrame | None) -> None:
         self.minimum = minimum
+        self._cache: dict[tuple[str, int], int] = {}  # _mass and _floor, until a cell is hidden
+        self.exposed: set[int] = set()  # pinned down, with no shown cell left near them to hide
+        self._equations: dict[int, list[int]] | None = None  # cell -> the families it is in
         self.n = [int(x) for x in cells["n"].fillna(0).tolist()]
         self.labels = [str(v) for v in cells["segment_value"].tolist()]
         self.keys = list(zip(*(cells[c].tolist() for c in KEY), strict=True))
@@ -97,6 +105,9 @@ class _State:
         # before (then only those who changed since, and none if nothing did). At least one: a cell can
         # count no one in `n` (staff in scope, say) and still carry someone's records (their tickets).
         self.weight = [max(n, 1) for n in self.n]
+        # How many people that is, for the rule's "at least `minimum`": a cell counting no one in `n` hides
+        # someone's records but adds no one to a group's size.
+        self.people = list(self.n)
         self.ever_shown = [False] * len(self.n)
         forced = cells["frozen_forced"].fillna(False).astype(bool).tolist() if "frozen_forced" in cells else []
         for i in (i for i, f in enumerate(forced) if f):  # hidden, and its statistics were not kept
@@ -125,7 +136,7 @@ class _State:
             if ever_shown:
                 self.ever_shown[i] = True
                 moved = abs(self.n[i] - int(shown_n))
-                self.weight[i] = 0 if unchanged else max(moved, 1)
+                self.weight[i] = self.people[i] = 0 if unchanged else max(moved, 1)
                 if not self.hidden[i] and not unchanged and moved < self.minimum:
                     self._hide(i, "revision")
             if (not self.hidden[i] and was_hidden and not unchanged and last_n[i] is not None
@@ -162,17 +173,24 @@ class _State:
     def _hide(self, i: int, reason: str) -> None:
         self.hidden[i] = True
         self.reasons[i] = reason
+        self._cache.clear()
 
-    def _mass(self, i: int) -> int:
+    def _mass(self, i: int, people: bool = False) -> int:
         """How many people a hidden cell keeps unknown. A hidden parent is its shown children plus its hidden
         ones, so it hides no more than those do (in whichever of its partitions hides least): a hidden
-        division over one shown directorate of 6 and a hidden one of 1 hides one person, not 7."""
+        division over one shown directorate of 6 and a hidden one of 1 hides one person, not 7. With
+        `people`, counted as people (`n`) rather than as cells that hide someone."""
         if not self.hidden[i] or self.weight[i] <= 0:
             return 0
+        own = self.people[i] if people else self.weight[i]
         partitions = self.partitions.get(i)
         if not partitions:
-            return self.weight[i]
-        return min(self.weight[i], min(sum(self._mass(c) for c in p) for p in partitions))
+            return own
+        key = ("people" if people else "mass", i)
+        cached = self._cache.get(key)
+        if cached is None:
+            cached = self._cache[key] = min(own, min(sum(self._mass(c, people) for c in p) for p in partitions))
+        return cached
 
     def _floor(self, i: int) -> int:
         """The fewest people a reader knows a hidden cell's unknown part holds: every published cell holds
@@ -185,8 +203,11 @@ class _State:
         partitions = self.partitions.get(i)
         if not partitions:
             return 1
-        least = min(partitions, key=lambda p: sum(self._mass(c) for c in p))
-        return min(mass, max(1, sum(self._floor(c) for c in least)))
+        cached = self._cache.get(("floor", i))
+        if cached is None:
+            least = min(partitions, key=lambda p: sum(self._mass(c) for c in p))
+            cached = self._cache[("floor", i)] = min(mass, max(1, sum(self._floor(c) for c in least)))
+        return cached
 
     def _smallest(self, candidates: list[int]) -> int | None:
         return min(candidates, key=lambda c: (self.n[c], self.labels[c])) if candidates else None
@@ -201,9 +222,9 @@ class _State:
                 return False
             victim = self._smallest(eligible)  # the children would add up to the hidden parent
         else:
-            hidden = sum(masses[c] for c in unknown)
+            hidden = sum(self._mass(c, people=True) for c in unknown)
             if not unknown or (len(unknown) >= 2 and hidden >= self.minimum
-                               and hidden > sum(self._floor(c) for c in unknown)):
+                               and sum(masses[c] for c in unknown) > sum(self._floor(c) for c in unknown)):
                 return False
             victim = self._smallest(eligible)
             if victim is None and parent is not None and not self.hidden[parent] and self.weight[parent] > 0:
@@ -214,6 +235,14 @@ class _State:
         return True
 
     def settle(self, secondary: bool, linked: bool) -> None:
+        """The rules to a fixed point; then, while any combination of equations pins a hidden cell down, the
+        repair, and the rules again."""
+        while True:
+            self._rules(secondary, linked)
+            if not secondary or not self._repair():
+                return
+
+    def _rules(self, secondary: bool, linked: bool) -> None:
         changed = True
         while changed:
             changed = False
@@ -228,3 +257,88 @@ class _State:
                 for parent, children in self.families:
                     while self._fix(parent, children):
                         changed = True
+
+    def _repair(self) -> bool:
+        """Hidden cells that the equations of every partition, grain and period pin down together (exposure.py).
+        One that hides at least `minimum` people is known, and protects nobody from then on; one that hides
+        fewer gets a smallest shown neighbour hidden (one per block of linked equations at a time, since one
+        may be enough for several). Whether anything changed."""
+        variable: dict[int, int] = {}
+        members: list[list[int]] = []
+        twins: dict[tuple[str, str], int] = {}
+        for i in range(len(self.n)):
+            if not self.hidden[i] or self.weight[i] <= 0 or i in self.exposed:
+                continue
+            fingerprint = self.fingerprints[i]
+            key = (self.metrics[i], fingerprint) if isinstance(fingerprint, str) and fingerprint else None
+            v = twins.get(key) if key else None
+            if v is None:
+                v = len(members)
+                members.append([])
+                if key:
+                    twins[key] = v
+            variable[i] = v
+            members[v].append(i)
+        equations: list[dict[int, float]] = []
+        for parent, children in self.families:
+            terms: dict[int, float] = {}
+            if parent is not None and parent in variable:
+                terms[variable[parent]] = 1.0
+            for c in children:
+                if c in variable:
+                    terms[variable[c]] = terms.get(variable[c], 0.0) - 1.0
+            if terms:
+                equations.append(terms)
+        pinned, block = determined(equations, len(members))
+        if not pinned.any():
+            return False
+        found = sorted(np.flatnonzero(pinned).tolist(), key=lambda v: min(
+            (self.n[i], self.metrics[i], *map(str, self.keys[i])) for i in members[v]))
+        repaired: set[Any] = set()
+        for v in found:
+            cells = members[v]
+            if min(self.weight[i] for i in cells) >= self.minimum:
+                for i in cells:
+                    self.weight[i] = self.people[i] = 0
+                continue
+            group = int(block[v]) if block[v] >= 0 else ("peeled", v)
+            if group in repaired:
+                continue
+            victim = self._neighbour(cells, variable, members)
+            if victim is None:
+                self.exposed.update(cells)  # nothing shown near it is left to hide
+                continue
+            self._hide(victim, "secondary")
+            repaired.add(group)
+        self._cache.clear()
+        return True
+
+    def _neighbour(self, cells: list[int], variable: dict[int, int], members: list[list[int]]) -> int | None:
+        """The smallest shown cell in an equation with one of `cells` (a sibling, a child or the parent); when
+        there is none, in an equation with the hidden cells of those equations, and so on outwards: hiding it
+        adds an unknown to the equations that pinned `cells` down."""
+        if self._equations is None:
+            self._equations = {}
+            for f, (parent, children) in enumerate(self.families):
+                for c in ([parent] if parent is not None else []) + children:
+                    self._equations.setdefault(c, []).append(f)
+        seen_cells, seen_families = set(cells), set()
+        frontier = list(cells)
+        while frontier:
+            families = sorted({f for c in frontier for f in self._equations.get(c, []) if f not in seen_families})
+            seen_families.update(families)
+            around = [c for f in families for c in self._members(f)]
+            victim = self._smallest([c for c in around if not self.hidden[c] and self.weight[c] > 0])
+            if victim is not None:
+                return victim
+            frontier = []
+            for c in around:
+                for t in (members[variable[c]] if c in variable else [c]):
+                    if t not in seen_cells and self.hidden[t]:
+                        seen_cells.add(t)
+                        frontier.append(t)
+        return None
+
+    def _members(self, family: int) -> list[int]:
+        parent, children = self.families[family]
+        return children if parent is None else [parent, *children]

@@ -1,0 +1,74 @@
+"""What a reader pins down by combining equations: exposure.determined against a dense null space."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+from scipy.linalg import null_space
+
+from warehouse.metrics.exposure import determined
+
+
+def dense_truth(equations: list[dict[int, float]], unknowns: int) -> np.ndarray:
+    a = np.zeros((len(equations), unknowns))
+    for r, terms in enumerate(equations):
+        for u, c in terms.items():
+            a[r, u] += c
+    if not len(equations):
+        return np.zeros(unknowns, dtype=bool)
+    basis = null_space(a, rcond=1e-9)
+    return np.max(np.abs(basis), axis=1) <= 1e-7 if basis.shape[1] else np.ones(unknowns, dtype=bool)
+
+
+def test_one_unknown_in_an_equation_is_pinned_down_and_the_rest_follow() -> None:
+    # parent(0) known: 1 + 2 = const;  2 alone in another equation
+    pinned, _ = determined([{1: -1.0, 2: -1.0}, {2: 1.0}], 3)
+    assert pinned.tolist() == [False, True, True]
+
+
+def test_two_unknowns_in_one_equation_stay_unknown() -> None:
+    pinned, block = determined([{0: -1.0, 1: -1.0}], 2)
+    assert not pinned.any()
+    assert block[0] == block[1] >= 0
+
+
+def test_a_sum_known_in_one_grain_pins_down_the_parent_that_is_that_sum_in_the_other() -> None:
+    # Calendar week: known division = directorates a(0) + b(1) + shown ones  ->  a + b known.
+    # Week since go-live: division d(2) = a + b (twins of the calendar-week directorates).
+    # Trust (known) = d + s(3) + shown divisions  ->  s = const - d: pinned down, as is d.
+    equations = [{0: -1.0, 1: -1.0}, {2: 1.0, 0: -1.0, 1: -1.0}, {2: -1.0, 3: -1.0}]
+    pinned, _ = determined(equations, 4)
+    assert pinned.tolist() == [False, False, True, True]
+
+
+def test_a_twin_that_appears_as_parent_and_child_cancels_out() -> None:
+    # A level-2 node with one unit is the unit: the coefficient sums to zero, leaving nothing pinned.
+    pinned, _ = determined([{0: 1.0 - 1.0}, {0: -1.0, 1: -1.0}], 2)
+    assert not pinned.any()
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_matches_a_dense_null_space_on_random_partition_systems(seed: int) -> None:
+    rng = random.Random(seed)
+    unknowns = rng.randint(1, 60)
+    equations = []
+    for _ in range(rng.randint(0, 50)):
+        size = rng.randint(1, 5)
+        members = rng.sample(range(unknowns), min(size, unknowns))
+        terms = {u: -1.0 for u in members}
+        if rng.random() < 0.4:
+            terms[members[0]] = 1.0  # a hidden parent
+        equations.append(terms)
+    pinned, _ = determined(equations, unknowns)
+    assert pinned.tolist() == dense_truth(equations, unknowns).tolist()
+
+
+def test_large_blocks_are_solved_at_their_own_size() -> None:
+    rng = random.Random(7)
+    unknowns = 400
+    equations = [{u: -1.0, (u + 1) % unknowns: -1.0} for u in range(unknowns)]  # one ring: all linked
+    equations += [{rng.randrange(unknowns): -1.0, rng.randrange(unknowns): -1.0} for _ in range(20)]
+    pinned, _ = determined(equations, unknowns)
+    assert pinned.tolist() == dense_truth(equations, unknowns).tolist()
