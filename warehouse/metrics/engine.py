@@ -58,11 +58,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from realise import progress
+from realise.config import Settings
 from warehouse.metrics import delta, published
 from warehouse.metrics.cells import CELL_COLUMNS, FINGERPRINT_SQL, Levels, cell, drop_lone_residuals
 from warehouse.metrics.components import Decomposed, decompose
 from warehouse.metrics.definitions.common import STAFF_IN_SCOPE, changed_records
 from warehouse.metrics.delta import UNRESTRICTED
+from warehouse.metrics.params import metric_params
 from warehouse.metrics.registry import GRAINS, RESIDUAL, RESIDUAL_SEGMENTS, SEGMENTS, TRUST, Metric, all_metrics
 from warehouse.metrics.suppression import RULES, suppress
 
@@ -289,9 +291,6 @@ def refresh(engine: Engine, *, full: bool = True, policy: SuppressionPolicy | No
     """Compute metrics and append their cells to `core.metric_values` in one transaction."""
     policy = policy or SuppressionPolicy()
     if params is None:
-        from realise.config import Settings
-        from warehouse.metrics.service import metric_params
-
         params = metric_params(Settings())
     metrics = all_metrics()
     if metric_ids is not None:

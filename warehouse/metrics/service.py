@@ -2,27 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy.engine import Engine
 
 from realise.config import Settings
 from warehouse.directory import set_go_live_dates
 from warehouse.disclosure import write_disclosure_settings
 from warehouse.metrics.engine import RefreshResult, SuppressionPolicy, refresh
+from warehouse.metrics.params import metric_params
 
-
-def metric_params(settings: Settings) -> dict[str, Any]:
-    """Bind parameters the metric SQL may use: the configured assumptions."""
-    m = settings.metrics
-    return {
-        "readiness_target_pct": m.readiness_target_pct,
-        "required_courses": list(m.required_courses),
-        "shift_hours": m.shift_hours,
-        "shifts_per_week": m.shifts_per_week,
-        "fte_hours_per_week": m.fte_hours_per_week,
-        "hourly_cost_gbp": m.hourly_cost_gbp,
-    }
+__all__ = ["apply_go_live_dates", "metric_params", "refresh_metrics"]
 
 
 def apply_go_live_dates(engine: Engine, settings: Settings) -> None:

@@ -17,7 +17,7 @@ Latest versions
 
 from __future__ import annotations
 
-from warehouse.metrics.registry import Metric, register
+from warehouse.metrics.metric import Metric, register
 
 # The earliest day and instant (UTC) an early filter keeps.
 SINCE_DAY = "coalesce(cast(:_since as date), '-infinity'::date)"

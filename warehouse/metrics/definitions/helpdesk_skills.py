@@ -62,7 +62,7 @@ from warehouse.metrics.definitions.common import (
     latest_skills_assessments,
     weeks_since_go_live,
 )
-from warehouse.metrics.registry import Metric, register
+from warehouse.metrics.metric import Metric, register
 
 # ------------------------------------------------------------------------------------------ classification
 

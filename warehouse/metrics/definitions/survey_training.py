@@ -56,7 +56,7 @@ from warehouse.metrics.definitions.common import (
     staff_weeks,
     weeks_since_go_live,
 )
-from warehouse.metrics.registry import Metric, register
+from warehouse.metrics.metric import Metric, register
 
 FORM = ("form_response",)
 ALL_KINDS = ("form_response", "helpdesk_ticket", "training_record", "skills_assessment")
