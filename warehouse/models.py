@@ -444,6 +444,8 @@ class MetricValue(Base):
     computed_at: Mapped[datetime]
     partition: Mapped[str | None] = mapped_column(String(32))  # which partition of its parent (cells.py)
     fingerprint: Mapped[str | None] = mapped_column(Text)  # identifies the cell's rows; internal
+    # The cell's rows have all gone (re-dated, reopened, retracted): it leaves the latest view.
+    closed: Mapped[bool] = mapped_column(Boolean, server_default="false")
 
 
 class MetricDisclosure(Base):
@@ -479,6 +481,7 @@ class MetricDisclosure(Base):
     shown_numerator: Mapped[float | None] = mapped_column(Float)
     shown_denominator: Mapped[float | None] = mapped_column(Float)
     shown_n: Mapped[int | None] = mapped_column(Integer)
+    closed: Mapped[bool] = mapped_column(Boolean, server_default="false")  # no rows left: not in the latest view
 
 
 class MetricCellState(Base):

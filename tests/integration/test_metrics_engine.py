@@ -28,13 +28,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from bench.refresh import compare, generated, load_records, recent_since, records, set_go_live_dates, snapshot
-from flows.ingest.rows import FACT_COLUMNS
-from flows.ingest.runner import IngestRunner
-from realise import kafka as rk
-from realise.config import Settings
+from foundation import kafka as rk
+from foundation.config import Settings
+from foundation.database import create_engine
+from ingestion.rows import FACT_COLUMNS
+from ingestion.runner import IngestRunner
 from schemas.events import Kind, make_event
 from synthetic import Trust, generate_events, generate_trust, serialise
-from warehouse.db import create_engine
 from warehouse.metrics import suppression
 from warehouse.metrics.definitions.common import (
     latest_form_responses,
@@ -554,7 +554,7 @@ def test_a_new_member_of_staff_changes_every_week_of_a_metric_counting_the_staff
         warehouse, loaded, gate, monkeypatch):
     """While no staff directory is loaded, metrics use everyone seen so far (core.dim_staff) as staff in
     scope for every week: the first event of a new person changes the denominators of old weeks too."""
-    from realise.privacy import DEMO_KEY, pseudonymise
+    from foundation.privacy import DEMO_KEY, pseudonymise
 
     metric = Metric(
         id="test_respondents_per_staff_seen", title="Respondents (test)", description="Staff who responded.",
@@ -815,3 +815,83 @@ def test_a_late_respondent_is_not_given_away_by_the_difference_between_refreshes
             "select n from core.metric_disclosure where metric_id = :m and grain = 'week' and period = :p "
             "and segment_type = 'trust'"), {"m": NES, "p": week.isoformat()}).scalar_one()
     assert computed == first.n + 6
+
+
+# ------------------------------------------------------------------------------------------- stale cells
+
+
+def cells_with_rows(engine: Engine) -> set[tuple[Any, ...]]:
+    """Every cell the data holds now, grouped afresh from the base SQL (no stored state, no history)."""
+    from warehouse.metrics.cells import drop_lone_residuals
+    from warehouse.metrics.engine import compute_cells, org_levels
+    from warehouse.metrics.params import metric_params
+
+    params = metric_params(Settings())
+    out: set[tuple[Any, ...]] = set()
+    with engine.connect() as conn:
+        levels = org_levels(conn)
+        for metric in all_metrics().values():
+            cells = drop_lone_residuals(compute_cells(conn, metric, params, levels=levels))
+            out |= set(zip(cells["metric_id"], cells["grain"], cells["period"].astype(str), cells["segment_type"],
+                           cells["segment_value"], strict=True))
+    return out
+
+
+def latest_cells(engine: Engine) -> set[tuple[Any, ...]]:
+    with engine.connect() as conn:
+        return {tuple(r) for r in conn.execute(sa.text(
+            "select metric_id, grain, period, segment_type, segment_value from analytics.metric_latest"))}
+
+
+def test_no_stale_cell_survives_an_incremental_or_a_full_refresh(warehouse, loaded, gate):
+    """A cell whose records have all gone (responses re-dated to this week, tickets retracted, resolved tickets
+    reopened) leaves analytics.metric_latest, and history marks it closed, whichever refresh runs."""
+    refresh(warehouse, full=True)
+    at = loaded.now - timedelta(hours=1)
+    changes = []
+    with warehouse.connect() as conn:
+        unit, week = conn.execute(sa.text(
+            "select org_unit, week_start from research.form_responses where org_unit is not null "
+            "and week_start < current_date - 21 group by 1, 2 order by count(*), 1, 2 limit 1")).one()
+        for envelope in conn.execute(sa.text(
+                "select e.envelope from raw.events e join research.form_responses r using (event_id) "
+                "where r.org_unit = :u and r.week_start = :w"), {"u": unit, "w": week}).scalars():
+            changes.append(_new_version(envelope if isinstance(envelope, dict) else json.loads(envelope), at))
+        retracted_unit, opened = conn.execute(sa.text(
+            "select org_unit, opened_week_start from research.helpdesk_tickets where org_unit is not null "
+            "and opened_week_start < current_date - 21 group by 1, 2 order by count(*), 1, 2 limit 1")).one()
+        for source, ticket in conn.execute(sa.text(
+                "select source, ticket_id from research.helpdesk_tickets where org_unit = :u "
+                "and opened_week_start = :w"), {"u": retracted_unit, "w": opened}):
+            changes.append(make_event(Kind.RETRACTION, source=source, source_record_id=ticket,
+                                      record_version=f"deleted-{at.isoformat()}", occurred_at=at, ingested_at=at,
+                                      payload={"kind": "helpdesk_ticket", "reason": "deleted"}))
+        for envelope in conn.execute(sa.text(
+                "select e.envelope from raw.events e join research.helpdesk_tickets t using (event_id) "
+                "where t.status = 'resolved' and t.org_unit is not null and t.org_unit <> :u "
+                "and t.resolved_at < current_date - 21 order by t.resolved_at limit 20"),
+                {"u": retracted_unit}).scalars():
+            envelope = envelope if isinstance(envelope, dict) else json.loads(envelope)
+            changes.append(_new_version(envelope, at, status="in_progress", resolved_at=None,
+                                        updated_at=at.isoformat(), reopen_count=1))
+    assert len(changes) > 20
+    load_events(warehouse, loaded, gate, changes)
+    truth = cells_with_rows(warehouse)
+
+    result = refresh(warehouse, full=False)
+    assert result.closed > 0
+    stale = latest_cells(warehouse) - truth
+    assert not stale, f"{len(stale)} stale cells after an incremental refresh, e.g. {sorted(stale)[:3]}"
+    assert truth <= latest_cells(warehouse)
+    with warehouse.connect() as conn:
+        closed = conn.execute(sa.text(
+            "select count(*) from analytics.metric_values where closed and refresh_id = :r and value is null "
+            "and n = 0"), {"r": result.refresh_id}).scalar_one()
+        assert closed == result.closed
+        assert conn.execute(sa.text(
+            "select count(*) from analytics.metric_values where metric_id = :m and grain = 'week' "
+            "and period = :p and segment_type = 'org_unit' and segment_value = :u and closed"),
+            {"m": NES, "p": week.isoformat(), "u": unit}).scalar_one() == 1
+
+    refresh(warehouse, full=True)
+    assert latest_cells(warehouse) == truth

@@ -334,16 +334,16 @@ def finish(conn: Connection, metric: Metric) -> None:
 
 def update(conn: Connection, metric: Metric, parts: Decomposed, since: datetime, params: dict[str, Any],
            levels: Levels, first_week: Callable[[], date | None],
-           cache: dict[Any, Any]) -> tuple[pd.DataFrame, int]:
+           cache: dict[Any, Any]) -> tuple[pd.DataFrame, list[str]]:
     """Incremental: replace the changed rows, apply the difference to the state, and return the cells of
-    the touched periods with how many periods that is."""
+    the touched periods with those periods (`grain|period`; a period left with no rows has no cells)."""
     periods = replace(conn, metric, since, params, first_week, cache)
     if periods is None:
-        return evaluate(conn, metric, parts, params, levels, []), 0
+        return evaluate(conn, metric, parts, params, levels, []), []
     touched = [f"{g}|{period_text(p)}" for g in metric.grains for p in periods.get(g, [])]
     if touched:
         changes = " union all ".join(_unpivoted(parts, _changes_sql(metric, parts, g), "1")
                                      for g in metric.grains if periods.get(g))
         _merge(conn, metric, parts, changes, {})
     finish(conn, metric)
-    return evaluate(conn, metric, parts, params, levels, touched), len(touched)
+    return evaluate(conn, metric, parts, params, levels, touched), touched

@@ -57,10 +57,10 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from realise import progress
-from realise.config import Settings
+from foundation import progress
+from foundation.config import Settings
 from warehouse.metrics import delta, published
-from warehouse.metrics.cells import CELL_COLUMNS, FINGERPRINT_SQL, Levels, cell, drop_lone_residuals
+from warehouse.metrics.cells import CELL_COLUMNS, FINGERPRINT_SQL, Levels, cell, drop_lone_residuals, period_text
 from warehouse.metrics.components import Decomposed, decompose
 from warehouse.metrics.definitions.common import STAFF_IN_SCOPE, changed_records
 from warehouse.metrics.delta import UNRESTRICTED
@@ -89,6 +89,7 @@ class RefreshResult:
     metrics: int = 0
     cells: int = 0
     suppressed: int = 0
+    closed: int = 0  # cells whose rows have all gone, closed in the latest view
     seconds: float = 0.0
     periods: dict[str, int] = field(default_factory=dict)  # metric → recomputed periods (incremental)
     loop: dict[str, Any] = field(default_factory=dict)  # benefits and alerts evaluated after the refresh
@@ -318,19 +319,23 @@ def refresh(engine: Engine, *, full: bool = True, policy: SuppressionPolicy | No
             bar.update("metrics", done, len(metrics), "metrics refreshed")
             parts = decomposed(metric)
             if parts is not None:
-                cells = _refresh_decomposed(conn, metric, parts, since.get(metric.id), params, levels, touched,
-                                            result)
+                cells, scope = _refresh_decomposed(conn, metric, parts, since.get(metric.id), params, levels,
+                                                   touched, result)
             else:
-                cells = _refresh_regrouped(conn, metric, since.get(metric.id), mode, params, levels, touched,
-                                           result)
-            if cells is None or cells.empty:
-                continue
-            cells = drop_lone_residuals(cells)
+                cells, scope = _refresh_regrouped(conn, metric, since.get(metric.id), mode, params, levels,
+                                                  touched, result)
             previous = published.previous_state(conn, metric.id)
-            cells = suppress(published.with_linked(cells, previous, metric.id), policy.minimum(metric), previous,
-                             policy.rules)
-            cells = published.to_write(cells)
+            gone = published.closing(previous, cells, scope, metric.id)
+            if cells.empty and gone.empty:
+                continue
+            if not cells.empty:
+                cells = drop_lone_residuals(cells)
+                cells = suppress(published.with_linked(cells, previous, metric.id), policy.minimum(metric),
+                                 previous, policy.rules)
+                cells = published.to_write(cells)
+            cells = pd.concat([cells, gone], ignore_index=True) if not gone.empty else cells
             published.write(conn, cells, metric.id, refresh_id, now)
+            result.closed += len(gone)
             result.metrics += 1
             result.cells += len(cells)
             result.suppressed += int(cells["suppressed"].sum())
@@ -356,28 +361,30 @@ def decomposed(metric: Metric) -> Decomposed | None:
 
 def _refresh_decomposed(conn: Connection, metric: Metric, parts: Decomposed, since: datetime | None,
                         params: dict[str, Any], levels: Levels,
-                        cache: dict[Any, Any], result: RefreshResult) -> pd.DataFrame:
+                        cache: dict[Any, Any], result: RefreshResult) -> tuple[pd.DataFrame, set[str] | None]:
     """Cells of the periods that changed, from stored base rows and components (delta.py); every cell when
-    the metric is recomputed (`since` None: full refresh, new metric, new minimum or reference data)."""
+    the metric is recomputed (`since` None: full refresh, new metric, new minimum or reference data). With
+    the periods recomputed (`grain|period`; None: all of them)."""
     if since is None or not delta.has_state(conn, metric):
         cells = delta.rebuild(conn, metric, parts, params, levels)
         if result.mode == "incremental":
             result.periods[metric.id] = len(cells[["grain", "period"]].drop_duplicates())
-        return cells
+        return cells, None
 
     def first_week() -> date | None:
         weeks = touched_weeks(conn, metric, since, params, cache)
         return min(weeks) if weeks else None
 
     cells, periods = delta.update(conn, metric, parts, since, params, levels, first_week, cache)
-    result.periods[metric.id] = periods
-    return cells
+    result.periods[metric.id] = len(periods)
+    return cells, set(periods)
 
 
 def _refresh_regrouped(conn: Connection, metric: Metric, since: datetime | None, mode: str,
                        params: dict[str, Any], levels: Levels,
-                       cache: dict[Any, Any], result: RefreshResult) -> pd.DataFrame | None:
-    """Cells of the touched periods (every period in a full refresh), regrouped.
+                       cache: dict[Any, Any], result: RefreshResult) -> tuple[pd.DataFrame, set[str] | None]:
+    """Cells of the touched periods (every period in a full refresh), regrouped, with those periods
+    (`grain|period`; None: all of them).
 
     A metric whose rows each come from one record and whose periods change only with them keeps its base
     rows (delta.py): the changed records' rows are replaced and the periods whose rows changed regrouped from
@@ -399,11 +406,12 @@ def _refresh_regrouped(conn: Connection, metric: Metric, since: datetime | None,
             periods = touched_periods(conn, metric, since, params, cache)
         result.periods[metric.id] = sum(len(v) for v in periods.values())
         if not periods:
-            return None
+            return pd.DataFrame(columns=CELL_COLUMNS), set()
     cells = compute_cells(conn, metric, params, periods, levels, stored)
     if mode == "incremental" and periods is None:  # new metric, new minimum or new reference data
         result.periods[metric.id] = len(cells[["grain", "period"]].drop_duplicates())
-    return cells
+    scope = None if periods is None else {f"{g}|{period_text(p)}" for g, ps in periods.items() for p in ps}
+    return cells, scope
 
 
 def _metric_watermarks(conn: Connection, metrics: Iterable[Metric], policy: SuppressionPolicy,

@@ -22,7 +22,7 @@ _STATE_SQL = """
     select grain, period, segment_type, segment_value, period_start, period_index, parent_segment_type,
            parent_segment_value, partition, n as last_n, fingerprint, suppressed as last_hidden,
            suppression_reason as last_reason, value, numerator, denominator,
-           shown_value, shown_numerator, shown_denominator, shown_n
+           shown_value, shown_numerator, shown_denominator, shown_n, closed
     from core.metric_disclosure where metric_id = :m
 """
 
@@ -46,6 +46,7 @@ def with_linked(cells: pd.DataFrame, previous: pd.DataFrame, metric_id: str) -> 
     if previous.empty or cells.empty:
         return cells
     stored = previous.reset_index()
+    stored = stored[~stored["closed"].astype(bool)]  # closed cells are not published: no equation holds them
     period = stored["grain"].astype(str) + "|" + stored["period"].astype(str)
     recomputed = period.isin(set(cells["grain"].astype(str) + "|" + cells["period"].astype(str)))
     elsewhere, elsewhere_period = stored[~recomputed], period[~recomputed]
@@ -77,6 +78,29 @@ def with_linked(cells: pd.DataFrame, previous: pd.DataFrame, metric_id: str) -> 
     return pd.concat([out, frozen[CELL_COLUMNS + extra]], ignore_index=True)
 
 
+def closing(previous: pd.DataFrame, cells: pd.DataFrame, scope: set[str] | None, metric_id: str) -> pd.DataFrame:
+    """Stored cells of the recomputed periods (`grain|period`; None: every period) that no longer have any
+    rows, as cells to write closed: a response re-dated to another week, a ticket reopened, a retracted
+    record take their cell with them, and the latest view must not keep its last value. A closed cell is
+    known to be empty, so it hides no one and is not weighed by suppression; its neighbours' changes are
+    (the history rule holds a parent whose change is too small)."""
+    columns = [*CELL_COLUMNS, "suppressed", "suppression_reason", "closed"]
+    if previous.empty:
+        return pd.DataFrame(columns=columns)
+    stored = previous.reset_index()
+    stored = stored[~stored["closed"].astype(bool)]
+    if scope is not None:
+        stored = stored[(stored["grain"].astype(str) + "|" + stored["period"].astype(str)).isin(scope)]
+    if not cells.empty:
+        present = pd.MultiIndex.from_frame(cells[KEY].astype(str))
+        stored = stored[~pd.MultiIndex.from_frame(stored[KEY].astype(str)).isin(present)]
+    if stored.empty:
+        return pd.DataFrame(columns=columns)
+    gone = stored.assign(metric_id=metric_id, n=0, value=None, numerator=None, denominator=None, fingerprint=None,
+                         suppressed=False, suppression_reason=None, closed=True)
+    return gone[columns].reset_index(drop=True)
+
+
 def to_write(cells: pd.DataFrame) -> pd.DataFrame:
     """The recomputed cells, and the stored ones whose decision changed."""
     if "frozen" not in cells:
@@ -89,7 +113,7 @@ def to_write(cells: pd.DataFrame) -> pd.DataFrame:
 
 _COLUMNS = ("refresh_id", "metric_id", "grain", "period", "period_start", "period_index", "segment_type",
             "segment_value", "parent_segment_type", "parent_segment_value", "partition", "value", "numerator",
-            "denominator", "n", "suppressed", "suppression_reason", "computed_at", "fingerprint")
+            "denominator", "n", "suppressed", "suppression_reason", "computed_at", "fingerprint", "closed")
 _CELLS = "pg_temp.realise_cells"  # this refresh's cells of one metric, statistics included when hidden
 
 # History gets no statistic of a hidden cell; the internal state keeps them (so a later refresh can show a
@@ -105,13 +129,16 @@ _REMEMBER_SQL = """
         metric_id, grain, period, segment_type, segment_value, refresh_id, computed_at, period_start,
         period_index, parent_segment_type, parent_segment_value, partition, n, fingerprint, suppressed,
         suppression_reason, value, numerator, denominator, shown_refresh_id, shown_computed_at, shown_value,
-        shown_numerator, shown_denominator, shown_n)
+        shown_numerator, shown_denominator, shown_n, closed)
     select metric_id, grain, period, segment_type, segment_value, refresh_id, computed_at, period_start,
            period_index, parent_segment_type, parent_segment_value, partition, n, fingerprint, suppressed,
            suppression_reason, value, numerator, denominator,
-           case when not suppressed then refresh_id end, case when not suppressed then computed_at end,
-           case when not suppressed then value end, case when not suppressed then numerator end,
-           case when not suppressed then denominator end, case when not suppressed then n end
+           case when not (suppressed or closed) then refresh_id end,
+           case when not (suppressed or closed) then computed_at end,
+           case when not (suppressed or closed) then value end,
+           case when not (suppressed or closed) then numerator end,
+           case when not (suppressed or closed) then denominator end,
+           case when not (suppressed or closed) then n end, closed
     from {source}
     on conflict (metric_id, grain, period, segment_type, segment_value) do update set
         refresh_id = excluded.refresh_id, computed_at = excluded.computed_at,
@@ -120,18 +147,28 @@ _REMEMBER_SQL = """
         partition = excluded.partition, n = excluded.n, fingerprint = excluded.fingerprint,
         suppressed = excluded.suppressed, suppression_reason = excluded.suppression_reason,
         value = excluded.value, numerator = excluded.numerator, denominator = excluded.denominator,
-        shown_refresh_id = case when excluded.suppressed then m.shown_refresh_id else excluded.refresh_id end,
-        shown_computed_at = case when excluded.suppressed then m.shown_computed_at else excluded.computed_at end,
-        shown_value = case when excluded.suppressed then m.shown_value else excluded.value end,
-        shown_numerator = case when excluded.suppressed then m.shown_numerator else excluded.numerator end,
-        shown_denominator = case when excluded.suppressed then m.shown_denominator else excluded.denominator end,
-        shown_n = case when excluded.suppressed then m.shown_n else excluded.n end
+        closed = excluded.closed,
+        shown_refresh_id = case when excluded.suppressed or excluded.closed then m.shown_refresh_id
+                                else excluded.refresh_id end,
+        shown_computed_at = case when excluded.suppressed or excluded.closed then m.shown_computed_at
+                                 else excluded.computed_at end,
+        shown_value = case when excluded.suppressed or excluded.closed then m.shown_value else excluded.value end,
+        shown_numerator = case when excluded.suppressed or excluded.closed then m.shown_numerator
+                               else excluded.numerator end,
+        shown_denominator = case when excluded.suppressed or excluded.closed then m.shown_denominator
+                                 else excluded.denominator end,
+        shown_n = case when excluded.suppressed or excluded.closed then m.shown_n else excluded.n end
 """
 
 
 def _text(value: Any) -> str | None:
     """Text or NULL: pandas' string columns hold a missing value as NaN, which would be stored as 'NaN'."""
     return None if value is None or pd.isna(value) else str(value)
+
+
+def _flag(value: Any) -> bool:
+    """A boolean column that concatenation may have left missing (NaN) for rows without it."""
+    return value is not None and not pd.isna(value) and bool(value)
 
 
 def _number(value: Any) -> float | None:
@@ -158,7 +195,7 @@ def write(conn: Connection, cells: pd.DataFrame, metric_id: str, refresh_id: int
                     _text(row.parent_segment_value), _text(row.partition),
                     _number(row.value), _number(row.numerator), _number(row.denominator),
                     int(row.n), hidden, row.suppression_reason if hidden else None, computed_at,
-                    _text(row.fingerprint)))
+                    _text(row.fingerprint), _flag(getattr(row, "closed", False))))
     finally:
         cursor.close()
     conn.execute(sa.text(_HISTORY_SQL))
