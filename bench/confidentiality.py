@@ -20,7 +20,7 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
-from realise.config import Settings
+from foundation.config import Settings
 
 RULES = ("secondary", "linked", "history")
 PRIMARY = "primary"
@@ -79,9 +79,9 @@ def run_bench(settings: Settings, events: int, *, reuse: bool = False, say: Any 
     from datetime import datetime, timedelta
 
     from bench.refresh import _admin, _create_database, _drop, _with_database, generated, load_records, prepare
-    from flows.ingest.service import quality_gate
+    from foundation.database import create_engine
+    from ingestion.service import quality_gate
     from synthetic import generate_trust
-    from warehouse.db import create_engine
     from warehouse.metrics.audit import audit_connection
     from warehouse.metrics.engine import SuppressionPolicy, refresh
     from warehouse.metrics.service import metric_params

@@ -26,7 +26,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from realise.config import Settings
+from foundation.config import Settings
 
 METRIC = "net_experience_score"
 _REFLECTED = sa.text(
@@ -99,12 +99,12 @@ def run_bench(settings: Settings, events: int = 50, interval: float = 0.5, *, pr
               progress: Any = None) -> dict[str, Any]:
     from bench.ingest import _drop_database, _fresh_database
     from bench.refresh import generated, records, set_go_live_dates
-    from flows.ingest.runner import IngestRunner
-    from flows.ingest.service import quality_gate
-    from realise import kafka as rk
-    from realise.stack import resolve_endpoints
+    from foundation import kafka as rk
+    from foundation.database import create_engine
+    from foundation.stack import resolve_endpoints
+    from ingestion.runner import IngestRunner
+    from ingestion.service import quality_gate
     from synthetic import generate_events, generate_trust
-    from warehouse.db import create_engine
     from warehouse.metrics.registry import all_metrics
     from warehouse.metrics.service import refresh_metrics
 

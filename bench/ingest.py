@@ -20,8 +20,8 @@ import psutil
 import sqlalchemy as sa
 from kafka import TopicPartition
 
-from realise import kafka as rk
-from realise.config import Settings
+from foundation import kafka as rk
+from foundation.config import Settings
 from schemas.events import Kind
 from schemas.topics import TOPICS
 
@@ -48,7 +48,8 @@ class _MemorySampler(threading.Thread):
 
 def _fresh_database(warehouse_url: str) -> str:
     """A new, migrated database beside the configured one, so the benchmark never touches real data."""
-    from warehouse.db import create_engine, upgrade
+    from foundation.database import create_engine
+    from warehouse.db import upgrade
 
     base = sa.engine.make_url(warehouse_url)
     name = f"realise_bench_{uuid.uuid4().hex[:8]}"
@@ -64,7 +65,7 @@ def _fresh_database(warehouse_url: str) -> str:
 
 
 def _drop_database(warehouse_url: str) -> None:
-    from warehouse.db import create_engine
+    from foundation.database import create_engine
 
     url = sa.engine.make_url(warehouse_url)
     admin = create_engine(url.set(database="postgres").render_as_string(hide_password=False))
@@ -93,11 +94,11 @@ def raw_fetch_rate(settings: Settings, bootstrap: str, topic: str, expected: int
 
 
 def run_bench(settings: Settings, events: int, progress: Any = None) -> dict[str, Any]:
-    from flows.ingest.runner import IngestRunner
-    from flows.ingest.service import quality_gate
-    from realise.stack import resolve_endpoints
+    from foundation.database import create_engine
+    from foundation.stack import resolve_endpoints
+    from ingestion.runner import IngestRunner
+    from ingestion.service import quality_gate
     from synthetic import generate_events, generate_trust, serialise
-    from warehouse.db import create_engine
 
     def say(message: str) -> None:
         if progress is not None:

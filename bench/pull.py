@@ -24,11 +24,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from connectors.core.config import SourceConfig
 from connectors.core.pull import Puller, build_source
 from connectors.core.stream import PullContext
-from realise.config import Settings
-from realise.privacy import DEMO_KEY
+from foundation.config import Settings
+from foundation.privacy import DEMO_KEY
+from foundation.source_config import SourceConfig
 from simulator import Simulation
 from simulator.world import World
 
@@ -89,13 +89,13 @@ def _simulator(staff: int, seed: int, folder: Path) -> Iterator[dict[str, Any]]:
 
 def run_bench(settings: Settings, *, staff: int, seed: int = 7, sources: list[str] | None = None,
               progress: Any = None) -> dict[str, Any]:
-    from realise import kafka as rk
-    from realise.stack import resolve_endpoints
-    from warehouse.db import create_engine, upgrade
+    from foundation import kafka as rk
+    from foundation.database import warehouse_engine
+    from foundation.stack import resolve_endpoints
+    from warehouse.db import upgrade
 
     ep = resolve_endpoints(settings, autostart=True, services={"postgres", "kafka"})
-    engine = create_engine(ep.warehouse_url, sslmode=settings.warehouse.sslmode,
-                           sslrootcert=settings.warehouse.sslrootcert)
+    engine = warehouse_engine(settings, ep.warehouse_url)
     upgrade(engine)
     run = uuid.uuid4().hex[:8]
     bench_settings = settings.model_copy(update={"kafka": settings.kafka.model_copy(

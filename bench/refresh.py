@@ -9,7 +9,10 @@ chunks of all four kinds, so memory stays bounded whatever N is.
 Measured in one run on the same data: a full refresh, then 1% new events in the last two calendar weeks
 and an incremental refresh, then a second full refresh, of the same data the incremental one saw (the
 baseline). The incremental refresh must leave `analytics.metric_latest` identical to the full one (same
-cells, values and suppression); the figure that matters is incremental / second full (goal: at most 0.10).
+cells, values and suppression). Beside them, a plain recompute of every metric (base SQL and GROUPING SETS,
+no stored components, nothing suppressed or written) gives a baseline that does not move with the refresh's
+own design: at 1,000,000 events the goals are a full refresh of at most 0.6 times it and an incremental
+refresh after 1% new events of at most 0.05 times it. Incremental / second full is printed too.
 The staff-group gap, regrouped from its base SQL in the touched periods, costs in proportion to the share
 of all events dated in the new events' weeks, which is reported beside it; every other metric works on the
 changed records' and people's stored rows (warehouse/metrics/delta.py): medians regroup only the periods
@@ -33,12 +36,15 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from realise.config import Settings
+from foundation.config import Settings
 
 KIND_SHARES = {"forms": 0.40, "tickets": 0.30, "training": 0.20, "skills": 0.10}
 CHUNK_EVENTS = 50_000
 BENCH_GROUP = "realise-bench-refresh"
 NEW_SHARE = 0.01
+# Goals against the plain recompute measured in the same run (at 1,000,000 events).
+FULL_TO_PLAIN_GOAL = 0.6
+INCREMENTAL_TO_PLAIN_GOAL = 0.05
 _MARKER = "realise bench refresh"
 LATEST_COLUMNS = ("metric_id", "grain", "period", "segment_type", "segment_value", "parent_segment_type",
                   "parent_segment_value", "value", "numerator", "denominator", "n", "suppressed",
@@ -112,8 +118,8 @@ def load_records(engine: Engine, settings: Settings, gate: Any, chunks: Iterable
     Each base topic gets the prefixed name ingest would read and partition 0; offsets carry on from those
     the warehouse holds for `group`, so repeated loads append.
     """
-    from flows.ingest.batch import SourceRecord
-    from flows.ingest.load import WarehouseWriter
+    from ingestion.batch import SourceRecord
+    from ingestion.load import WarehouseWriter
 
     size = batch_size or settings.ingest.batch_size
     writer = WarehouseWriter(engine, group)
@@ -150,7 +156,7 @@ def load_records(engine: Engine, settings: Settings, gate: Any, chunks: Iterable
 
 
 def _commit(writer: Any, settings: Settings, gate: Any, batch: list[Any], totals: dict[str, Any]) -> None:
-    from flows.ingest.batch import plan_batch
+    from ingestion.batch import plan_batch
 
     plan = plan_batch(batch, gate, topic_prefix=settings.kafka.topic_prefix,
                       max_record_bytes=settings.ingest.max_record_bytes, now=datetime.now(UTC))
@@ -184,7 +190,8 @@ def recent_since(now: datetime) -> datetime:
 
 
 def _upgrade(url: str) -> None:
-    from warehouse.db import create_engine, upgrade
+    from foundation.database import create_engine
+    from warehouse.db import upgrade
 
     engine = create_engine(url)
     try:
@@ -194,7 +201,7 @@ def _upgrade(url: str) -> None:
 
 
 def _admin(url: str) -> Engine:
-    from warehouse.db import create_engine
+    from foundation.database import create_engine
 
     base = sa.engine.make_url(url)
     return create_engine(base.set(database="postgres").render_as_string(hide_password=False))
@@ -224,9 +231,10 @@ def _drop(admin: Engine, name: str) -> None:
 def build_warehouse(url: str, settings: Settings, events: int, *, seed: int = 11, say: Any = print
                     ) -> dict[str, Any]:
     """Migrate the (empty) database at `url` and load `events` generated events into it."""
-    from flows.ingest.service import quality_gate
+    from foundation.database import create_engine
+    from ingestion.service import quality_gate
     from synthetic import generate_trust
-    from warehouse.db import create_engine, upgrade
+    from warehouse.db import upgrade
 
     engine = create_engine(url)
     try:
@@ -251,7 +259,7 @@ def build_warehouse(url: str, settings: Settings, events: int, *, seed: int = 11
 
 def prepare(settings: Settings, events: int, *, reuse: bool, say: Any = print) -> tuple[str, dict[str, Any], str]:
     """(URL of a fresh database holding the warehouse, what was built, the server's base URL)."""
-    from realise.stack import resolve_endpoints
+    from foundation.stack import resolve_endpoints
 
     base_url = resolve_endpoints(settings, autostart=True, services={"postgres"}).warehouse_url
     admin = _admin(base_url)
@@ -323,10 +331,10 @@ def compare(incremental: dict[tuple[Any, ...], tuple[Any, ...]], full: dict[tupl
 
 def run_bench(settings: Settings, events: int, *, reuse: bool = False, metric_ids: list[str] | None = None,
               keep: bool = False, progress: Any = None) -> dict[str, Any]:
-    from flows.ingest.service import quality_gate
+    from foundation.database import create_engine
+    from ingestion.service import quality_gate
     from synthetic import generate_trust
-    from warehouse.db import create_engine
-    from warehouse.metrics.engine import SuppressionPolicy, refresh
+    from warehouse.metrics.engine import SuppressionPolicy, compute_cells, org_levels, refresh
     from warehouse.metrics.registry import all_metrics
     from warehouse.metrics.service import metric_params
     from warehouse.metrics.suppression import WITHOUT_HISTORY
@@ -349,9 +357,23 @@ def run_bench(settings: Settings, events: int, *, reuse: bool = False, metric_id
         result = refresh(engine, full=full, policy=policy, params=params, metric_ids=metrics)
         return time.perf_counter() - started, result
 
+    def plain_recompute() -> float:
+        """The fixed baseline: every cell of every metric grouped afresh from its base SQL (GROUPING SETS per
+        grain), with no stored components, no suppression and nothing written."""
+        registry = all_metrics()
+        started = time.perf_counter()
+        with engine.connect() as conn:
+            levels = org_levels(conn)
+            for metric_id in metrics:
+                compute_cells(conn, registry[metric_id], params, levels=levels)
+            conn.rollback()
+        return time.perf_counter() - started
+
     try:
         say(f"full refresh of {len(metrics)} metrics")
         full1_s, full1 = timed_refresh(True)
+        say("plain recompute of every metric (the fixed baseline)")
+        plain_s = plain_recompute()
 
         now = datetime.fromisoformat(built["now"])
         trust = generate_trust(built["staff"], seed=built["seed"])
@@ -380,6 +402,8 @@ def run_bench(settings: Settings, events: int, *, reuse: bool = False, metric_id
             admin.dispose()
 
     ratio = inc_s / full2_s if full2_s else 0.0
+    full_to_plain = full1_s / plain_s if plain_s else 0.0
+    incremental_to_plain = inc_s / plain_s if plain_s else 0.0
     return {
         "events": events,
         "loaded_through": "plan_batch + WarehouseWriter (no Kafka: the broker plays no part in refresh cost)",
@@ -401,8 +425,14 @@ def run_bench(settings: Settings, events: int, *, reuse: bool = False, metric_id
         # which mixes waves).
         "events_in_new_events_weeks_share": round(recent / raw, 4) if raw else 0.0,
         "incremental_to_full_ratio": round(ratio, 4),
-        "goal_ratio": 0.10,
-        "meets_goal": ratio <= 0.10,
+        # Against a baseline measured in the same run that does not move with the refresh's own design.
+        "plain_recompute_s": round(plain_s, 3),
+        "full_to_plain_ratio": round(full_to_plain, 4),
+        "full_to_plain_goal": FULL_TO_PLAIN_GOAL,
+        "full_meets_goal": full_to_plain <= FULL_TO_PLAIN_GOAL,
+        "incremental_to_plain_ratio": round(incremental_to_plain, 4),
+        "incremental_to_plain_goal": INCREMENTAL_TO_PLAIN_GOAL,
+        "incremental_meets_goal": incremental_to_plain <= INCREMENTAL_TO_PLAIN_GOAL,
         "latest_identical": same["identical"],
         "latest_cells_compared": same["cells"],
         "latest_differences": same["only_in_incremental"] + same["only_in_full"] + same["different"],

@@ -143,7 +143,7 @@ def _time_per_call(scrubber: Scrubber, texts: list[str]) -> float:
 
 
 def realise_scrubber() -> Scrubber:
-    from realise.privacy import scrub
+    from foundation.privacy import scrub
 
     return lambda text: scrub(text) or ""
 

@@ -18,14 +18,23 @@ from typing import Any
 import sqlalchemy as sa
 from prefect import flow, task
 
-from flows.ingest.flow import ingest_flow
+from connectors.core.pull import Puller, PullResult, StreamResult
+from connectors.webhook.receiver import WebhookReceiver
+from flows.ingest import ingest_flow
 from flows.metrics import metrics_refresh_flow
 from flows.report import write_report_task
-from realise import kafka as rk
-from realise import progress
-from realise.config import load_settings
-from realise.stack import resolve_endpoints
-from warehouse.db import create_engine
+from foundation import kafka as rk
+from foundation import progress
+from foundation.config import load_settings
+from foundation.database import create_engine
+from foundation.privacy import DEMO_KEY
+from foundation.source_config import SourceConfig
+from foundation.stack import resolve_endpoints
+from simulator import Simulation
+from simulator.world import World
+from synthetic import generate_trust, malformed_records
+from warehouse.benefits import load_register, store_register
+from warehouse.directory import set_go_live_dates
 
 ANALYTICS_COUNTS = {
     "form_response": "select count(*) from core.fact_form_response",
@@ -43,13 +52,6 @@ def demo_now() -> datetime:
 @task(name="simulate-and-pull")
 def simulate_and_pull(staff: int, seed: int) -> dict[str, Any]:
     """Serve the generated trust from the simulated source systems and pull every source, directory first."""
-    from connectors.core.config import SourceConfig
-    from connectors.core.pull import Puller, PullResult, StreamResult
-    from connectors.webhook.receiver import WebhookReceiver
-    from realise.privacy import DEMO_KEY
-    from simulator import Simulation
-    from simulator.world import World
-
     settings = load_settings()
     endpoints = resolve_endpoints(settings, autostart=False, services={"postgres", "kafka"})
     world = World.generate(staff=staff, seed=seed, now=demo_now())
@@ -88,8 +90,6 @@ def simulate_and_pull(staff: int, seed: int) -> dict[str, Any]:
 @task(name="publish-hostile-records", retries=1, retry_delay_seconds=5)
 def publish_hostile(staff: int, seed: int) -> dict[str, Any]:
     """Malformed and hostile records put straight onto the stream, as a misbehaving producer would."""
-    from synthetic import generate_trust, malformed_records
-
     settings = load_settings()
     endpoints = resolve_endpoints(settings, autostart=False, services={"kafka"})
     bad = malformed_records(generate_trust(staff, seed), demo_now(), seed)
@@ -103,9 +103,6 @@ def publish_hostile(staff: int, seed: int) -> dict[str, Any]:
 @task(name="load-reference-data")
 def load_reference_data(staff: int, seed: int) -> dict[str, Any]:
     """Go-live dates per wave (the week-since-go-live grain) and the benefits register."""
-    from synthetic import generate_trust
-    from warehouse.directory import set_go_live_dates
-
     settings = load_settings()
     endpoints = resolve_endpoints(settings, autostart=False, services={"postgres"})
     engine = create_engine(endpoints.warehouse_url)
@@ -117,8 +114,6 @@ def load_reference_data(staff: int, seed: int) -> dict[str, Any]:
         benefits = 0
         register = Path(settings.metrics.benefits_file)
         if register.exists():
-            from warehouse.benefits import load_register, store_register
-
             benefits = len(load_register(register))
             store_register(engine, load_register(register))
         with engine.connect() as conn:

@@ -6,19 +6,15 @@ from typing import Any
 
 from prefect import flow, task
 
-from realise.config import load_settings
-from realise.stack import resolve_endpoints
+from foundation.config import load_settings
+from foundation.database import warehouse_engine
+from warehouse.metrics.service import refresh_metrics
 
 
 @task(name="refresh-metrics", retries=2, retry_delay_seconds=15)
 def refresh_task(full: bool) -> dict[str, Any]:
-    from warehouse.db import create_engine
-    from warehouse.metrics.service import refresh_metrics
-
     settings = load_settings()
-    endpoints = resolve_endpoints(settings, autostart=False, services={"postgres"})
-    engine = create_engine(endpoints.warehouse_url, sslmode=settings.warehouse.sslmode,
-                           sslrootcert=settings.warehouse.sslrootcert)
+    engine = warehouse_engine(settings)
     try:
         result = refresh_metrics(engine, settings, full=full)
     finally:

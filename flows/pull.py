@@ -6,14 +6,12 @@ from typing import Any
 
 from prefect import flow, task
 
-from realise.config import load_settings
+from connectors.service import ordered_sources, parse_since, pull_sources
+from foundation.config import load_settings
 
 
 @task(name="pull-source", retries=2, retry_delay_seconds=30)
 def pull_task(name: str, since: str | None = None) -> dict[str, Any]:
-    from connectors.service import pull_sources
-    from realise.commands.pull import parse_since
-
     settings = load_settings()
     [result] = pull_sources(settings, [name], since=parse_since(since))
     return result.as_dict()
@@ -22,8 +20,6 @@ def pull_task(name: str, since: str | None = None) -> dict[str, Any]:
 @flow(name="realise-pull", log_prints=True)
 def pull_flow(sources: list[str] | None = None, since: str | None = None) -> list[dict[str, Any]]:
     """Pull the named sources (default: every enabled source, the staff directory first), one task each."""
-    from connectors.service import ordered_sources
-
     names = sources or ordered_sources(load_settings())
     results = []
     for name in names:

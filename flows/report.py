@@ -7,20 +7,17 @@ from typing import Any
 
 from prefect import flow, task
 
-from realise.config import load_settings
-from realise.stack import resolve_endpoints
+from foundation.config import load_settings
+from foundation.database import warehouse_engine
 
 
 @task(name="write-report")
 def write_report_task(out: str | None = None) -> dict[str, Any]:
     """Write the report to `out`, by default <data_dir>/reports/realise-report.html."""
     from realise.report import default_path, write_report
-    from warehouse.db import create_engine
 
     settings = load_settings()
-    endpoints = resolve_endpoints(settings, autostart=False, services={"postgres"})
-    engine = create_engine(endpoints.warehouse_url, sslmode=settings.warehouse.sslmode,
-                           sslrootcert=settings.warehouse.sslrootcert)
+    engine = warehouse_engine(settings)
     try:
         result = write_report(engine, out or default_path(settings.data_dir))
     finally:

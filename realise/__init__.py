@@ -1,3 +1,3 @@
-"""Realise: staff feedback from forms, help desk and training onto Kafka, into a PostgreSQL warehouse."""
+"""Realise's top layer: the `realise` command line, the HTML report and `doctor`, over flows and the pipeline."""
 
 __version__ = "0.1.0"

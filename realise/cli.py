@@ -14,7 +14,9 @@ from typing import Any, TypeVar
 import typer
 from rich.table import Table
 
-from realise import progress
+from foundation import progress
+from foundation.config import Settings
+from foundation.errors import UserError
 from realise.commands import (
     bench_metrics,
     bench_pull,
@@ -29,8 +31,6 @@ from realise.commands import (
     webhook,
 )
 from realise.commands.context import err, out, print_json, settings, use_config
-from realise.config import Settings
-from realise.errors import UserError
 
 app = typer.Typer(help="Realise: staff feedback on EPR, ePMA and portal go-lives, from source to warehouse.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -87,7 +87,7 @@ def prepare_prefect(settings: Settings, api_url: str | None) -> None:
 def up(only: str = typer.Option("postgres,kafka,prefect", help="Comma-separated services to start."),
        as_json: bool = typer.Option(False, "--json", help="Print the status as JSON.")) -> None:
     """Start the embedded PostgreSQL, Kafka-protocol broker and Prefect server on loopback."""
-    from realise.stack import Stack
+    from foundation.stack import Stack
 
     wanted = {s.strip() for s in only.split(",") if s.strip()}
     unknown = wanted - {"postgres", "kafka", "prefect"}
@@ -101,7 +101,7 @@ def up(only: str = typer.Option("postgres,kafka,prefect", help="Comma-separated 
 @app.command()
 def down(as_json: bool = typer.Option(False, "--json", help="Print the status after stopping as JSON.")) -> None:
     """Stop the embedded services (their data stays in the data directory; the broker keeps none)."""
-    from realise.stack import Stack
+    from foundation.stack import Stack
 
     stack = Stack(settings())
     stack.down()
@@ -114,7 +114,7 @@ def down(as_json: bool = typer.Option(False, "--json", help="Print the status af
 @app.command()
 def status(as_json: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
     """Addresses in use and whether each embedded service is running."""
-    from realise.stack import Stack
+    from foundation.stack import Stack
 
     s = settings()
     stack = Stack(s)
@@ -130,7 +130,7 @@ def status(as_json: bool = typer.Option(False, "--json", help="Print as JSON."))
 
 def _lost_events(s: Any, stack: Any) -> list[str]:
     """Losses to show in `status`; empty when the warehouse cannot be asked (status never fails on that)."""
-    from flows.ingest.health import lost_events
+    from ingestion.health import lost_events
 
     url = s.warehouse.url or (stack.postgres.url if stack.postgres.is_running() else None)
     bootstrap = s.kafka.bootstrap or (stack.kafka.bootstrap if stack.kafka.is_running() else None)
@@ -158,7 +158,7 @@ def _psql_command(url: str, *, password_file: Path | None) -> str:
 
 
 def _redact(url: str) -> str:
-    from warehouse.db import redact
+    from foundation.database import redact
 
     return redact(url)
 
@@ -185,12 +185,11 @@ def _show_status(data: dict[str, Any], as_json: bool) -> None:
 def db_upgrade(revision: str = typer.Argument("head", help="Target revision."),
                as_json: bool = typer.Option(False, "--json", help="Print the revision as JSON.")) -> None:
     """Apply warehouse migrations (safe to run again)."""
-    from realise.stack import resolve_endpoints
-    from warehouse.db import create_engine, upgrade
+    from foundation.database import warehouse_engine
+    from warehouse.db import upgrade
 
     s = settings()
-    ep = resolve_endpoints(s, autostart=False, services={"postgres"})
-    engine = create_engine(ep.warehouse_url, sslmode=s.warehouse.sslmode, sslrootcert=s.warehouse.sslrootcert)
+    engine = warehouse_engine(s)
     now = upgrade(engine, revision)
     _write_disclosure_settings(engine, s)
     if as_json:
@@ -227,8 +226,7 @@ def db_analyst_login(password_env: str = typer.Option("REALISE_ANALYST_PASSWORD"
     """
     import sqlalchemy as sa
 
-    from realise.stack import resolve_endpoints
-    from warehouse.db import create_engine
+    from foundation.database import warehouse_engine
 
     password = os.environ.get(password_env)
     if not password:
@@ -241,8 +239,7 @@ def db_analyst_login(password_env: str = typer.Option("REALISE_ANALYST_PASSWORD"
         raise UserError(f"--statement-timeout {statement_timeout!r} is not a positive PostgreSQL duration; "
                         "use e.g. 300s, 5min or 1h")
     s = settings()
-    ep = resolve_endpoints(s, autostart=False, services={"postgres"})
-    engine = create_engine(ep.warehouse_url, sslmode=s.warehouse.sslmode, sslrootcert=s.warehouse.sslrootcert)
+    engine = warehouse_engine(s)
     with engine.begin() as conn:
         quoted = conn.execute(sa.text("select quote_literal(:p)"), {"p": password}).scalar_one()
         conn.execute(sa.text(f"alter role {ANALYST_ROLE} login password {quoted} "
@@ -269,7 +266,7 @@ def ingest(
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Load events from Kafka into the warehouse, exactly once, quarantining bad records."""
-    from realise.stack import Stack, resolve_endpoints
+    from foundation.stack import Stack, resolve_endpoints
 
     if drain == follow:
         raise UserError("choose one of --drain (bounded run) or --follow (long-running service)")
@@ -278,7 +275,7 @@ def ingest(
     ep = resolve_endpoints(s, autostart=False, services={"postgres", "kafka"})
     api = s.prefect.api_url or (Stack(s).prefect.api_url if Stack(s).prefect.is_running() else None)
     prepare_prefect(s, api)
-    from flows.ingest.service import run_ingest
+    from ingestion.service import run_ingest
 
     mode = "drain" if drain else "follow"
     if follow:
@@ -295,7 +292,7 @@ def ingest(
     for loss in data.get("losses", []):
         if loss["lost"] is None:
             err.print(f"[bold yellow]warning:[/] {loss['message']}", highlight=False, soft_wrap=True)
-    from flows.ingest.runner import problems as ingest_problems
+    from ingestion.runner import problems as ingest_problems
 
     problems = ingest_problems(data)
     for line in problems:
@@ -329,14 +326,15 @@ def demo(
 ) -> None:
     """The main job: start the stack, migrate, publish a generated trust's feedback, ingest via Prefect, refresh
     metrics and write the HTML report."""
-    from realise.stack import Stack, resolve_endpoints
-    from warehouse.db import create_engine, upgrade
+    from foundation.database import warehouse_engine
+    from foundation.stack import Stack, resolve_endpoints
+    from warehouse.db import upgrade
 
     s = settings()
     started = time.perf_counter()
     with err.status("starting the embedded stack (PostgreSQL, Kafka-protocol broker, Prefect server)"):
         ep = resolve_endpoints(s, autostart=True)
-    engine = create_engine(ep.warehouse_url, sslmode=s.warehouse.sslmode, sslrootcert=s.warehouse.sslrootcert)
+    engine = warehouse_engine(s, ep.warehouse_url)
     with err.status("migrating the warehouse"):
         upgrade(engine)
         _write_disclosure_settings(engine, s)

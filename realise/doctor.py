@@ -6,8 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from realise.config import Settings
-from realise.errors import UserError
+from foundation.config import Settings
+from foundation.errors import UserError
 
 Status = Literal["ok", "warn", "fail"]
 
@@ -41,7 +41,7 @@ def _fix_for(message: str) -> str:
 
 
 def run_checks(settings: Settings, env: dict[str, str]) -> list[Check]:
-    from realise.stack import Stack
+    from foundation.stack import Stack
 
     stack = Stack(settings)
     checks = [Check("configuration", "ok", f"data dir {settings.data_dir}; topic prefix "
@@ -53,13 +53,13 @@ def run_checks(settings: Settings, env: dict[str, str]) -> list[Check]:
     def warehouse() -> Check:
         from alembic.script import ScriptDirectory
 
-        from warehouse.db import _alembic_config, check_connection, create_engine, current_revision
+        from foundation.database import check_connection, warehouse_engine
+        from warehouse.db import _alembic_config, current_revision
 
         if not settings.warehouse.url and not stack.postgres.is_running():
             return Check("warehouse", "fail", "the embedded PostgreSQL is not running",
                          "run `realise up`, or set REALISE_WAREHOUSE_URL")
-        engine = create_engine(warehouse_url, sslmode=settings.warehouse.sslmode,
-                               sslrootcert=settings.warehouse.sslrootcert)
+        engine = warehouse_engine(settings, warehouse_url)
         try:
             check_connection(engine)
             head = ScriptDirectory.from_config(_alembic_config(engine)).get_current_head()
@@ -72,7 +72,7 @@ def run_checks(settings: Settings, env: dict[str, str]) -> list[Check]:
         return Check("warehouse", "ok", f"reachable, schema at revision {head}")
 
     def kafka() -> Check:
-        from realise import kafka as rk
+        from foundation import kafka as rk
 
         if not settings.kafka.bootstrap and not stack.kafka.is_running():
             return Check("kafka", "fail", "the embedded broker is not running",
@@ -103,7 +103,7 @@ def run_checks(settings: Settings, env: dict[str, str]) -> list[Check]:
         return Check("prefect", "ok" if healthy else "fail", f"{url} {'healthy' if healthy else 'unhealthy'}")
 
     def pseudonym_key() -> Check:
-        from realise.privacy import PSEUDONYM_KEY_ENV, load_key
+        from foundation.privacy import PSEUDONYM_KEY_ENV, load_key
 
         if not env.get(PSEUDONYM_KEY_ENV):
             return Check("pseudonymisation key", "fail", f"{PSEUDONYM_KEY_ENV} is not set; connectors will refuse "
@@ -114,7 +114,7 @@ def run_checks(settings: Settings, env: dict[str, str]) -> list[Check]:
         return Check("pseudonymisation key", "ok", f"{PSEUDONYM_KEY_ENV} is set")
 
     def lost_events() -> Check:
-        from flows.ingest.health import lost_events as find
+        from ingestion.health import lost_events as find
         from warehouse.losses import replay_advice
 
         if not settings.warehouse.url and not stack.postgres.is_running():

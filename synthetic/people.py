@@ -8,7 +8,7 @@ from datetime import UTC, datetime, time, timedelta
 from functools import cached_property
 from typing import Literal
 
-from realise.privacy import DEMO_KEY, pseudonymise
+from foundation.privacy import DEMO_KEY, pseudonymise
 from schemas.events import Person
 from synthetic.tables import csv_rows, keyed
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from realise.config import Settings, StackSettings
-from realise.stack import EmbeddedKafka, EmbeddedPostgres
+from foundation.config import Settings, StackSettings
+from foundation.stack import EmbeddedKafka, EmbeddedPostgres
 
 
 def free_port() -> int:
@@ -65,7 +65,8 @@ def migrated_template(pg_server: EmbeddedPostgres) -> str:
     """A database migrated once per session; each test gets a copy (CREATE DATABASE ... TEMPLATE is fast)."""
     import sqlalchemy as sa
 
-    from warehouse.db import create_engine, upgrade
+    from foundation.database import create_engine
+    from warehouse.db import upgrade
 
     admin = create_engine(pg_server.admin_url("postgres"))
     with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
@@ -82,7 +83,7 @@ def warehouse_url(pg_server: EmbeddedPostgres, migrated_template: str) -> Iterat
     """URL of a freshly migrated warehouse database of this test's own."""
     import sqlalchemy as sa
 
-    from warehouse.db import create_engine
+    from foundation.database import create_engine
 
     name = f"wh_{uuid.uuid4().hex[:12]}"
     admin = create_engine(pg_server.admin_url("postgres"))
@@ -108,6 +109,6 @@ def ingest_settings(warehouse_url: str, kafka_bootstrap: str) -> Settings:
 @pytest.fixture(scope="session")
 def gate():  # noqa: ANN201 - GE types are imported lazily
     """One quality gate per session: building Great Expectations' context is the slow part."""
-    from flows.ingest.quality import QualityGate
+    from ingestion.quality import QualityGate
 
     return QualityGate()

@@ -1,7 +1,8 @@
 """Alert rules (a version-controlled YAML file) evaluated against the latest weekly metric values.
 
 A rule watches one metric for every value of one segment type (e.g. every org unit) at the weekly grain,
-with a threshold (`below` / `above`) or a trend (`falling` / `rising` for K weeks running). Cells that are
+with a threshold (`below` / `above`), a trend (`falling` / `rising` for K weeks running), or statistical
+process control (`type: spc`: special-cause variation in the latest week, warehouse/spc_alerts.py). Cells that are
 suppressed, or whose group is smaller than the rule's `min_n`, are never judged: they cannot raise or
 resolve an alert. A breach opens an alert (at most one open per rule and segment; an open one is updated
 instead), an open alert whose latest cell no longer breaches is resolved, and new alerts are published to
@@ -21,10 +22,16 @@ from pathlib import Path
 from typing import Any, Literal
 
 import sqlalchemy as sa
+from kafka.errors import KafkaError
 from pydantic import Field, field_validator, model_validator
 from sqlalchemy.engine import Engine
 
-from realise.errors import UserError
+from foundation.config import MetricsSettings
+from foundation.errors import UserError
+from foundation.kafka import ensure_topics, publish
+from foundation.stack import resolve_endpoints
+from schemas.topics import ALERTS_TOPIC
+from warehouse import spc_alerts
 from warehouse.benefits import ID_PATTERN, _Strict, known_metrics, validate_entries
 from warehouse.metrics.registry import SEGMENTS
 
@@ -34,7 +41,7 @@ BREACH, CLEAR, UNKNOWN = "breach", "clear", "unknown"
 LOOKBACK_WEEKS = 12  # segments with no cell in the metric's last LOOKBACK_WEEKS (+ K) weeks are not judged
 _LOCK = 7411003  # one evaluation of the rules at a time
 TEMPLATE_FIELDS = ("rule", "metric", "metric_title", "unit", "segment_type", "segment_value", "period", "value",
-                   "n", "threshold", "weeks", "start_value", "condition")
+                   "n", "threshold", "weeks", "start_value", "condition", *spc_alerts.MESSAGE_FIELDS)
 DEFAULT_MESSAGES = {
     "below": "{metric_title} is {value:.1f} for {segment_type} {segment_value} in the week of {period}: "
              "below {threshold:g}",
@@ -44,6 +51,7 @@ DEFAULT_MESSAGES = {
                "{start_value:.1f} to {value:.1f} (week of {period})",
     "rising": "{metric_title} for {segment_type} {segment_value} has risen {weeks} weeks running, from "
               "{start_value:.1f} to {value:.1f} (week of {period})",
+    "spc": spc_alerts.DEFAULT_MESSAGE,
 }
 
 
@@ -54,11 +62,21 @@ class AlertRule(_Strict):
     metric: str = Field(min_length=1, max_length=64)
     segment_type: str
     grain: Literal["week"] = "week"
-    condition: Literal["below", "above", "falling", "rising"]
+    type: Literal["threshold", "trend", "spc"] | None = Field(
+        None, description="threshold (below/above), trend (falling/rising) or spc; by default from the condition")
+    condition: Literal["below", "above", "falling", "rising"] | None = None
     threshold: float | None = None
     weeks: int | None = Field(None, ge=2, le=26, description="K: weeks running, for falling/rising")
     min_n: int = Field(0, ge=0, description="Cells from fewer people are not judged (besides suppression)")
     message: str | None = Field(None, min_length=1, max_length=1000)
+    # type: spc only (warehouse/spc_alerts.py; defaults filled in by its check)
+    signals: list[Literal["beyond_limits", "shift", "trend", "two_in_three"]] | None = Field(None, min_length=1)
+    variation: Literal["concerning", "improving", "any"] | None = None
+    phase_starts: list[date] | Literal["go_live"] | None = None
+    baseline_weeks: int | None = Field(None, ge=2, le=104)
+    min_points: int | None = Field(None, ge=2, le=104)
+    shift_points: int | None = Field(None, ge=5, le=15)
+    trend_points: int | None = Field(None, ge=5, le=15)
 
     @field_validator("segment_type")
     @classmethod
@@ -67,8 +85,23 @@ class AlertRule(_Strict):
             raise ValueError(f"unknown segment type {v!r}; choose from {', '.join(SEGMENTS)}")
         return v
 
+    @field_validator("phase_starts", mode="before")
+    @classmethod
+    def _phase_starts(cls, v: Any) -> Any:
+        return spc_alerts.parse_phase_starts(v)
+
     @model_validator(mode="after")
     def _condition_fields(self) -> AlertRule:
+        if self.type == "spc":
+            spc_alerts.check_spc_rule(self)
+            return self
+        spc_alerts.check_not_spc_fields(self)
+        if self.condition is None:
+            raise ValueError("condition is required: below or above (with a threshold), falling or rising (with "
+                             "weeks); or set type: spc")
+        if self.type is not None and self.type != ("threshold" if self.condition in ("below", "above") else "trend"):
+            raise ValueError(f"condition {self.condition} makes a {'threshold' if self.type == 'trend' else 'trend'} "
+                             f"rule, not type {self.type}")
         if self.condition in ("below", "above"):
             if self.threshold is None:
                 raise ValueError(f"condition {self.condition} needs a threshold")
@@ -88,21 +121,28 @@ class AlertRule(_Strict):
         return self.condition in ("falling", "rising")
 
     @property
+    def kind(self) -> str:
+        """below, above, falling, rising or spc: which default message and judgement apply."""
+        return "spc" if self.type == "spc" else str(self.condition)
+
+    @property
     def template(self) -> str:
-        return self.message or DEFAULT_MESSAGES[self.condition]
+        return self.message or DEFAULT_MESSAGES[self.kind]
 
     def describe(self) -> str:
+        if self.type == "spc":
+            return spc_alerts.describe(self)
         if self.trend:
             return f"{self.condition} {self.weeks} weeks running"
         return f"{self.condition} {self.threshold:g}"
 
 
 def _fields(rule: AlertRule, metric_title: str, unit: str, *, segment_value: str, period: str, value: float,
-            n: int | None, start_value: float | None) -> dict[str, Any]:
+            n: int | None, start_value: float | None, spc: dict[str, Any] | None = None) -> dict[str, Any]:
     return {"rule": rule.id, "metric": rule.metric, "metric_title": metric_title, "unit": unit,
             "segment_type": rule.segment_type, "segment_value": segment_value, "period": period, "value": value,
             "n": n, "threshold": rule.threshold, "weeks": rule.weeks, "start_value": start_value,
-            "condition": rule.condition}
+            "condition": rule.kind, **dict.fromkeys(spc_alerts.MESSAGE_FIELDS), **(spc or {})}
 
 
 def _check_template(rule: AlertRule) -> str | None:
@@ -116,12 +156,13 @@ def _check_template(rule: AlertRule) -> str | None:
         return (f"message uses unknown field {', '.join(unknown) or '{}'}; fields are "
                 f"{', '.join('{' + f + '}' for f in TEMPLATE_FIELDS)}")
     sample = _fields(rule, "Metric", "score", segment_value="X", period="2026-01-05", value=1.5, n=10,
-                     start_value=2.0 if rule.trend else None)
+                     start_value=2.0 if rule.trend else None,
+                     spc=spc_alerts.SAMPLE_FIELDS if rule.type == "spc" else None)
     try:
         rule.template.format(**sample)
     except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
         extra = " (threshold is empty for falling/rising rules)" if rule.trend and "threshold" in rule.template \
-            else ""
+            else spc_alerts.template_hint(rule)
         return f"message cannot be filled in: {exc}{extra}"
     return None
 
@@ -129,9 +170,9 @@ def _check_template(rule: AlertRule) -> str | None:
 def load_rules(path: Path | str) -> list[AlertRule]:
     """Read and validate alert rules; every problem is reported with the file, rule and field."""
 
-    def message_fills_in(rule: AlertRule, _metric: Any) -> list[str]:
+    def message_fills_in(rule: AlertRule, metric: Any) -> list[str]:
         problem = _check_template(rule)
-        return [f"field 'message': {problem}"] if problem else []
+        return ([f"field 'message': {problem}"] if problem else []) + spc_alerts.metric_problems(rule, metric)
 
     return validate_entries(path, "rules", "rule", AlertRule, message_fills_in)
 
@@ -151,6 +192,7 @@ class Verdict:
     state: str  # breach | clear | unknown
     cell: Cell | None = None
     start_value: float | None = None  # trend rules: the value K weeks before
+    fields: dict[str, Any] = field(default_factory=dict)  # spc rules: signal, variation, mean, lower, upper
 
 
 def judge(rule: AlertRule, cells: Sequence[Cell]) -> Verdict:
@@ -205,6 +247,13 @@ def _cells(conn: sa.Connection, rule: AlertRule) -> dict[str, list[Cell]]:
     if latest is None:
         return {}
     since = latest - timedelta(weeks=LOOKBACK_WEEKS + (rule.weeks or 0))
+    if rule.type == "spc":  # the limits need the whole history of the segments seen lately
+        everything = _cells_since(conn, rule, date.min)
+        return {sv: cells for sv, cells in everything.items() if cells[-1].period_start >= since}
+    return _cells_since(conn, rule, since)
+
+
+def _cells_since(conn: sa.Connection, rule: AlertRule, since: date) -> dict[str, list[Cell]]:
     rows = conn.execute(sa.text(
         "select segment_value, period_start, value, n, suppressed from analytics.metric_latest "
         "where metric_id = :m and grain = :g and segment_type = :st and period_start >= :since "
@@ -220,11 +269,11 @@ def _message(rule: AlertRule, metric_title: str, unit: str, segment_value: str, 
     cell = verdict.cell
     assert cell is not None and cell.value is not None
     values = _fields(rule, metric_title, unit, segment_value=segment_value, period=cell.period_start.isoformat(),
-                     value=cell.value, n=cell.n, start_value=verdict.start_value)
+                     value=cell.value, n=cell.n, start_value=verdict.start_value, spc=verdict.fields)
     try:
         return rule.template.format(**values)
     except (ValueError, TypeError, KeyError, IndexError, AttributeError):
-        return DEFAULT_MESSAGES[rule.condition].format(**values)
+        return DEFAULT_MESSAGES[rule.kind].format(**values)
 
 
 def evaluate_rules(engine: Engine, rules: Iterable[AlertRule]) -> Evaluation:
@@ -239,8 +288,16 @@ def evaluate_rules(engine: Engine, rules: Iterable[AlertRule]) -> Evaluation:
             open_alerts = dict(conn.execute(sa.text(
                 "select segment_value, alert_id from core.alerts where rule_id = :r and segment_type = :st "
                 "and status = 'open'"), {"r": rule.id, "st": rule.segment_type}).all())
+            phases = spc_alerts.phase_starts_by_segment(conn, rule) if rule.type == "spc" else {}
             for segment_value, cells in _cells(conn, rule).items():
-                verdict = judge(rule, cells)
+                if rule.type == "spc":
+                    if metric is None:
+                        continue  # no `better` to read the signals by (the metric is no longer defined)
+                    spc = spc_alerts.judge_spc(rule, cells, metric.better,
+                                               phases.get(segment_value, phases.get("*", ())))
+                    verdict = Verdict(spc.state, cells[-1], fields=spc.fields)
+                else:
+                    verdict = judge(rule, cells)
                 if verdict.state == BREACH:
                     cell = verdict.cell
                     assert cell is not None
@@ -279,12 +336,6 @@ def publish_alerts(settings: Any, alerts: Sequence[dict[str, Any]]) -> int:
     broker is configured or running, or it cannot be reached. Returns how many were published."""
     if not alerts:
         return 0
-    from kafka.errors import KafkaError
-
-    from realise.kafka import ensure_topics, publish
-    from realise.stack import resolve_endpoints
-    from schemas.topics import ALERTS_TOPIC
-
     topic = settings.topic(ALERTS_TOPIC)
     try:
         bootstrap = resolve_endpoints(settings, autostart=False, services={"kafka"}).kafka_bootstrap
@@ -303,8 +354,6 @@ def publish_alerts(settings: Any, alerts: Sequence[dict[str, Any]]) -> int:
 
 def rules_for(settings: Any) -> list[AlertRule]:
     """The configured rules. A missing file at the default path means no rules; elsewhere it is an error."""
-    from realise.config import MetricsSettings
-
     path = Path(settings.metrics.alert_rules_file)
     default = MetricsSettings.model_fields["alert_rules_file"].default
     if not path.exists() and str(settings.metrics.alert_rules_file) == default:

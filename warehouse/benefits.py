@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -23,7 +24,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from sqlalchemy.engine import Connection, Engine
 
-from realise.errors import ConfigError
+from foundation.errors import ConfigError
 from warehouse.metrics.registry import SEGMENTS, TRUST
 
 log = logging.getLogger(__name__)
@@ -138,9 +139,15 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
+# A date written relative to a wave's go-live: "wave-1", "wave-1 + 12 weeks", "wave-3 - 2 weeks".
+_RELATIVE = re.compile(r"^(?P<wave>[A-Za-z0-9][\w.-]*?)(?:\s*(?P<sign>[+-])\s*(?P<weeks>\d{1,3})\s*weeks?)?$")
+
+
 class Point(_Strict):
     value: float
-    date: date
+    # A day, or a number of weeks after (before) a wave's go-live: a register written before the go-live
+    # dates are fixed, or reused for another wave, follows them (resolved when the register is stored).
+    date: date | str
 
     @field_validator("value")
     @classmethod
@@ -148,6 +155,39 @@ class Point(_Strict):
         if not math.isfinite(v):
             raise ValueError("must be a finite number")
         return v
+
+    @field_validator("date", mode="before")
+    @classmethod
+    def _when(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            text = " ".join(v.split())
+            try:
+                return date.fromisoformat(text)
+            except ValueError:
+                pass
+            if not _RELATIVE.match(text):
+                raise ValueError("must be a date (YYYY-MM-DD) or a wave's go-live with an offset in weeks, "
+                                 "e.g. 'wave-1 + 12 weeks'")
+            return text
+        return v
+
+    def wave_offset(self) -> tuple[str, int] | None:
+        """(wave, weeks after its go-live) for a relative date, None for a day."""
+        if isinstance(self.date, date):
+            return None
+        m = _RELATIVE.match(self.date)
+        assert m is not None  # validated
+        weeks = int(m["weeks"] or 0)
+        return m["wave"], -weeks if m["sign"] == "-" else weeks
+
+    def on(self, go_live: dict[str, date]) -> date:
+        """The day, with relative dates resolved from the waves' go-live dates (KeyError: wave without one)."""
+        relative = self.wave_offset()
+        if relative is None:
+            assert isinstance(self.date, date)
+            return self.date
+        wave, weeks = relative
+        return go_live[wave] + timedelta(weeks=weeks)
 
 
 class BenefitSpec(_Strict):
@@ -173,9 +213,21 @@ class BenefitSpec(_Strict):
     def _consistent(self) -> BenefitSpec:
         if self.segment_type == "trust" and self.segment_value != TRUST:
             raise ValueError(f"segment_value of the trust segment is {TRUST!r}, not {self.segment_value!r}")
-        if self.target.date <= self.baseline.date:
+        before = _comparable(self.baseline, self.target)
+        if before is not None and not before:
             raise ValueError(f"target.date {self.target.date} must come after baseline.date {self.baseline.date}")
         return self
+
+
+def _comparable(first: Point, second: Point) -> bool | None:
+    """Whether `first` comes before `second`, when that is known without go-live dates (both days, or both
+    relative to the same wave)."""
+    a, b = first.wave_offset(), second.wave_offset()
+    if a is None and b is None:
+        return first.date < second.date  # type: ignore[operator]
+    if a is not None and b is not None and a[0] == b[0]:
+        return a[1] < b[1]
+    return None
 
 
 def read_yaml_entries(path: Path | str, key: str, noun: str) -> list[tuple[int, dict[str, Any]]]:
@@ -193,6 +245,8 @@ def read_yaml_entries(path: Path | str, key: str, noun: str) -> list[tuple[int, 
                           "fix the syntax") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read {path}: {exc}") from None
+    except ValueError as exc:  # a value YAML reads as a date or time but is none (2026-13-01)
+        raise ConfigError(f"{path} has a date that does not exist ({exc}): write dates as YYYY-MM-DD") from None
     if loaded is None:
         return []
     if not isinstance(loaded, dict) or set(loaded) - {key}:
@@ -286,11 +340,12 @@ def load_register(path: Path | str) -> list[BenefitSpec]:
 # --- the register in the warehouse ---------------------------------------------------------------
 
 def store_register(engine: Engine, specs: Sequence[BenefitSpec]) -> dict[str, int]:
-    """Upsert the register into core.benefits; benefits no longer in the file are removed (with history)."""
-    rows = [{"id": s.id, "title": s.title, "metric": s.metric, "st": s.segment_type, "sv": s.segment_value,
-             "bv": s.baseline.value, "bd": s.baseline.date, "tv": s.target.value, "td": s.target.date,
-             "owner": s.owner} for s in specs]
+    """Upsert the register into core.benefits; benefits no longer in the file are removed (with history).
+    Dates relative to a wave's go-live are resolved from core.dim_wave."""
     with engine.begin() as conn:
+        go_live = {str(w): d for w, d in conn.execute(sa.text(
+            "select go_live_wave, go_live_date from core.dim_wave where go_live_date is not null"))}
+        rows = [_row(s, go_live) for s in specs]
         existing = set(conn.execute(sa.text("select benefit_id from core.benefits")).scalars())
         if rows:
             conn.execute(sa.text(
@@ -308,6 +363,25 @@ def store_register(engine: Engine, specs: Sequence[BenefitSpec]) -> dict[str, in
     ids = {r["id"] for r in rows}
     return {"benefits": len(rows), "added": len(ids - existing), "updated": len(ids & existing),
             "removed": removed}
+
+
+def _row(spec: BenefitSpec, go_live: dict[str, date]) -> dict[str, Any]:
+    days = {}
+    for name, point in (("baseline", spec.baseline), ("target", spec.target)):
+        try:
+            days[name] = point.on(go_live)
+        except KeyError as missing:
+            known = ", ".join(sorted(go_live)) or "none yet"
+            raise ConfigError(
+                f"benefit {spec.id}: {name}.date '{point.date}' counts from the go-live of {missing}, which has no "
+                f"date (waves with one: {known}): set metrics.go_live_dates in realise.yaml, or correct the "
+                "wave's name, then load the register again") from None
+    if days["target"] <= days["baseline"]:
+        raise ConfigError(f"benefit {spec.id}: target.date {days['target']} ('{spec.target.date}') must come after "
+                          f"baseline.date {days['baseline']} ('{spec.baseline.date}')")
+    return {"id": spec.id, "title": spec.title, "metric": spec.metric, "st": spec.segment_type,
+            "sv": spec.segment_value, "bv": spec.baseline.value, "bd": days["baseline"], "tv": spec.target.value,
+            "td": days["target"], "owner": spec.owner}
 
 
 def _series(conn: Connection, metric_id: str, segment_type: str, segment_value: str,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 TABLE = "core.disclosure_settings"
-SMALLEST = 2  # the settings' own lower bound (realise.config.MetricsSettings)
+SMALLEST = 2  # the settings' own lower bound (foundation.config.MetricsSettings)
 
 
 def write_disclosure_settings(conn: sa.Connection, min_group_size: int, comment_min_group_size: int) -> bool:

@@ -34,7 +34,7 @@ VIEW_GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
       "org_units")),
     ("Metrics", "Computed by `realise metrics refresh`. Small groups are suppressed: a suppressed cell has no "
      "value, numerator, denominator or n.",
-     ("metric_definitions", "metric_latest", "metric_values")),
+     ("metric_definitions", "metric_latest", "metric_values", "metric_spc")),
     ("Benefits, alerts and actions", "The benefits register with its statuses, the alerts raised by the rules "
      "in `alerts.yaml`, and the actions taken on them.",
      ("benefits", "benefit_status", "alerts", "actions")),
@@ -397,7 +397,7 @@ def write_guide(engine: Engine, path: Path = GUIDE_FILE) -> bool:
 
 def main(argv: list[str]) -> int:
     """`python -m warehouse.docs URL [OUT]`: the generator without the CLI's settings."""
-    from warehouse.db import create_engine
+    from foundation.database import create_engine
 
     if not argv:
         print("usage: python -m warehouse.docs WAREHOUSE_URL [OUT]", file=sys.stderr)

@@ -501,6 +501,38 @@ class MetricCellState(Base):
     counted: Mapped[int] = mapped_column(BigInteger)
 
 
+class MetricSpc(Base):
+    """XmR limits, special-cause signals and icons of every weekly series, from the published values only;
+    rewritten after each refresh (warehouse/spc_store.py). Analysts read analytics.metric_spc."""
+
+    __tablename__ = "metric_spc"
+    __table_args__ = {"schema": "core"}
+
+    metric_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    segment_type: Mapped[str] = mapped_column(String(32), primary_key=True)
+    segment_value: Mapped[str] = mapped_column(String(128), primary_key=True)
+    period_start: Mapped[date] = mapped_column(Date, primary_key=True)
+    refresh_id: Mapped[int | None] = mapped_column(BigInteger)
+    computed_at: Mapped[datetime] = _ts()
+    value: Mapped[float | None] = mapped_column(Float)  # None: the week is suppressed
+    suppressed: Mapped[bool] = mapped_column(Boolean)
+    phase_start: Mapped[date] = mapped_column(Date)
+    mean: Mapped[float | None] = mapped_column(Float)  # limits: None while the phase has too few values
+    moving_range_mean: Mapped[float | None] = mapped_column(Float)
+    lower_limit: Mapped[float | None] = mapped_column(Float)
+    upper_limit: Mapped[float | None] = mapped_column(Float)
+    limit_points: Mapped[int | None] = mapped_column(Integer)
+    beyond_limits: Mapped[bool | None] = mapped_column(Boolean)  # signals: None for a week that is not judged
+    shift: Mapped[bool | None] = mapped_column(Boolean)
+    trend: Mapped[bool | None] = mapped_column(Boolean)
+    two_in_three: Mapped[bool | None] = mapped_column(Boolean)
+    special_cause: Mapped[str | None] = mapped_column(String(8))  # high | low
+    variation: Mapped[str | None] = mapped_column(String(32))
+    icon: Mapped[str | None] = mapped_column(String(32))
+    target: Mapped[float | None] = mapped_column(Float)
+    assurance: Mapped[str | None] = mapped_column(String(32))
+
+
 class Benefit(Base):
     """The benefits register, loaded from a version-controlled YAML file."""
 

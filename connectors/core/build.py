@@ -9,7 +9,7 @@ from pydantic import BaseModel, ValidationError
 
 from connectors.core.errors import MappingError
 from connectors.core.identity import UNKNOWN_GROUP, UNMATCHED_UNIT, StaffResolver
-from realise.privacy import scrub
+from foundation.privacy import scrub
 from schemas.events import Event, Kind, Person, make_event
 
 

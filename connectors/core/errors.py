@@ -1,12 +1,10 @@
-"""The connector error taxonomy: retriable failures are retried with backoff, fatal ones stop with advice."""
+"""The connector error taxonomy: retriable failures are retried with backoff, fatal ones stop with advice.
+
+A fatal failure is `foundation.errors.SourceError`: a source's settings (foundation/source_config.py) raise it
+too, before any connector runs.
+"""
 
 from __future__ import annotations
-
-from realise.errors import UserError
-
-
-class SourceError(UserError):
-    """A source cannot be read until the user fixes something: credentials, permission, base URL, mapping."""
 
 
 class MappingError(ValueError):

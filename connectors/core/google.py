@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from connectors.core.errors import SourceError
+from foundation.errors import SourceError
 
 JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"

@@ -27,8 +27,9 @@ from urllib.parse import urljoin
 import httpx
 
 from connectors.core import google
-from connectors.core.config import SourceConfig
-from connectors.core.errors import RetriableError, SourceError
+from connectors.core.errors import RetriableError
+from foundation.errors import SourceError
+from foundation.source_config import SourceConfig
 
 log = logging.getLogger(__name__)
 RETRIABLE_STATUS = frozenset({429, 500, 502, 503, 504})

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from realise.privacy import pseudonymise
+from foundation.privacy import pseudonymise
 
 UNMATCHED_UNIT = "UNMATCHED"
 UNKNOWN_GROUP = "Unknown"

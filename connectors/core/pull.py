@@ -22,13 +22,13 @@ from kafka import KafkaProducer
 from sqlalchemy.engine import Engine
 
 from connectors.core.build import EventBuilder
-from connectors.core.config import SourceConfig
-from connectors.core.errors import SourceError
 from connectors.core.identity import StaffResolver
 from connectors.core.state import StateStore
 from connectors.core.stream import MappingError, Page, PullContext, Source, StaffRecord, Stream, source_type
-from realise.privacy import scrub
-from realise.quarantine import bounded
+from foundation.errors import SourceError
+from foundation.privacy import scrub
+from foundation.quarantine import bounded
+from foundation.source_config import SourceConfig
 from schemas.events import Event, Kind
 from schemas.topics import TOPICS, partition_key
 from warehouse.directory import load_directory

@@ -24,8 +24,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
-from connectors.core.config import SourceConfig, parse_options
-from connectors.core.errors import MappingError, SourceError
+from connectors.core.errors import MappingError
+from foundation.errors import SourceError
+from foundation.source_config import SourceConfig, parse_options
 from schemas.events import Kind
 
 if TYPE_CHECKING:
@@ -145,6 +146,12 @@ def _declared() -> dict[str, EntryPoint]:
 def type_names() -> list[str]:
     """Every connector type, declared or registered, in alphabetical order."""
     return sorted(set(_declared()) | set(SOURCE_TYPES))
+
+
+def declared_types() -> list[str]:
+    """The connector types an installation declares (its entry points), in alphabetical order: what a
+    deployment can name, whatever a test has registered in code."""
+    return sorted(_declared())
 
 
 def source_type(name: str, type_name: str) -> type[Source]:

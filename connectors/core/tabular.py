@@ -28,8 +28,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import field_validator
 
-from connectors.core.errors import SourceError
 from connectors.core.stream import MappingError, Options
+from foundation.errors import SourceError
 
 # Agree/disagree answer labels as Microsoft Forms, Google Forms and most survey tools write them.
 LIKERT_LABELS: dict[str, int] = {

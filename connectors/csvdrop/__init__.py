@@ -24,8 +24,6 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from connectors.core.build import EventBuilder
-from connectors.core.config import SourceConfig
-from connectors.core.errors import SourceError
 from connectors.core.stream import MappingError, Page, PullContext, Schedule, Source, Stream
 from connectors.core.tabular import (
     LocalTimes,
@@ -41,6 +39,8 @@ from connectors.core.tabular import (
 )
 from connectors.csvdrop.client import FILE_FIELD, ROW_FIELD, CsvFile, read_csv
 from connectors.csvdrop.settings import CsvDropOptions, FormColumns, TicketColumns, TrainingColumns
+from foundation.errors import SourceError
+from foundation.source_config import SourceConfig
 from schemas.events import Event, Kind
 
 FILE_PAGE_SIZE = 1000  # rows per publish batch when sources.<name>.page_size is not set

@@ -6,7 +6,7 @@ import csv
 from dataclasses import dataclass
 from pathlib import Path
 
-from connectors.core.errors import SourceError
+from foundation.errors import SourceError
 
 ROW_FIELD, FILE_FIELD = "__row__", "__file__"
 

@@ -16,8 +16,8 @@ from typing import Any, ClassVar
 from pydantic import Field
 
 from connectors.core.build import EventBuilder
-from connectors.core.errors import SourceError
 from connectors.core.stream import MappingError, Options, Page, Schedule, Source, StaffRecord, Stream
+from foundation.errors import SourceError
 from warehouse.directory import DirectoryEntry
 
 

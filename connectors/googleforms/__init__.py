@@ -24,7 +24,7 @@ from datetime import timedelta
 from typing import Any, ClassVar
 
 from connectors.core.build import EventBuilder
-from connectors.core.errors import CursorExpired, SourceError
+from connectors.core.errors import CursorExpired
 from connectors.core.stream import MappingError, Page, Schedule, Source, Stream, cursor_after
 from connectors.googleforms.answers import (
     FormIndex,
@@ -40,6 +40,7 @@ from connectors.googleforms.answers import (
 )
 from connectors.googleforms.client import GoogleFormsClient
 from connectors.googleforms.settings import EXAMPLE_YAML, MAX_LISTING_RESTARTS, GoogleFormsOptions
+from foundation.errors import SourceError
 from schemas.events import Event, Kind
 
 log = logging.getLogger(__name__)

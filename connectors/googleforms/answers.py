@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from connectors.core.errors import SourceError
 from connectors.core.stream import MappingError
 from connectors.googleforms.settings import FormOptions, GoogleFormsOptions, normalise_title
+from foundation.errors import SourceError
 
 Role = Literal["likert", "recommend", "minutes", "comment", "respondent"]
 Shape = Literal["scale", "choice", "text", "row", "other"]

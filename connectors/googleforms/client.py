@@ -12,9 +12,10 @@ from typing import Any
 
 import httpx
 
-from connectors.core.errors import CursorExpired, SourceError
+from connectors.core.errors import CursorExpired
 from connectors.core.http import HttpClient
 from connectors.googleforms.settings import FORM_PATH, MAX_PAGE_SIZE, RESPONSES_PATH
+from foundation.errors import SourceError
 
 
 def google_error(response: httpx.Response) -> tuple[str, str]:

@@ -28,7 +28,6 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from connectors.core.build import EventBuilder, retraction
-from connectors.core.errors import SourceError
 from connectors.core.stream import MappingError, Page, Schedule, Source, Stream, cursor_after
 from connectors.jira.client import JiraClient, jira_time
 from connectors.jira.settings import (
@@ -40,6 +39,7 @@ from connectors.jira.settings import (
     JiraWebhookOptions,
 )
 from connectors.webhook import PushSource
+from foundation.errors import SourceError
 from schemas.events import Event, Kind, TicketStatus
 
 CURSOR_FORMAT = "%Y-%m-%dT%H:%M:%SZ"

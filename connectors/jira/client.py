@@ -21,10 +21,10 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from connectors.core.config import SourceConfig
-from connectors.core.errors import SourceError
 from connectors.core.http import HttpClient
 from connectors.jira.settings import JQL_TIME_FORMAT, MAX_RESULTS, SEARCH_JQL_PATH, SEARCH_PATH, JiraOptions
+from foundation.errors import SourceError
+from foundation.source_config import SourceConfig
 
 
 def jira_time(value: str) -> datetime:

@@ -52,8 +52,6 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from connectors.core.build import EventBuilder, parse_time
-from connectors.core.config import SourceConfig
-from connectors.core.errors import SourceError
 from connectors.core.http import HttpClient
 from connectors.core.stream import MappingError, Page, PullContext, Schedule, Source, Stream
 from connectors.moodle.client import FunctionRefused, MoodleClient, MoodleError
@@ -80,6 +78,8 @@ from connectors.moodle.settings import (
     MoodleOptions,
 )
 from connectors.xapi.mapping import RequiredCourses, cursor_text
+from foundation.errors import SourceError
+from foundation.source_config import SourceConfig
 from schemas.events import Event, Kind, Person
 
 __all__ = ["EXAMPLE_YAML", "Moodle"]

@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from connectors.core.errors import SourceError
 from connectors.core.http import HttpClient
 from connectors.moodle.settings import ENDPOINT, GET_ENROLLED_USERS, USER_FIELDS
+from foundation.errors import SourceError
 
 
 class FunctionRefused(SourceError):

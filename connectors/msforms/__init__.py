@@ -41,7 +41,6 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from connectors.core.build import EventBuilder, retraction
-from connectors.core.errors import SourceError
 from connectors.core.identity import UNKNOWN_GROUP
 from connectors.core.stream import MappingError, Page, Schedule, Source, Stream
 from connectors.core.tabular import (
@@ -67,6 +66,7 @@ from connectors.msforms.settings import (
     FormMapping,
     MsFormsOptions,
 )
+from foundation.errors import SourceError
 from schemas.events import Event, Kind
 
 log = logging.getLogger(__name__)

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from connectors.core.errors import SourceError
 from connectors.msforms.settings import EXPORT_NAME, FIXED_COLUMNS
+from foundation.errors import SourceError
 
 
 @dataclass

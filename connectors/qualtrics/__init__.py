@@ -46,7 +46,6 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from connectors.core.build import EventBuilder, parse_time, retraction
-from connectors.core.errors import SourceError
 from connectors.core.stream import MappingError, Page, PullContext, Schedule, Source, Stream
 from connectors.core.tabular import blank, number, whole
 from connectors.qualtrics.client import ContinuationRefused, Export, QualtricsClient
@@ -57,6 +56,7 @@ from connectors.qualtrics.settings import (
     QualtricsOptions,
     SkillsSurvey,
 )
+from foundation.errors import SourceError
 from schemas.events import Event, Kind, Person
 
 log = logging.getLogger(__name__)

@@ -20,10 +20,11 @@ from typing import Any
 
 import httpx
 
-from connectors.core.config import SourceConfig
-from connectors.core.errors import RetriableError, SourceError
+from connectors.core.errors import RetriableError
 from connectors.core.http import HttpClient
 from connectors.qualtrics.settings import API_ROOT, EXPORT_FILE, EXPORT_PROGRESS, START_EXPORT, TOKEN_HEADER
+from foundation.errors import SourceError
+from foundation.source_config import SourceConfig
 
 log = logging.getLogger(__name__)
 EXPORT_ATTEMPTS = 3

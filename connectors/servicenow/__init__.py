@@ -23,10 +23,10 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from connectors.core.build import EventBuilder
-from connectors.core.errors import SourceError
 from connectors.core.stream import MappingError, Page, Schedule, Source, Stream, cursor_after
 from connectors.servicenow.client import ServiceNowClient, label_of, value_of
 from connectors.servicenow.settings import STATE_CODES, STATE_LABELS, TIME_FORMAT, ServiceNowOptions
+from foundation.errors import SourceError
 from schemas.events import Event, Kind, TicketStatus
 
 CURSOR_FORMAT = "%Y-%m-%dT%H:%M:%SZ"

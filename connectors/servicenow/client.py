@@ -20,12 +20,12 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 
-from connectors.core.config import SourceConfig
-from connectors.core.errors import SourceError
 from connectors.core.http import HttpClient
 from connectors.core.stream import MappingError
 from connectors.servicenow.dates import DisplayFormat, shape, stored_time
 from connectors.servicenow.settings import MAX_PAGE_SIZE, TABLE_API, TIME_FORMAT, ServiceNowOptions
+from foundation.errors import SourceError
+from foundation.source_config import SourceConfig
 
 ORDER = "ORDERBYsys_updated_on^ORDERBYsys_id"
 

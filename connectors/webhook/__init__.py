@@ -17,9 +17,9 @@ from datetime import UTC
 from typing import Any, ClassVar
 
 from connectors.core.build import EventBuilder, parse_time
-from connectors.core.errors import SourceError
 from connectors.core.stream import MappingError, Page, Source, Stream, source_type
 from connectors.webhook.settings import EXAMPLE_YAML, WebhookMapping, WebhookOptions, WebhookTransport
+from foundation.errors import SourceError
 from schemas.events import Event, Kind
 
 __all__ = ["EXAMPLE_YAML", "PushSource", "Webhook", "is_push_type", "lookup"]

@@ -48,13 +48,13 @@ from kafka import KafkaProducer
 from sqlalchemy.engine import Engine
 
 from connectors.core.build import EventBuilder
-from connectors.core.config import SourceConfig
-from connectors.core.errors import SourceError
 from connectors.core.identity import StaffResolver
 from connectors.core.pull import Puller, acked_topic_id, build_source, routed
 from connectors.core.stream import MappingError, PullContext
 from connectors.webhook import PushSource, is_push_type, lookup
 from connectors.webhook.signature import Rejected, check_window, parse_timestamp, verify
+from foundation.errors import SourceError
+from foundation.source_config import SourceConfig
 from warehouse.losses import record_published
 
 log = logging.getLogger(__name__)

@@ -39,8 +39,7 @@ from datetime import timedelta
 from typing import Any, ClassVar
 
 from connectors.core.build import EventBuilder, parse_time, retraction
-from connectors.core.config import SourceConfig
-from connectors.core.errors import CursorExpired, SourceError
+from connectors.core.errors import CursorExpired
 from connectors.core.http import HttpClient
 from connectors.core.stream import MappingError, Page, PullContext, Schedule, Source, Stream, cursor_after
 from connectors.xapi.client import XapiClient
@@ -53,6 +52,8 @@ from connectors.xapi.mapping import (
     scaled_score,
 )
 from connectors.xapi.settings import EXAMPLE_YAML, VOIDED_VERB, XAPI_VERSION, XapiOptions
+from foundation.errors import SourceError
+from foundation.source_config import SourceConfig
 from schemas.events import Event, Kind
 
 __all__ = ["EXAMPLE_YAML", "Xapi"]

@@ -26,10 +26,11 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 
 from connectors.core.build import parse_time
-from connectors.core.errors import CursorExpired, SourceError
+from connectors.core.errors import CursorExpired
 from connectors.core.http import HttpClient
 from connectors.core.stream import MappingError
 from connectors.xapi.settings import LEGACY_STATEMENTS_PATH, STATEMENTS
+from foundation.errors import SourceError
 
 log = logging.getLogger(__name__)
 _ENDPOINT_RELATIVE = re.compile(rf"^/?{STATEMENTS}(?:[/?]|$)")

@@ -30,10 +30,10 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from connectors.core.build import EventBuilder, parse_time, retraction
-from connectors.core.errors import SourceError
 from connectors.core.stream import MappingError, Page, Schedule, Source, Stream, cursor_after
 from connectors.zendesk.client import ZendeskClient, unix
 from connectors.zendesk.settings import PRIORITIES, STATUSES, ZendeskOptions
+from foundation.errors import SourceError
 from schemas.events import Event, Kind, TicketStatus
 
 CURSOR_FORMAT = "%Y-%m-%dT%H:%M:%SZ"

@@ -20,8 +20,6 @@ from typing import Any
 
 import httpx
 
-from connectors.core.config import SourceConfig
-from connectors.core.errors import SourceError
 from connectors.core.http import HttpClient
 from connectors.zendesk.settings import (
     EXPORT_PATH,
@@ -34,6 +32,8 @@ from connectors.zendesk.settings import (
     TICKET_FIELD_PATH,
     ZendeskOptions,
 )
+from foundation.errors import SourceError
+from foundation.source_config import SourceConfig
 
 log = logging.getLogger(__name__)
 CURSOR_REFUSED = (400, 422)

@@ -8,8 +8,8 @@ from typing import Any
 import typer
 from rich.table import Table
 
+from foundation.errors import UserError
 from realise.commands.context import err, out, settings
-from realise.errors import UserError
 
 
 def _show(title: str, figures: dict[str, Any], as_json: bool) -> None:
@@ -46,7 +46,8 @@ def register(bench_app: typer.Typer) -> None:
         metric: list[str] = typer.Option(None, "--metric", "-m", help="Only these metric ids (default: all)."),
         as_json: bool = typer.Option(False, "--json", help="Print figures as JSON."),
     ) -> None:
-        """Full vs incremental metric refresh after 1% new events; checks both leave the same latest values."""
+        """Full and incremental (after 1% new events) metric refresh, each against a plain recompute of every
+        metric timed in the same run; checks both refreshes leave the same latest values."""
         from bench.refresh import run_bench
 
         figures = run_bench(settings(), events, reuse=reuse, metric_ids=_check_metrics(metric), progress=err)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import typer
 
+from foundation.errors import UserError
 from realise.commands.context import out
-from realise.errors import UserError
 
 
 def register(bench_app: typer.Typer) -> None:

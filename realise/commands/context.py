@@ -12,7 +12,7 @@ from typing import Any
 
 from rich.console import Console
 
-from realise.config import Settings, load_settings
+from foundation.config import Settings, load_settings
 
 out = Console()
 err = Console(stderr=True)

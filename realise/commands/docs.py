@@ -7,8 +7,8 @@ from pathlib import Path
 
 import typer
 
+from foundation.errors import UserError
 from realise.commands.context import err, out, settings
-from realise.errors import UserError
 from warehouse.docs import EXAMPLES_DIR, GUIDE_FILE
 
 app = typer.Typer(help="Generated documentation.", no_args_is_help=True)
@@ -23,15 +23,16 @@ def warehouse_cmd(
     """The analysts' guide: analytics views and columns from the catalog, pipeline tables, example queries."""
     from alembic.script import ScriptDirectory
 
-    from realise.stack import resolve_endpoints
-    from warehouse.db import _alembic_config, check_connection, create_engine, current_revision, redact
+    from foundation.database import check_connection, redact, warehouse_engine
+    from foundation.stack import resolve_endpoints
+    from warehouse.db import _alembic_config, current_revision
     from warehouse.docs import ExampleError, render_guide
 
     if not EXAMPLES_DIR.is_dir():
         raise UserError(f"the example queries are missing ({EXAMPLES_DIR}): run this from a Realise source tree")
     s = settings()
     ep = resolve_endpoints(s, autostart=False, services={"postgres"})
-    engine = create_engine(ep.warehouse_url, sslmode=s.warehouse.sslmode, sslrootcert=s.warehouse.sslrootcert)
+    engine = warehouse_engine(s, ep.warehouse_url)
     try:
         check_connection(engine)
         head = ScriptDirectory.from_config(_alembic_config(engine)).get_current_head()

@@ -11,8 +11,8 @@ from typing import Any
 import typer
 from rich.table import Table
 
+from foundation.errors import UserError
 from realise.commands.context import out, print_json, settings
-from realise.errors import UserError
 
 benefits_app = typer.Typer(help="The benefits register.", no_args_is_help=True)
 alerts_app = typer.Typer(help="Alerts raised by metric rules.", no_args_is_help=True)
@@ -23,12 +23,10 @@ STATUS_STYLE = {"on track": "green", "at risk": "yellow", "off track": "red", "n
 
 
 def _engine() -> Any:
-    from realise.stack import resolve_endpoints
-    from warehouse.db import check_connection, create_engine
+    from foundation.database import check_connection, warehouse_engine
 
     s = settings()
-    ep = resolve_endpoints(s, autostart=False, services={"postgres"})
-    engine = create_engine(ep.warehouse_url, sslmode=s.warehouse.sslmode, sslrootcert=s.warehouse.sslrootcert)
+    engine = warehouse_engine(s)
     check_connection(engine)
     return s, engine
 

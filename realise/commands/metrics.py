@@ -8,20 +8,18 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from realise import progress
+from foundation import progress
+from foundation.errors import UserError
 from realise.commands.context import err, out, settings
-from realise.errors import UserError
 
 app = typer.Typer(help="Benefits-realisation and adoption metrics.", no_args_is_help=True)
 
 
 def _engine() -> Any:
-    from realise.stack import resolve_endpoints
-    from warehouse.db import check_connection, create_engine
+    from foundation.database import check_connection, warehouse_engine
 
     s = settings()
-    ep = resolve_endpoints(s, autostart=False, services={"postgres"})
-    engine = create_engine(ep.warehouse_url, sslmode=s.warehouse.sslmode, sslrootcert=s.warehouse.sslrootcert)
+    engine = warehouse_engine(s)
     check_connection(engine)
     return s, engine
 

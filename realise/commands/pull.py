@@ -3,29 +3,15 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime
 from typing import Any
 
 import typer
 from rich.table import Table
 
+from foundation.errors import UserError
 from realise.commands.context import err, out, settings
-from realise.errors import UserError
 
 sources_app = typer.Typer(help="Configured sources and their incremental state.", no_args_is_help=True)
-
-
-def parse_since(value: str | None) -> datetime | None:
-    """`--since 2026-11-01` (midnight UTC) or an ISO date-time with or without a zone (UTC assumed)."""
-    if value is None:
-        return None
-    try:
-        if len(value) == 10:
-            return datetime.combine(date.fromisoformat(value), datetime.min.time(), tzinfo=UTC)
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise UserError(f"--since {value!r} is not a date: use YYYY-MM-DD or an ISO 8601 date-time") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def pull(
@@ -35,7 +21,7 @@ def pull(
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
 ) -> None:
     """Read new and changed records from sources and publish them as events."""
-    from connectors.service import ordered_sources, pull_sources
+    from connectors.service import ordered_sources, parse_since, pull_sources
 
     s = settings()
     if all_sources:
@@ -82,11 +68,9 @@ def list_sources(as_json: bool = typer.Option(False, "--json", help="Print as JS
     states: dict[tuple[str, str], dict[str, Any]] = {}
     try:
         from connectors.core.state import StateStore
-        from realise.stack import resolve_endpoints
-        from warehouse.db import check_connection, create_engine
+        from foundation.database import check_connection, warehouse_engine
 
-        ep = resolve_endpoints(s, autostart=False, services={"postgres"})
-        engine = create_engine(ep.warehouse_url, sslmode=s.warehouse.sslmode, sslrootcert=s.warehouse.sslrootcert)
+        engine = warehouse_engine(s)
         check_connection(engine)
         states = {(r["source"], r["stream"]): r for r in StateStore(engine).all()}
         engine.dispose()
@@ -122,15 +106,13 @@ def reset_source(
     """Forget a source's state: the next pull reads everything again (events dedupe downstream)."""
     from connectors.core.state import StateStore
     from connectors.service import source_config
-    from realise.stack import resolve_endpoints
-    from warehouse.db import check_connection, create_engine
+    from foundation.database import check_connection, warehouse_engine
 
     s = settings()
     source_config(s, name)
     if not yes and not typer.confirm(f"forget the state of {name}{'/' + stream if stream else ''}?"):
         raise typer.Exit(1)
-    ep = resolve_endpoints(s, autostart=False, services={"postgres"})
-    engine = create_engine(ep.warehouse_url, sslmode=s.warehouse.sslmode, sslrootcert=s.warehouse.sslrootcert)
+    engine = warehouse_engine(s)
     check_connection(engine)
     removed = StateStore(engine).reset(name, stream)
     engine.dispose()

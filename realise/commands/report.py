@@ -16,14 +16,12 @@ def report_cmd(
 ) -> None:
     """Write the benefits register, training readiness, help-desk demand, staff experience, skills, comment
     themes and open alerts with their actions to one HTML file that opens offline (charts included)."""
+    from foundation.database import check_connection, warehouse_engine
     from realise.report import write_report
     from realise.report.format import fmt_datetime
-    from realise.stack import resolve_endpoints
-    from warehouse.db import check_connection, create_engine
 
     s = settings()
-    ep = resolve_endpoints(s, autostart=False, services={"postgres"})
-    engine = create_engine(ep.warehouse_url, sslmode=s.warehouse.sslmode, sslrootcert=s.warehouse.sslrootcert)
+    engine = warehouse_engine(s)
     try:
         check_connection(engine)
         result = write_report(engine, path)

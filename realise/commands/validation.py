@@ -15,8 +15,8 @@ from typing import Any
 import typer
 from rich.table import Table
 
+from foundation.errors import UserError
 from realise.commands.context import out, settings
-from realise.errors import UserError
 
 app = typer.Typer(help="Data-quality (Great Expectations) results of ingest.", no_args_is_help=True)
 
@@ -24,12 +24,10 @@ KINDS = ("form_response", "helpdesk_ticket", "training_record", "skills_assessme
 
 
 def _engine() -> Any:
-    from realise.stack import resolve_endpoints
-    from warehouse.db import check_connection, create_engine
+    from foundation.database import check_connection, warehouse_engine
 
     s = settings()
-    ep = resolve_endpoints(s, autostart=False, services={"postgres"})
-    engine = create_engine(ep.warehouse_url, sslmode=s.warehouse.sslmode, sslrootcert=s.warehouse.sslrootcert)
+    engine = warehouse_engine(s)
     check_connection(engine)
     return engine
 

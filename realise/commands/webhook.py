@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import typer
 
+from foundation.errors import UserError
 from realise.commands.context import err, settings
-from realise.errors import UserError
 
 app = typer.Typer(help="Signed webhooks from push-style form tools and Jira Cloud.", no_args_is_help=True)
 
@@ -26,11 +26,11 @@ def serve(
     """Serve POST /webhooks/<source> for the webhook sources in realise.yaml until Ctrl-C or SIGTERM."""
     from connectors.webhook import is_push_type
     from connectors.webhook.receiver import WebhookReceiver, producer_options
-    from flows.ingest.service import stop_on_signals
-    from realise import kafka
-    from realise.privacy import load_key
-    from realise.stack import resolve_endpoints
-    from warehouse.db import check_connection, create_engine
+    from foundation import kafka
+    from foundation.database import check_connection, warehouse_engine
+    from foundation.privacy import load_key
+    from foundation.stack import resolve_endpoints
+    from ingestion.service import stop_on_signals
 
     s = settings()
     webhooks = {name: cfg for name, cfg in s.sources.items() if is_push_type(cfg.type)}
@@ -47,7 +47,7 @@ def serve(
                             "it out")
     key = load_key()
     ep = resolve_endpoints(s, autostart=False, services={"postgres", "kafka"})
-    engine = create_engine(ep.warehouse_url, sslmode=s.warehouse.sslmode, sslrootcert=s.warehouse.sslrootcert)
+    engine = warehouse_engine(s, ep.warehouse_url)
     try:
         check_connection(engine)
         kafka.ensure_topics(s, ep.kafka_bootstrap)

@@ -15,16 +15,17 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
-from realise.errors import UserError
+from foundation.errors import UserError
 from realise.report.data import ReportData, read_report_data
 from realise.report.page import document
 from realise.report.sections.adoption import demand_section, readiness_section
 from realise.report.sections.alerts import alerts_section
 from realise.report.sections.benefits import benefits_section
 from realise.report.sections.feedback import experience_section, skills_section, themes_section
+from realise.report.sections.spc import spc_section
 
 REPORT_NAME = "realise-report.html"
-SECTIONS = (benefits_section, readiness_section, demand_section, experience_section, skills_section,
+SECTIONS = (benefits_section, spc_section, readiness_section, demand_section, experience_section, skills_section,
             themes_section, alerts_section)
 
 

@@ -321,3 +321,64 @@ def action_chart(action: dict[str, Any], div_id: str) -> str:
     fig.update_yaxes(range=[low, high], title={"text": plot_text(unit), "font": {"size": 11}}, zeroline=True,
                      zerolinecolor="#aeb7bd")
     return to_div(fig, div_id)
+
+
+# --- statistical process control ---------------------------------------------------------------------
+
+VARIATION_COLOURS = {"common cause": GREY, "special cause improving": NHS_BLUE, "special cause concerning": ORANGE}
+TARGET_COLOUR = RED
+
+
+def _phase_lines(rows: Sequence[dict[str, Any]], *keys: str) -> tuple[list[Any], list[float | None]]:
+    """Each phase's level of `keys` (mean, limits) as flat segments across its weeks, broken between phases."""
+    xs: list[Any] = []
+    ys: list[float | None] = []
+    phases: dict[Any, list[dict[str, Any]]] = {}
+    for r in rows:
+        phases.setdefault(r["phase_start"], []).append(r)
+    for key in keys:
+        for weeks in phases.values():
+            level = weeks[0].get(key)
+            if level is None:
+                continue
+            xs += [weeks[0]["period_start"] - timedelta(days=3), weeks[-1]["period_start"] + timedelta(days=3), None]
+            ys += [level, level, None]
+    return xs, ys
+
+
+def spc_chart(rows: Sequence[dict[str, Any]], unit: str, min_n: int, div_id: str) -> str:
+    """An XmR chart: weekly values (special causes coloured by whether they improve or concern), each phase's
+    mean and process limits, the benefit's target, and suppressed weeks as hatched bands with no value."""
+    rows = sorted(rows, key=lambda r: r["period_start"])
+    shown = [r for r in rows if not r["suppressed"] and r["value"] is not None]
+    levels = [r.get(k) for r in rows for k in ("lower_limit", "upper_limit", "target")]
+    low, high = value_range([*(r["value"] for r in shown), *levels])
+    fig = go.Figure()
+    hidden = [r["period_start"] for r in rows if r["suppressed"]]
+    if hidden:
+        fig.add_trace(suppressed_band(hidden, low, high, min_n, width=5 * 24 * 3600 * 1000, showlegend=False))
+    xs, ys = _phase_lines(rows, "lower_limit", "upper_limit")
+    fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name="process limits", hoverinfo="skip",
+                             line={"color": GREY, "dash": "dash", "width": 1.2}))
+    xs, ys = _phase_lines(rows, "mean")
+    fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name="mean", hoverinfo="skip",
+                             line={"color": DARK_GREY, "width": 1.5}))
+    targets = {r["target"] for r in rows if r.get("target") is not None}
+    if len(targets) == 1:
+        fig.add_hline(y=targets.pop(), line={"color": TARGET_COLOUR, "dash": "dot", "width": 1.5})
+    fig.add_trace(go.Scatter(
+        x=[r["period_start"] for r in rows], y=[None if r["suppressed"] else r["value"] for r in rows],
+        mode="lines+markers", name="weekly value", connectgaps=False, line={"color": "#aeb7bd", "width": 1.5},
+        marker={"size": 6, "color": [VARIATION_COLOURS.get(r.get("variation") or "", "#aeb7bd") for r in rows]},
+        hovertemplate="%{x|w/c %d %b %Y}: %{y:.1f}" + plot_text(f" {unit}") + "<extra></extra>"))
+    for variation in ("special cause improving", "special cause concerning"):
+        special = [r for r in shown if r.get("variation") == variation]
+        if special:
+            fig.add_trace(go.Scatter(
+                x=[r["period_start"] for r in special], y=[r["value"] for r in special], mode="markers",
+                name=variation, marker={"size": 9, "color": VARIATION_COLOURS[variation], "line": {"width": 0}},
+                hovertemplate="%{x|w/c %d %b %Y}: %{y:.1f}" + plot_text(f" {unit}, {variation}") + "<extra></extra>"))
+    fig.update_layout(**layout(SMALL_WIDTH, 240, showlegend=False, margin={"l": 50, "r": 15, "t": 10, "b": 35}))
+    fig.update_xaxes(tickformat="%d %b", showgrid=False)
+    fig.update_yaxes(range=[low, high], title={"text": plot_text(unit), "font": {"size": 11}}, zeroline=False)
+    return to_div(fig, div_id)

@@ -16,13 +16,15 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import ProgrammingError
 
-from realise.errors import UserError
+from foundation.errors import UserError
 
 RUN_REFRESH = "run `realise metrics refresh` first"
 COMMENT_PREFIX = "comment_"
 THEME_PREFIX = "comment_theme_"
 DOMAIN_PREFIX = "skills_change_"
 SKILLS_METRICS = ("skills_mean_baseline", "skills_mean_follow_up", "skills_change")
+# Headline measures drawn as SPC charts (trust-wide, weekly), from analytics.metric_spc.
+SPC_METRICS = ("net_experience_score", "enps", "tickets_per_100_staff", "median_hours_to_resolve")
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,7 @@ class ReportData:
     experience: list[Cell] = field(default_factory=list)
     skills: list[Cell] = field(default_factory=list)
     themes: list[Cell] = field(default_factory=list)
+    spc: list[dict[str, Any]] = field(default_factory=list)  # analytics.metric_spc rows, oldest week first
     alerts: list[dict[str, Any]] = field(default_factory=list)
     actions: list[dict[str, Any]] = field(default_factory=list)
 
@@ -105,6 +108,14 @@ def _cell(row: Any) -> Cell:
                 value=None if hidden else _float(row.value), numerator=None if hidden else _float(row.numerator),
                 denominator=None if hidden else _float(row.denominator), n=None if hidden else row.n,
                 suppressed=hidden)
+
+
+def _spc_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A week of an SPC chart; a suppressed week keeps no value and no signal, whatever the view returns."""
+    if row.get("suppressed"):
+        row.update(value=None, beyond_limits=None, shift=None, trend=None, two_in_three=None, special_cause=None,
+                   variation=None, icon=None)
+    return row
 
 
 def _float(value: Any) -> float | None:
@@ -174,6 +185,9 @@ def _read(conn: Connection, now: datetime) -> ReportData:
     data.skills = cells(conn, skills, "week", ["trust", "staff_group"])
     themes = sorted(m for m in metrics if m.startswith(THEME_PREFIX))
     data.themes = cells(conn, themes, "week", ["trust", "staff_group"])
+    data.spc = [_spc_row(dict(r)) for r in conn.execute(sa.text(
+        "select * from analytics.metric_spc where segment_type = 'trust' and metric_id = any(:m) "
+        "order by metric_id, period_start"), {"m": list(SPC_METRICS)}).mappings()]
     data.alerts = [dict(r) for r in conn.execute(sa.text(
         "select * from analytics.alerts where status = 'open' order by opened_at, alert_id")).mappings()]
     data.actions = [dict(r) for r in conn.execute(sa.text(

@@ -15,7 +15,7 @@ from realise.report.format import esc, fmt_datetime, fmt_week, suppressed_html
 TITLE = "EPR go-live benefits and adoption"
 CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
        "img-src data: blob:; font-src data:; connect-src 'none'; form-action 'none'; base-uri 'none'")
-CONTENTS = (("benefits", "Benefits register"), ("readiness", "Training readiness"),
+CONTENTS = (("benefits", "Benefits register"), ("spc", "SPC charts"), ("readiness", "Training readiness"),
             ("helpdesk", "Help-desk demand"), ("experience", "Net experience score"),
             ("skills", "Digital skills"), ("themes", "Comment themes"), ("alerts", "Open alerts and actions"))
 
@@ -141,7 +141,7 @@ def contents() -> str:
 
 
 FOOTER = ("<footer>Made by <code>realise report</code> from the warehouse's analytics views "
-          "(analytics.metric_latest, benefits, benefit_status, alerts, actions, metric_definitions): the "
+          "(analytics.metric_latest, metric_spc, benefits, benefit_status, alerts, actions, metric_definitions): the "
           "latest computed value of every cell. Weeks run Monday to Sunday (w/c = week commencing). Definitions "
           "of every metric: <code>realise metrics list</code>.</footer>")
 

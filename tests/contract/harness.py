@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import simulator
-from connectors.core.config import SourceConfig
 from connectors.core.pull import Puller, PullResult
-from realise.config import Settings
-from realise.privacy import DEMO_KEY
+from foundation.config import Settings
+from foundation.privacy import DEMO_KEY
+from foundation.source_config import SourceConfig
 from schemas.topics import TOPICS
 from simulator.server import Api, SimServer
 from simulator.world import World
@@ -60,7 +60,7 @@ def read_events(settings: Settings, bootstrap: str) -> list[dict[str, Any]]:
     """Every event on the settings' event topics, from the beginning."""
     from kafka import TopicPartition
 
-    from realise.kafka import consumer
+    from foundation.kafka import consumer
 
     c = consumer(settings, bootstrap, group=None, consumer_timeout_ms=1500)
     try:

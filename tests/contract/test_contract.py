@@ -16,14 +16,14 @@ import pytest
 import sqlalchemy as sa
 
 from connectors.core.state import StateStore, position
-from flows.ingest.service import run_ingest
-from realise.config import Settings
-from realise.kafka import ensure_topics, producer
+from foundation.config import Settings
+from foundation.database import create_engine
+from foundation.kafka import ensure_topics, producer
+from ingestion.service import run_ingest
 from schemas.events import EVENT_ADAPTER
 from simulator.server import SimServer
 from tests.contract import cases
 from tests.contract.harness import KEY, ContractCase, fresh_prefix, load_directory, read_events, small_world
-from warehouse.db import create_engine
 
 
 def _cases() -> list[ContractCase]:

@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from connectors.core.config import SourceConfig
 from connectors.core.identity import StaffResolver
 from connectors.core.pull import Puller
-from realise.privacy import DEMO_KEY
+from foundation.database import create_engine
+from foundation.privacy import DEMO_KEY
+from foundation.source_config import SourceConfig
 from tests.contract.recorded import load
 from tests.contract.test_recorded import _pull
-from warehouse.db import create_engine
 
 EMAIL = "staff000601@example.nhs.uk"
 JIRA_ACCOUNT = "qm:5f1c2d3e-4a5b-4c6d-8e7f-9a0b1c2d3e4f:6a1b2c3d4e5f6a7b8c9d0e1f"  # ITSD-1043's reporter

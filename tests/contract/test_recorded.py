@@ -18,11 +18,11 @@ from typing import Any
 import pytest
 
 from connectors.core.build import EventBuilder
-from connectors.core.config import SourceConfig
 from connectors.core.identity import StaffResolver
 from connectors.core.pull import build_source
 from connectors.core.stream import MappingError, PullContext
-from realise.privacy import DEMO_KEY
+from foundation.privacy import DEMO_KEY
+from foundation.source_config import SourceConfig
 from schemas.events import EVENT_ADAPTER
 from simulator.server import SimServer
 from tests.contract.recorded import RecordedApi, RecordedSystem, load, systems

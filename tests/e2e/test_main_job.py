@@ -24,8 +24,8 @@ import pytest
 from conftest import free_ports
 
 from flows.demo import demo_now
-from realise.config import Settings, StackSettings
-from realise.stack import Stack
+from foundation.config import Settings, StackSettings
+from foundation.stack import Stack
 from synthetic import generate_trust, malformed_records
 
 pytestmark = pytest.mark.e2e

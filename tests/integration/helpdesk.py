@@ -12,16 +12,16 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from connectors.core.config import SourceConfig
 from connectors.core.pull import Puller, PullResult
-from flows.ingest.runner import IngestSummary
-from flows.ingest.service import run_ingest
-from realise.config import Settings
-from realise.kafka import ensure_topics, producer
+from foundation.config import Settings
+from foundation.database import create_engine
+from foundation.kafka import ensure_topics, producer
+from foundation.source_config import SourceConfig
+from ingestion.runner import IngestSummary
+from ingestion.service import run_ingest
 from simulator.server import SimServer
 from simulator.world import World
 from tests.contract.harness import KEY, load_directory, small_world
-from warehouse.db import create_engine
 
 
 @dataclass

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from realise.config import Settings
+from foundation.config import Settings
 
 
 def test_given_a_small_trust_when_benchmarked_then_each_source_reports_its_records_rate_and_ratio(

@@ -17,8 +17,8 @@ import pytest
 from conftest import free_port, free_ports
 from sqlalchemy.engine import make_url
 
-from realise.kafka import REQUEST_TIMEOUT_MS
-from realise.stack import EmbeddedPostgres
+from foundation.kafka import REQUEST_TIMEOUT_MS
+from foundation.stack import EmbeddedPostgres
 
 pytestmark = pytest.mark.integration
 

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 import typer
 from conftest import free_ports
 
-from warehouse.db import create_engine
+from foundation.database import create_engine
 from warehouse.metrics import published
 
 pytestmark = pytest.mark.integration
@@ -73,6 +73,9 @@ def populated(warehouse_url: str) -> str:
             "segment_value, value, n, suppressed, computed_at) values (:r, 'net_experience_score', 'week', :p, "
             ":ps, 'trust', 'all', 21.5, 40, false, now())"), {"r": refresh, "p": monday.isoformat(), "ps": monday})
         published.remember(conn, refresh)
+        conn.execute(sa.text(  # the example register counts its dates from these waves' go-lives
+            "insert into core.dim_wave (go_live_wave, go_live_date) values ('wave-1', :a), ('wave-3', :b)"),
+            {"a": monday - timedelta(weeks=10), "b": monday + timedelta(weeks=2)})
         conn.execute(sa.text(
             "insert into core.alerts (rule_id, metric_id, segment_type, segment_value, period, value, threshold, "
             "message) values ('net-score-negative-unit', 'net_experience_score', 'org_unit', 'RXX-MED-AEM-W7B', "

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from connectors.core.config import SourceConfig
+from foundation.source_config import SourceConfig
 from simulator import moodle as moodle_sim
 from simulator import xapi as xapi_sim
 from simulator.server import Fault, Request

@@ -24,10 +24,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from realise import kafka as rk
-from realise.config import Settings
+from foundation import kafka as rk
+from foundation.config import Settings
+from foundation.database import create_engine
 from synthetic import generate_events, generate_trust, malformed_records, serialise
-from warehouse.db import create_engine
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,7 @@ from conftest import free_ports
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
-from warehouse.db import create_engine
+from foundation.database import create_engine
 
 pytestmark = pytest.mark.integration
 

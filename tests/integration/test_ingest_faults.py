@@ -17,14 +17,15 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from flows.ingest.runner import IngestRunner
-from realise import kafka as rk
-from realise.config import Settings
-from realise.errors import ServiceUnavailable
-from realise.stack import EmbeddedPostgres
+from foundation import kafka as rk
+from foundation.config import Settings
+from foundation.database import create_engine
+from foundation.errors import ServiceUnavailable
+from foundation.stack import EmbeddedPostgres
+from ingestion.runner import IngestRunner
 from synthetic import generate_events, generate_trust, serialise
 from tests.conftest import free_port
-from warehouse.db import create_engine, upgrade
+from warehouse.db import upgrade
 
 pytestmark = pytest.mark.integration
 REALISE = str(Path(sys.executable).with_name("realise"))

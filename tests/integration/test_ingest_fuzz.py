@@ -13,10 +13,10 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from flows.ingest.runner import IngestRunner
-from realise import kafka as rk
+from foundation import kafka as rk
+from foundation.database import create_engine
+from ingestion.runner import IngestRunner
 from tests.fuzz_records import hostile_record, topic_of
-from warehouse.db import create_engine
 
 pytestmark = pytest.mark.integration
 

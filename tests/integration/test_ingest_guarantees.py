@@ -23,11 +23,12 @@ from kafka import TopicPartition
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ProgrammingError
 
-from flows.ingest.batch import SourceRecord, plan_batch
-from flows.ingest.load import OffsetGap, WarehouseWriter
-from flows.ingest.runner import IngestRunner, IngestSummary
-from realise import kafka as rk
-from realise.config import Settings
+from foundation import kafka as rk
+from foundation.config import Settings
+from foundation.database import create_engine
+from ingestion.batch import SourceRecord, plan_batch
+from ingestion.load import OffsetGap, WarehouseWriter
+from ingestion.runner import IngestRunner, IngestSummary
 from schemas.topics import DEAD_LETTER_TOPIC
 from synthetic import (
     HTML_INJECTION,
@@ -38,7 +39,7 @@ from synthetic import (
     malformed_records,
     serialise,
 )
-from warehouse.db import MIGRATIONS_DIR, create_engine, current_revision, upgrade
+from warehouse.db import MIGRATIONS_DIR, current_revision, upgrade
 
 pytestmark = pytest.mark.integration
 
@@ -396,8 +397,8 @@ def test_given_records_whose_reasons_exceed_the_request_limit_when_drained_then_
 
 def test_given_an_unreachable_dead_letter_broker_when_drained_then_the_failed_copies_are_counted_and_reported(
         ingest_settings, gate):
-    from flows.ingest.dead_letter import DeadLetters
-    from flows.ingest.runner import problems as ingest_problems
+    from ingestion.dead_letter import DeadLetters
+    from ingestion.runner import problems as ingest_problems
     from tests.conftest import free_port
 
     s = ingest_settings

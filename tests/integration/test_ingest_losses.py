@@ -16,16 +16,16 @@ import pytest
 import sqlalchemy as sa
 
 from connectors.core.pull import acked_topic_id
-from flows.ingest.health import lost_events
-from flows.ingest.runner import IngestRunner
-from flows.ingest.runner import problems as ingest_problems
-from realise import kafka as rk
-from realise.config import Settings
-from realise.errors import UserError
-from realise.stack import EmbeddedKafka
+from foundation import kafka as rk
+from foundation.config import Settings
+from foundation.database import create_engine
+from foundation.errors import UserError
+from foundation.stack import EmbeddedKafka
+from ingestion.health import lost_events
+from ingestion.runner import IngestRunner
+from ingestion.runner import problems as ingest_problems
 from synthetic import generate_events, generate_trust, serialise
 from tests.conftest import free_port
-from warehouse.db import create_engine
 from warehouse.losses import mark_replayed, record_published
 
 pytestmark = pytest.mark.integration

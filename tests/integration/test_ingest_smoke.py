@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 import pytest
 import sqlalchemy as sa
 
-from flows.ingest.runner import IngestRunner
-from realise import kafka as rk
+from foundation import kafka as rk
+from foundation.database import create_engine
+from ingestion.runner import IngestRunner
 from synthetic import generate_events, generate_trust, serialise
-from warehouse.db import create_engine
 
 pytestmark = pytest.mark.integration
 

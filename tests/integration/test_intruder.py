@@ -23,11 +23,11 @@ import sqlalchemy as sa
 
 from bench.refresh import generated, load_records, records
 from bench.refresh import set_go_live_dates as set_generated_go_live_dates
-from realise.config import Settings
-from realise.privacy import DEMO_KEY, pseudonymise
+from foundation.config import Settings
+from foundation.database import create_engine
+from foundation.privacy import DEMO_KEY, pseudonymise
 from schemas.events import Kind, make_event
 from synthetic import STAFF_GROUPS, SYSTEMS, OrgUnit, StaffMember, Trust, Wave, generate_events, generate_trust
-from warehouse.db import create_engine
 from warehouse.directory import DirectoryEntry, load_directory, set_go_live_dates
 from warehouse.metrics.audit import AuditResult, audit_connection
 from warehouse.metrics.engine import refresh

@@ -18,10 +18,10 @@ import sqlalchemy as sa
 import yaml
 from kafka import TopicPartition
 
-from connectors.core.config import SourceConfig
 from connectors.webhook.receiver import WebhookReceiver, producer_options
-from realise import kafka
-from realise.kafka import consumer
+from foundation import kafka
+from foundation.kafka import consumer
+from foundation.source_config import SourceConfig
 from schemas.events import Kind
 from schemas.topics import TOPICS
 from simulator import jira as sim

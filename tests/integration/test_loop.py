@@ -20,13 +20,13 @@ import sqlalchemy as sa
 from conftest import free_ports
 from kafka import TopicPartition
 
-import realise.kafka as rk
-from realise.config import Settings
-from realise.errors import ConfigError
+import foundation.kafka as rk
+from foundation.config import Settings
+from foundation.database import create_engine
+from foundation.errors import ConfigError
 from schemas.topics import ALERTS_TOPIC
 from warehouse.alerts import AlertRule, Cell, judge, load_rules
 from warehouse.benefits import load_register, store_register
-from warehouse.db import create_engine
 from warehouse.loop import after_refresh
 from warehouse.metrics import published
 from warehouse.metrics.engine import RefreshResult
@@ -496,7 +496,7 @@ def test_given_bad_input_when_an_action_is_added_then_the_cli_explains_in_one_li
 def test_given_a_warehouse_migrated_before_the_loop_when_a_refresh_ends_then_it_says_to_upgrade(wh, tmp_path):
     from alembic import command
 
-    from realise.errors import UserError
+    from foundation.errors import UserError
     from warehouse.db import _alembic_config, current_revision, upgrade
 
     command.downgrade(_alembic_config(wh.engine), "0002")

@@ -27,7 +27,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from warehouse.db import create_engine
+from foundation.database import create_engine
 from warehouse.metrics.definitions.helpdesk_skills import request_type_sql
 from warehouse.metrics.engine import compute_cells
 from warehouse.metrics.registry import REGISTRY

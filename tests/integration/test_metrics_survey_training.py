@@ -22,8 +22,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from realise.config import Settings
-from warehouse.db import create_engine
+from foundation.config import Settings
+from foundation.database import create_engine
 from warehouse.metrics.definitions.survey_training import THEMES
 from warehouse.metrics.engine import compute_cells
 from warehouse.metrics.registry import REGISTRY, all_metrics

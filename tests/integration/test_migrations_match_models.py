@@ -6,7 +6,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from warehouse.db import create_engine
+from foundation.database import create_engine
 from warehouse.models import SCHEMAS, Base
 
 pytestmark = pytest.mark.integration

@@ -16,17 +16,17 @@ import pytest
 import sqlalchemy as sa
 
 from connectors.core.build import EventBuilder, parse_time
-from connectors.core.config import SourceConfig
 from connectors.core.http import HttpClient
 from connectors.core.pull import Puller
 from connectors.core.stream import Page, Source, Stream, register
-from flows.ingest.service import run_ingest
-from realise.config import Settings
-from realise.kafka import ensure_topics, producer
+from foundation.config import Settings
+from foundation.database import create_engine
+from foundation.kafka import ensure_topics, producer
+from foundation.source_config import SourceConfig
+from ingestion.service import run_ingest
 from schemas.events import Kind
 from simulator.server import Api, Request, Response, SimServer
 from tests.contract.harness import KEY, read_events
-from warehouse.db import create_engine
 
 T0 = datetime(2026, 10, 1, 9, tzinfo=UTC)
 

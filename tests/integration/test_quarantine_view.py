@@ -8,8 +8,9 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
-from realise.quarantine import digest
-from warehouse.db import create_engine, upgrade
+from foundation.database import create_engine
+from foundation.quarantine import digest
+from warehouse.db import upgrade
 
 pytestmark = pytest.mark.integration
 LEAKY = ["payload.likert.jane.doe@nhs.net: Input should be a valid integer (got 'x')",

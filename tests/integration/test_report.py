@@ -24,11 +24,11 @@ import pytest
 import sqlalchemy as sa
 
 from bench.refresh import load_records, records, set_go_live_dates
-from flows.ingest.service import quality_gate
-from realise.config import Settings
+from foundation.config import Settings
+from foundation.database import create_engine
+from ingestion.service import quality_gate
 from synthetic import generate_events, generate_trust
 from warehouse.benefits import load_register, store_register
-from warehouse.db import create_engine
 from warehouse.directory import DirectoryEntry, load_directory
 from warehouse.metrics import published
 from warehouse.metrics.service import refresh_metrics
@@ -140,6 +140,13 @@ def test_given_a_loaded_warehouse_when_the_report_is_written_then_it_renders_off
             for section in ("readiness", "helpdesk", "experience", "skills-groups", "skills-domains", "themes"):
                 assert section in names, f"no {section} chart in {names}"
             assert any(n.startswith("benefit-") for n in names) and any(n.startswith("action-") for n in names)
+            spc = [i for i, n in enumerate(names) if n.startswith("spc-")]
+            assert "spc-net_experience_score" in names, f"no SPC chart of the net experience score in {names}"
+            # At least one headline measure has 12 published weeks: its values, mean and limits are drawn, and
+            # its variation icon is beside it.
+            assert max(figures.nth(i).locator(".main-svg g.trace").count() for i in spc) >= 3, "no SPC limits drawn"
+            assert page.locator("#spc td svg.spc-icon").count() >= 1, "no variation or assurance icon"
+            assert page.locator("#spc tbody tr").count() == len(spc)
             for i, name in enumerate(names):
                 chart = figures.nth(i)
                 assert chart.locator(".js-plotly-plot .main-svg").count() >= 1, f"{name} did not render"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from warehouse.db import create_engine
+from foundation.database import create_engine
 from warehouse.metrics.components import Component, decompose, signed
 
 SIGNED_ROWS = """

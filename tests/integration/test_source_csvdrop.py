@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from connectors.core.errors import SourceError
+from foundation.errors import SourceError
 from schemas.events import Kind
 from simulator import csvdrop as sim
 from simulator.msforms import as_exported

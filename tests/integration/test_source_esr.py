@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from connectors.core.config import SourceConfig
-from connectors.core.errors import SourceError
 from connectors.core.identity import StaffResolver
 from connectors.core.pull import Puller
+from foundation.database import create_engine
+from foundation.errors import SourceError
+from foundation.source_config import SourceConfig
 from tests.contract.harness import KEY, small_world, write_directory
-from warehouse.db import create_engine
 
 
 def test_given_esr_export_when_pulled_then_directory_and_aliases_resolve_to_one_pseudonym(

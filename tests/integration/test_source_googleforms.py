@@ -14,20 +14,20 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from connectors.core.config import SourceConfig
-from connectors.core.errors import SourceError
 from connectors.core.pull import Puller, PullResult
-from flows.ingest.runner import IngestSummary
-from flows.ingest.service import run_ingest
-from realise.config import Settings
-from realise.kafka import ensure_topics, producer
-from realise.privacy import scrub
+from foundation.config import Settings
+from foundation.database import create_engine
+from foundation.errors import SourceError
+from foundation.kafka import ensure_topics, producer
+from foundation.privacy import scrub
+from foundation.source_config import SourceConfig
+from ingestion.runner import IngestSummary
+from ingestion.service import run_ingest
 from simulator import googleforms as sim
 from simulator.server import Fault, SimServer
 from simulator.world import World
 from tests.contract.harness import KEY, load_directory, read_events, small_world
 from tests.integration import helpdesk
-from warehouse.db import create_engine
 
 CONFIDENCE = "I feel confident using the system in my day-to-day work"
 

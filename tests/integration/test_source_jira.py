@@ -9,11 +9,11 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from connectors.core.build import EventBuilder
-from connectors.core.errors import SourceError
 from connectors.core.identity import UNMATCHED_UNIT, StaffResolver
 from connectors.jira import map_webhook
 from connectors.jira.settings import JiraOptions
-from realise.privacy import pseudonymise
+from foundation.errors import SourceError
+from foundation.privacy import pseudonymise
 from simulator import jira as sim
 from simulator.server import SimServer
 from simulator.servicenow import current_tickets

@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from connectors.core.config import SourceConfig
-from connectors.core.errors import SourceError
+from foundation.errors import SourceError
+from foundation.source_config import SourceConfig
 from simulator import moodle as sim
 from tests.integration.test_source_xapi import Rig, RigFactory
 from tests.integration.test_source_xapi import make_rig as make_rig  # noqa: F401 - the fixture, for `rig`

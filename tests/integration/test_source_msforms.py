@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from connectors.core.config import SourceConfig
-from connectors.core.errors import SourceError
 from connectors.core.stream import PullContext
 from connectors.msforms import MsForms
 from connectors.msforms.settings import MODIFIED, QUESTIONS, RECOMMEND
+from foundation.errors import SourceError
+from foundation.source_config import SourceConfig
 from simulator import msforms as sim
 from tests.integration import helpdesk
 from tests.integration.helpdesk import Rig

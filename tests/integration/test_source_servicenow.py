@@ -11,7 +11,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from connectors.core.errors import SourceError
+from foundation.errors import SourceError
 from simulator import servicenow as sim
 from simulator.server import SimServer
 from tests.integration import helpdesk

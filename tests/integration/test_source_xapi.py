@@ -15,17 +15,17 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from connectors.core.config import SourceConfig
-from connectors.core.errors import SourceError
 from connectors.core.pull import Puller, PullResult
-from flows.ingest.service import run_ingest
-from realise.config import Settings
-from realise.kafka import ensure_topics, producer
+from foundation.config import Settings
+from foundation.database import create_engine
+from foundation.errors import SourceError
+from foundation.kafka import ensure_topics, producer
+from foundation.source_config import SourceConfig
+from ingestion.service import run_ingest
 from simulator import xapi as sim
 from simulator.server import Api, Fault, Request, SimServer
 from simulator.world import World
 from tests.contract.harness import KEY, load_directory, read_events, small_world
-from warehouse.db import create_engine
 
 
 class Rig:

@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import sqlalchemy as sa
 
-from connectors.core.errors import SourceError
+from foundation.errors import SourceError
 from simulator import zendesk as sim
 from simulator.server import SimServer
 from simulator.servicenow import current_tickets

@@ -19,9 +19,9 @@ from conftest import free_port
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 
-from realise.config import Settings
-from realise.errors import UserError
-from realise.stack import EmbeddedPostgres, Stack, resolve_endpoints
+from foundation.config import Settings
+from foundation.errors import UserError
+from foundation.stack import EmbeddedPostgres, Stack, resolve_endpoints
 
 pytestmark = pytest.mark.integration
 
@@ -154,8 +154,8 @@ def test_services_outlive_the_process_that_started_them(stack_settings: Settings
         "REALISE_PREFECT_PORT": str(stack_settings.stack.prefect_port),
     }
     script = (
-        "from realise.config import load_settings\n"
-        "from realise.stack import Stack\n"
+        "from foundation.config import load_settings\n"
+        "from foundation.stack import Stack\n"
         "Stack(load_settings()).up({'postgres', 'kafka'})\n"
     )
     stack = Stack(stack_settings)

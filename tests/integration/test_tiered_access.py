@@ -20,14 +20,14 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from warehouse.db import create_engine
+from foundation.database import create_engine
 from warehouse.disclosure import read_disclosure_settings, write_disclosure_settings
 
 pytestmark = pytest.mark.integration
 
 QUASI = ("period", "period_start", "org_unit", "staff_group", "system", "go_live_wave")
 ROW_VIEWS = ("form_responses", "form_response_items", "helpdesk_tickets", "training_records", "skills_assessments")
-# Free-text columns per analytics view (realise.privacy.FREE_TEXT_FIELDS).
+# Free-text columns per analytics view (foundation.privacy.FREE_TEXT_FIELDS).
 FREE_TEXT = {"form_responses": ("comment",), "helpdesk_tickets": ("category", "summary"),
              "training_records": ("course_title", "module")}
 # Today's identifying columns of the full rows: person and the quasi-identifiers at their finest.

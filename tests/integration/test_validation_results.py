@@ -21,10 +21,11 @@ import pytest
 import sqlalchemy as sa
 from conftest import free_ports
 
-from flows.ingest.batch import SourceRecord, plan_batch
-from flows.ingest.load import WarehouseWriter
+from foundation.database import create_engine
+from ingestion.batch import SourceRecord, plan_batch
+from ingestion.load import WarehouseWriter
 from schemas.events import Kind, make_event
-from warehouse.db import create_engine, upgrade
+from warehouse.db import upgrade
 
 pytestmark = pytest.mark.integration
 

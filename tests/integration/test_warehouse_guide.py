@@ -22,8 +22,8 @@ import sqlalchemy as sa
 from conftest import free_ports
 from sqlalchemy.engine import Engine
 
-from realise.config import Settings
-from warehouse.db import create_engine
+from foundation.config import Settings
+from foundation.database import create_engine
 from warehouse.docs import EXAMPLES_DIR, GUIDE_FILE, load_examples, render_guide
 
 pytestmark = pytest.mark.integration

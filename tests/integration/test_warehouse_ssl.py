@@ -10,8 +10,8 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 
-from flows.ingest.load import WarehouseWriter
-from warehouse.db import create_engine
+from foundation.database import create_engine
+from ingestion.load import WarehouseWriter
 
 pytestmark = pytest.mark.integration
 

@@ -22,21 +22,21 @@ import sqlalchemy as sa
 import yaml
 from sqlalchemy.engine import Engine
 
-from connectors.core.config import SourceConfig
-from connectors.core.errors import SourceError
 from connectors.core.pull import Puller
 from connectors.webhook.receiver import WebhookReceiver, json_depth_over, producer_options
 from connectors.webhook.signature import sign
-from flows.ingest.service import run_ingest
-from realise import kafka
-from realise.config import Settings
-from realise.privacy import DEMO_KEY
-from realise.stack import EmbeddedKafka
+from foundation import kafka
+from foundation.config import Settings
+from foundation.database import create_engine
+from foundation.errors import SourceError
+from foundation.privacy import DEMO_KEY
+from foundation.source_config import SourceConfig
+from foundation.stack import EmbeddedKafka
+from ingestion.service import run_ingest
 from simulator import webhook as sim
 from simulator.world import World
 from tests.conftest import free_port
 from tests.contract.harness import KEY, load_directory, read_events, small_world
-from warehouse.db import create_engine
 
 REALISE = str(Path(sys.executable).with_name("realise"))
 

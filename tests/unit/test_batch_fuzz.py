@@ -10,8 +10,8 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from flows.ingest.batch import SourceRecord, plan_batch
-from realise.quarantine import MAX_REASON_CHARS, MAX_REASONS, MAX_REASONS_CHARS
+from foundation.quarantine import MAX_REASON_CHARS, MAX_REASONS, MAX_REASONS_CHARS
+from ingestion.batch import SourceRecord, plan_batch
 from tests.fuzz_records import NOW, hostile_record, topic_of
 
 

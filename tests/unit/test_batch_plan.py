@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from flows.ingest.batch import BatchPlan, SourceRecord, plan_batch
-from flows.ingest.decode import Rejected, decode
-from flows.ingest.rows import flatten
+from ingestion.batch import BatchPlan, SourceRecord, plan_batch
+from ingestion.decode import Rejected, decode
+from ingestion.rows import flatten
 from schemas.events import Kind, make_event
 
 PREFIX = "t1."

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from realise.config import Settings, load_settings
-from realise.errors import ConfigError
+from foundation.config import Settings, load_settings
+from foundation.errors import ConfigError
 
 
 @pytest.fixture(autouse=True)

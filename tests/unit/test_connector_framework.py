@@ -8,14 +8,13 @@ import pytest
 from pydantic import ValidationError
 
 from connectors.core.build import parse_time
-from connectors.core.config import AuthConfig, SourceConfig
-from connectors.core.errors import SourceError
 from connectors.core.identity import StaffResolver, normalise_identifier
 from connectors.core.pull import build_source, redact
 from connectors.core.stream import MappingError, PullContext, cursor_after
-from realise.commands.pull import parse_since
-from realise.config import load_settings
-from realise.errors import ConfigError, UserError
+from connectors.service import parse_since
+from foundation.config import load_settings
+from foundation.errors import ConfigError, SourceError, UserError
+from foundation.source_config import AuthConfig, SourceConfig
 
 
 def test_given_basic_auth_without_variable_names_when_validated_then_the_missing_names_are_listed() -> None:

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from connectors.core import stream
-from connectors.core.errors import SourceError
 from connectors.core.stream import ENTRY_POINT_GROUP, Source, source_type, type_names
+from foundation.errors import SourceError
 
 ROOT = Path(__file__).resolve().parents[2]
 CONNECTOR_PACKAGES = sorted(p.name for p in (ROOT / "connectors").iterdir()

@@ -10,15 +10,15 @@ import pytest
 import yaml
 
 from connectors.core.build import EventBuilder
-from connectors.core.config import SourceConfig, parse_options
-from connectors.core.errors import SourceError
 from connectors.core.identity import StaffResolver
 from connectors.core.stream import MappingError, PullContext
 from connectors.core.tabular import LocalTimes, duration_seconds, identifying_heading
 from connectors.csvdrop import CsvDrop
 from connectors.csvdrop.client import read_csv
 from connectors.csvdrop.settings import EXAMPLE_YAML, CsvDropOptions
-from realise.privacy import DEMO_KEY
+from foundation.errors import SourceError
+from foundation.privacy import DEMO_KEY
+from foundation.source_config import SourceConfig, parse_options
 
 
 @pytest.mark.parametrize(("value", "unit", "seconds"), [

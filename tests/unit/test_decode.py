@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from flows.ingest.decode import Rejected, decode
+from ingestion.decode import Rejected, decode
 from schemas.events import Kind, make_event
 
 FORM_TOPIC = "realise.form_response.v1"

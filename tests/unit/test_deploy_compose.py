@@ -286,8 +286,8 @@ def test_secrets_come_from_required_variables():
 
 
 def test_realise_environment_variables_are_known_settings():
-    from realise.config import CONFIG_ENV, ENV_OVERRIDES, KafkaSettings
-    from realise.privacy import PSEUDONYM_KEY_ENV
+    from foundation.config import CONFIG_ENV, ENV_OVERRIDES, KafkaSettings
+    from foundation.privacy import PSEUDONYM_KEY_ENV
 
     known = set(ENV_OVERRIDES) | {
         CONFIG_ENV,
@@ -336,7 +336,7 @@ def test_connection_urls_point_at_the_compose_postgres():
 
 
 def test_kafka_is_a_single_kraft_node_with_fixed_partitions():
-    from realise.config import load_settings
+    from foundation.config import load_settings
 
     services = compose_services()
     kafka = services["kafka"]

@@ -71,10 +71,20 @@ def test_pull_step_starts_flow_runs_in_the_image_workdir():
 
 def test_every_flow_has_a_deployment():
     flows = _flows_in_code()
-    assert "flows/ingest/flow.py:ingest_flow" in flows, "the flow scan found no ingest flow: is it still @flow?"
+    assert "flows/ingest.py:ingest_flow" in flows, "the flow scan found no ingest flow: is it still @flow?"
     deployed = {d["entrypoint"] for d in prefect_deployments().values()}
     missing = [f for f in flows if f not in deployed]
     assert not missing, f"flows with no deployment in prefect.yaml: {missing}"
+
+
+def test_no_flow_file_is_named_like_a_top_level_package():
+    """Prefect runs an entrypoint's file as a module named after it, with the file's folder first on sys.path:
+    a flows/ingest.py would stand in for a top-level `ingest` package in everything the run imports."""
+    packages = {p.name for p in ROOT.iterdir() if (p / "__init__.py").is_file()}
+    folders = {(ROOT / d["entrypoint"].partition(":")[0]).parent for d in prefect_deployments().values()}
+    clashes = sorted((folder / name).relative_to(ROOT).as_posix() for folder in folders - {ROOT} for name in packages
+                     if (folder / f"{name}.py").is_file() or (folder / name / "__init__.py").is_file())
+    assert not clashes, f"named like a top-level package, so hiding it from flow runs: {clashes}"
 
 
 def test_deployment_entrypoints_name_flow_functions():
@@ -98,7 +108,7 @@ def test_deployment_entrypoints_name_flow_functions():
 
 def test_ingest_drain_deployment_is_scheduled_one_at_a_time():
     drain = prefect_deployments()["ingest-drain"]
-    assert drain["entrypoint"] == "flows/ingest/flow.py:ingest_flow"
+    assert drain["entrypoint"] == "flows/ingest.py:ingest_flow"
     assert drain["parameters"] == {"mode": "drain"}
     limit = drain.get("concurrency_limit")
     assert (limit["limit"] if isinstance(limit, dict) else limit) == 1

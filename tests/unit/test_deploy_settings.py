@@ -25,7 +25,7 @@ from tests.unit.deployfiles import (
 
 
 def test_production_settings_file_is_valid():
-    from realise.config import load_settings
+    from foundation.config import load_settings
 
     settings = load_settings(PRODUCTION_CONFIG, env={})
     assert settings.warehouse.url is None and settings.kafka.bootstrap is None, (

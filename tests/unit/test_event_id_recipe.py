@@ -11,11 +11,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from connectors.core.build import EventBuilder
-from connectors.core.config import SourceConfig
 from connectors.core.identity import StaffResolver
 from connectors.core.stream import PullContext
 from connectors.webhook import Webhook
-from realise.privacy import DEMO_KEY
+from foundation.privacy import DEMO_KEY
+from foundation.source_config import SourceConfig
 from schemas.events import Kind
 
 RECIPE_PAGE = Path(__file__).parents[2] / "schemas" / "EVENT_ID.md"

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.linalg import null_space
 
-from warehouse.metrics.exposure import determined
+from warehouse.metrics.exposure import Exposure, determined
 
 
 def dense_truth(equations: list[dict[int, float]], unknowns: int) -> np.ndarray:
@@ -72,3 +72,26 @@ def test_large_blocks_are_solved_at_their_own_size() -> None:
     equations += [{rng.randrange(unknowns): -1.0, rng.randrange(unknowns): -1.0} for _ in range(20)]
     pinned, _ = determined(equations, unknowns)
     assert pinned.tolist() == dense_truth(equations, unknowns).tolist()
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_blocks_kept_between_calls_give_the_same_answers_as_solving_afresh(seed: int) -> None:
+    rng = random.Random(seed)
+    exposure = Exposure()
+    families = [[rng.randrange(80) for _ in range(rng.randint(2, 5))] for _ in range(60)]
+    hidden = set(rng.sample(range(80), 30))
+    for _ in range(6):  # each round hides a few more cells, as suppression does
+        cells = sorted(hidden)
+        index = {c: i for i, c in enumerate(cells)}
+        equations, labels = [], []
+        for f, members in enumerate(families):
+            terms: dict[int, float] = {}
+            for position, c in enumerate(members):
+                if c in index:
+                    terms[index[c]] = terms.get(index[c], 0.0) + (1.0 if position == 0 else -1.0)
+            if terms:
+                equations.append(terms)
+                labels.append(f)
+        names = [(c,) for c in cells]
+        assert exposure.determined(equations, names, labels).tolist() == determined(equations, len(cells))[0].tolist()
+        hidden |= set(rng.sample(range(80), 4))

@@ -10,9 +10,9 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
 
-from connectors.core.config import AuthConfig
-from connectors.core.errors import SourceError
 from connectors.core.google import GOOGLE_TOKEN_URI, assertion, load_key
+from foundation.errors import SourceError
+from foundation.source_config import AuthConfig
 from simulator.googleforms import SERVICE_ACCOUNT, service_account_key
 
 SCOPE = "https://www.googleapis.com/auth/forms.responses.readonly"

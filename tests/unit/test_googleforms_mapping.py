@@ -10,8 +10,6 @@ import pytest
 import yaml
 
 from connectors.core.build import EventBuilder
-from connectors.core.config import SourceConfig, parse_options
-from connectors.core.errors import SourceError
 from connectors.core.identity import StaffResolver
 from connectors.core.stream import MappingError, PullContext
 from connectors.googleforms import GoogleForms
@@ -33,8 +31,10 @@ from connectors.googleforms.settings import (
     GoogleFormsOptions,
     normalise_title,
 )
-from realise.config import Settings
-from realise.privacy import DEMO_KEY, pseudonymise
+from foundation.config import Settings
+from foundation.errors import SourceError
+from foundation.privacy import DEMO_KEY, pseudonymise
+from foundation.source_config import SourceConfig, parse_options
 
 CONFIDENCE = "I feel confident using the system in my day-to-day work"
 SPEED = "The system is fast enough for my work"

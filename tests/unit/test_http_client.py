@@ -13,9 +13,10 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 
-from connectors.core.config import SourceConfig
-from connectors.core.errors import RetriableError, SourceError
+from connectors.core.errors import RetriableError
 from connectors.core.http import HttpClient, retry_after_seconds
+from foundation.errors import SourceError
+from foundation.source_config import SourceConfig
 from simulator.server import Api, Fault, Request, Response, SimServer
 
 

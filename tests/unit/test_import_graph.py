@@ -1,8 +1,13 @@
-"""The import structure: no first-party module imports itself back through others at import time.
+"""The import structure: layers that only point down, and no module that imports itself back through others.
 
-A loop makes the import order matter and is usually dodged with an import inside a function; both hide
-where a module sits. Module-level imports only (those inside functions run late and cannot loop at import
-time; those under `if TYPE_CHECKING:` never run).
+Layers: every first-party package sits on one, and imports only its own modules and those of the packages
+under it. Every import counts, inside functions and under `if TYPE_CHECKING:` too: an import that points up
+is a dependency that points up, however late it runs.
+
+Loops: no first-party module imports itself back through others at import time. A loop makes the import order
+matter and is usually dodged with an import inside a function; both hide where a module sits. Module-level
+imports only (those inside functions run late and cannot loop at import time; those under
+`if TYPE_CHECKING:` never run).
 """
 
 from __future__ import annotations
@@ -11,7 +16,24 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("realise", "schemas", "connectors", "flows", "warehouse", "bench", "simulator", "synthetic")
+
+# From the ground up. A package may import the packages of the layers under its own and, within its layer,
+# those listed before it (sideways, one way): connectors read and write warehouse tables, ingestion asks the
+# connectors which sources are pushed rather than pulled; never the other way round.
+LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("contracts", ("schemas",)),  # the events every layer speaks
+    ("foundation", ("foundation",)),  # settings, errors, privacy, progress, service clients, embedded stack
+    ("pipeline", ("warehouse", "connectors", "ingestion")),  # the store, sources onto Kafka, Kafka into the store
+    ("tools", ("synthetic", "simulator", "bench")),  # generated data, stand-in vendor APIs, benchmarks
+    ("flows", ("flows",)),  # Prefect flows over the pipeline
+    ("interface", ("realise",)),  # the command line, its report and doctor
+)
+PACKAGES = tuple(package for _, packages in LAYERS for package in packages)
+# Imports that point up today, each with why and what ends it. One that is no longer made fails the test.
+ALLOWED_UP: dict[tuple[str, str], str] = {
+    ("flows.report", "realise.report"): "the report is written by a flow and by a command alike, so it belongs "
+                                        "under both: in a package of its own beside warehouse/, where it is to move",
+}
 
 
 def module_name(path: Path) -> str:
@@ -19,11 +41,11 @@ def module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def modules() -> dict[str, Path]:
+def modules(*, migrations: bool = False) -> dict[str, Path]:
     found = {}
     for package in PACKAGES:
         for path in (ROOT / package).rglob("*.py"):
-            if "migrations" not in path.parts:
+            if migrations or "migrations" not in path.parts:
                 found[module_name(path)] = path
     return found
 
@@ -46,12 +68,13 @@ def _top_level(tree: ast.Module) -> list[ast.stmt]:
     return out
 
 
-def imports(name: str, path: Path, known: set[str]) -> set[str]:
-    """First-party modules `name` imports at import time."""
+def imports(name: str, path: Path, known: set[str], *, everywhere: bool = False) -> set[str]:
+    """First-party modules `name` imports at import time; with `everywhere`, inside functions and under
+    `if TYPE_CHECKING:` too."""
     tree = ast.parse(path.read_text(), filename=str(path))
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     out: set[str] = set()
-    for node in _top_level(tree):
+    for node in ast.walk(tree) if everywhere else _top_level(tree):
         targets: list[str] = []
         if isinstance(node, ast.Import):
             targets = [a.name for a in node.names]
@@ -112,6 +135,47 @@ def loops(graph: dict[str, set[str]]) -> list[list[str]]:
                 if len(component) > 1:
                     found.append(sorted(component))
     return found
+
+
+def rank(module: str) -> int:
+    """The package's place from the ground up: a module may import those of a lower or equal rank."""
+    return PACKAGES.index(module.partition(".")[0])
+
+
+def upward(graph: dict[str, set[str]]) -> list[tuple[str, str]]:
+    """(importer, imported) for every import of a package above the importer's own, or beside it but after it."""
+    return sorted((name, target) for name, targets in graph.items() for target in targets
+                  if rank(target) > rank(name))
+
+
+def test_upward_finds_imports_up_and_sideways_back_and_passes_those_down_and_within() -> None:
+    graph = {
+        "realise.cli": {"flows.demo", "foundation.config", "realise.commands"},
+        "foundation.config": {"schemas.events", "realise.cli"},  # up to the top
+        "ingestion.health": {"connectors.webhook", "warehouse.losses"},  # sideways, the allowed way
+        "warehouse.losses": {"ingestion.runner"},  # sideways, back
+        "bench.pull": {"simulator", "connectors.service"},
+        "connectors.service": {"bench.pull"},  # a pipeline package using a tool
+    }
+    assert upward(graph) == [("connectors.service", "bench.pull"), ("foundation.config", "realise.cli"),
+                             ("warehouse.losses", "ingestion.runner")]
+
+
+def test_every_package_is_on_a_layer() -> None:
+    packages = {p.name for p in ROOT.iterdir() if (p / "__init__.py").is_file() and p.name != "tests"}
+    assert packages == set(PACKAGES), "put a new package on a layer in LAYERS"
+
+
+def test_imports_only_point_down() -> None:
+    found = modules(migrations=True)
+    known = set(found)
+    graph = {name: imports(name, path, known, everywhere=True) for name, path in found.items()}
+    assert sum(len(v) for v in graph.values()) > 500, "the import graph was not read"
+    up = upward(graph)
+    unexplained = [f"{a} imports {b}" for a, b in up if (a, b) not in ALLOWED_UP]
+    assert not unexplained, "imports that point up a layer (or sideways, back):\n" + "\n".join(unexplained)
+    stale = [f"{a} -> {b}" for a, b in ALLOWED_UP if (a, b) not in up]
+    assert not stale, f"no longer imported: remove from ALLOWED_UP: {stale}"
 
 
 def test_loops_finds_a_cycle_and_passes_a_tree() -> None:

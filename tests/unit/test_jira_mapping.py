@@ -8,8 +8,6 @@ from typing import Any
 import pytest
 
 from connectors.core.build import EventBuilder
-from connectors.core.config import SourceConfig
-from connectors.core.errors import SourceError
 from connectors.core.identity import StaffResolver
 from connectors.core.stream import MappingError, PullContext
 from connectors.jira import (
@@ -26,7 +24,9 @@ from connectors.jira import (
 )
 from connectors.jira.client import JiraClient, jira_time
 from connectors.jira.settings import JiraOptions
-from realise.privacy import DEMO_KEY
+from foundation.errors import SourceError
+from foundation.privacy import DEMO_KEY
+from foundation.source_config import SourceConfig
 
 
 def _status(name: str, category: str) -> dict[str, Any]:

@@ -82,8 +82,8 @@ def test_given_nested_parameters_when_encoded_then_php_style_keys() -> None:
 def test_given_the_readme_example_when_loaded_then_it_is_a_valid_moodle_source() -> None:
     import yaml
 
-    from connectors.core.config import SourceConfig, parse_options
     from connectors.moodle.settings import EXAMPLE_YAML, MoodleOptions
+    from foundation.source_config import SourceConfig, parse_options
 
     (name, entry), = yaml.safe_load(EXAMPLE_YAML)["sources"].items()
     config = SourceConfig.model_validate(entry)
@@ -134,11 +134,11 @@ def test_given_a_new_state_or_grade_when_versioned_then_the_version_changes() ->
 def test_given_an_activity_result_when_mapped_then_one_record_per_course_learner_and_activity(
         monkeypatch: pytest.MonkeyPatch) -> None:
     from connectors.core.build import EventBuilder
-    from connectors.core.config import SourceConfig
     from connectors.core.identity import StaffResolver
     from connectors.core.stream import PullContext
     from connectors.moodle import Moodle
-    from realise.privacy import DEMO_KEY
+    from foundation.privacy import DEMO_KEY
+    from foundation.source_config import SourceConfig
 
     monkeypatch.setenv("MOODLE_TOKEN", "t")
     source = Moodle("lms", SourceConfig(type="moodle", base_url="http://127.0.0.1:9",

@@ -11,15 +11,15 @@ import pytest
 import yaml
 
 from connectors.core.build import EventBuilder
-from connectors.core.config import SourceConfig, parse_options
-from connectors.core.errors import SourceError
 from connectors.core.identity import StaffResolver
 from connectors.core.stream import MappingError, PullContext
 from connectors.core.tabular import LIKERT_LABELS, LocalTimes, likert, number, whole
 from connectors.msforms import MsForms, MsFormsState
 from connectors.msforms.client import form_title
 from connectors.msforms.settings import EXAMPLE_YAML, MsFormsOptions
-from realise.privacy import DEMO_KEY
+from foundation.errors import SourceError
+from foundation.privacy import DEMO_KEY
+from foundation.source_config import SourceConfig, parse_options
 
 
 def test_given_us_style_time_in_british_summer_when_parsed_then_it_is_an_hour_earlier_in_utc() -> None:

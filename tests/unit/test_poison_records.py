@@ -13,8 +13,8 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from flows.ingest.batch import SKIPPED_REASON, SourceRecord, plan_batch
-from realise.quarantine import MAX_REASONS, MAX_REASONS_CHARS, claimed_event_id, claimed_source, digest
+from foundation.quarantine import MAX_REASONS, MAX_REASONS_CHARS, claimed_event_id, claimed_source, digest
+from ingestion.batch import SKIPPED_REASON, SourceRecord, plan_batch
 from schemas.events import Kind, make_event
 
 TOPIC = "realise.form_response.v1"

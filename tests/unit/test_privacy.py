@@ -14,8 +14,8 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from realise.errors import ConfigError
-from realise.privacy import DEMO_KEY, PSEUDONYM_KEY_ENV, is_valid_nhs_number, load_key, pseudonymise, scrub
+from foundation.errors import ConfigError
+from foundation.privacy import DEMO_KEY, PSEUDONYM_KEY_ENV, is_valid_nhs_number, load_key, pseudonymise, scrub
 
 KEY = b"k" * 32
 OTHER_KEY = b"o" * 32
@@ -31,7 +31,7 @@ WRONG_CHECK_DIGIT = "9434765918"
 # 1*10 + 1*2 = 12; 12 mod 11 = 1; 11 - 1 = 10 -> no check digit can make these valid.
 CHECK_IS_10 = "100000001"
 
-# What an e-mail address looks like to an ordinary regex, independent of the one in realise.privacy.
+# What an e-mail address looks like to an ordinary regex, independent of the one in foundation.privacy.
 ANY_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}", re.ASCII)
 
 

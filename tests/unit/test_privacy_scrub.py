@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from realise.privacy import is_valid_nhs_number, normalise, scrub
+from foundation.privacy import is_valid_nhs_number, normalise, scrub
 
 # 9*10 + 4*9 + 3*8 + 4*7 + 7*6 + 6*5 + 5*4 + 9*3 + 1*2 = 299; 299 mod 11 = 2 -> check digit 9.
 VALID_NHS = "9434765919"

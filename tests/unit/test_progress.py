@@ -6,7 +6,7 @@ import io
 
 from rich.console import Console
 
-from realise import progress
+from foundation import progress
 
 
 def test_without_a_terminal_nothing_is_drawn_and_reports_go_nowhere():

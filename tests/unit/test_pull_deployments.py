@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from connectors.core.stream import source_type, type_names
+from connectors.core.stream import declared_types, source_type
 from connectors.webhook import is_push_type
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,7 +43,7 @@ def test_prefect_yaml_holds_the_pull_deployments_the_generator_writes(capsys: py
 def test_given_the_registry_then_each_pulled_type_has_one_scheduled_deployment_and_no_pushed_type_has_any() -> None:
     deployments = _pull_deployments(PREFECT_FILE.read_text(encoding="utf-8"))
     expected = set()
-    for type_name in type_names():
+    for type_name in declared_types():
         cls = source_type(type_name, type_name)
         if is_push_type(type_name):
             assert cls.pull_schedule is None, f"{type_name} is pushed to the webhook receiver: it has no pull schedule"

@@ -14,8 +14,8 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from flows.ingest.quality import CHECKED_KINDS, QualityCheckError, QualityGate, QualityResult, frame_columns
-from flows.ingest.rows import flatten
+from ingestion.quality import CHECKED_KINDS, QualityCheckError, QualityGate, QualityResult, frame_columns
+from ingestion.rows import flatten
 from schemas.events import Kind, make_event
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
@@ -102,7 +102,7 @@ MINIMAL_PAYLOADS = {
 def test_given_minimal_events_flattened_by_ingest_when_checked_then_no_failures(
     gate: QualityGate, kind: Kind,
 ) -> None:
-    """The contract with flows.ingest.rows: its columns, and optional fields absent in every row."""
+    """The contract with ingestion.rows: its columns, and optional fields absent in every row."""
     person = {"pseudonym": "0" * 32, "org_unit": "WARD-7", "staff_group": "Medical and Dental", "system": "ePMA"}
     events = [make_event(kind, source="forms", source_record_id=str(i), record_version="1",
                          occurred_at=NOW - timedelta(minutes=5), ingested_at=NOW,

@@ -9,14 +9,14 @@ import pytest
 import yaml
 
 from connectors.core.build import EventBuilder
-from connectors.core.config import AuthConfig, SourceConfig, parse_options
-from connectors.core.errors import SourceError
 from connectors.core.identity import StaffResolver
 from connectors.core.stream import MappingError, PullContext
 from connectors.qualtrics import CONTINUED_FROM, PULSE, SKILLS, Qualtrics, cursor_value, start_date
 from connectors.qualtrics.client import api_config
 from connectors.qualtrics.settings import EXAMPLE_YAML, QualtricsOptions
-from realise.privacy import DEMO_KEY, pseudonymise
+from foundation.errors import SourceError
+from foundation.privacy import DEMO_KEY, pseudonymise
+from foundation.source_config import AuthConfig, SourceConfig, parse_options
 
 EMAIL = "staff000007@example.nhs.uk"
 

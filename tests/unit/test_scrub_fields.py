@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from flows.ingest import decode as decode_module
-from flows.ingest.decode import Rejected, decode, use_scrub_fields
-from realise.config import IngestSettings, Settings, load_settings
-from realise.errors import ConfigError
-from realise.privacy import FREE_TEXT_FIELDS
+from foundation.config import IngestSettings, Settings, load_settings
+from foundation.errors import ConfigError
+from foundation.privacy import FREE_TEXT_FIELDS
+from ingestion import decode as decode_module
+from ingestion.decode import Rejected, decode, use_scrub_fields
 from schemas.events import EVENT_ADAPTER, PAYLOAD_MODELS, Kind, make_event
 
 AT = datetime(2026, 3, 2, 9, 15, tzinfo=UTC)
@@ -173,7 +173,7 @@ def test_given_scrub_fields_in_realise_yaml_when_loaded_then_that_kind_narrowed_
 def test_given_settings_with_narrowed_fields_when_ingest_runner_is_built_then_decode_uses_them() -> None:
     import sqlalchemy as sa
 
-    from flows.ingest.runner import IngestRunner
+    from ingestion.runner import IngestRunner
 
     settings = Settings(ingest=IngestSettings(scrub_fields={"helpdesk_ticket": ["summary"]}))
     engine = sa.create_engine("postgresql+psycopg://realise@127.0.0.1:1/none")  # never connected

@@ -10,14 +10,14 @@ from typing import Any
 import pytest
 
 from connectors.core.build import EventBuilder
-from connectors.core.config import SourceConfig, parse_options
-from connectors.core.errors import SourceError
 from connectors.core.identity import StaffResolver
 from connectors.core.stream import MappingError, PullContext
 from connectors.servicenow import ServiceNow, ticket_priority, ticket_status, whole_number
 from connectors.servicenow.client import ServiceNowClient, label_of, value_of
 from connectors.servicenow.settings import ServiceNowOptions
-from realise.privacy import DEMO_KEY
+from foundation.errors import SourceError
+from foundation.privacy import DEMO_KEY
+from foundation.source_config import SourceConfig, parse_options
 from simulator import servicenow as sim
 from simulator.server import SimServer
 from tests.contract.harness import small_world

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from realise.privacy import DEMO_KEY, pseudonymise, scrub
+from foundation.privacy import DEMO_KEY, pseudonymise, scrub
 from schemas.events import EVENT_ADAPTER, Kind, SkillsDomain
 from schemas.topics import TOPICS, kind_for_topic, partition_key
 from synthetic import (
@@ -312,7 +312,7 @@ def test_malformed_records_are_deterministic(trust: Trust, malformed: list[Malfo
 
 
 def test_expected_reasons_match_the_decoder(malformed: list[Malformed]) -> None:
-    decoder = pytest.importorskip("flows.ingest.decode")
+    decoder = pytest.importorskip("ingestion.decode")
     for m in malformed:
         result = decoder.decode(m.value, kind_for_topic(m.topic), m.topic, ONE_MIB)
         rejected = isinstance(result, decoder.Rejected)

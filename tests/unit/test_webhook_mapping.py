@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 
 from connectors.core.build import EventBuilder
-from connectors.core.config import SourceConfig
 from connectors.core.identity import StaffResolver
 from connectors.core.pull import redact
 from connectors.core.stream import MappingError, PullContext
 from connectors.webhook import Webhook, answer_value, collect_answers, likert_value, lookup
 from connectors.webhook.settings import DEFAULT_LABELS, WebhookMapping
-from realise.privacy import DEMO_KEY, pseudonymise
+from foundation.privacy import DEMO_KEY, pseudonymise
+from foundation.source_config import SourceConfig
 
 BODY: dict[str, Any] = {
     "event_id": "01ABC", "event_type": "form_response",

@@ -9,11 +9,11 @@ import hmac
 import pytest
 import yaml
 
-from connectors.core.config import SourceConfig, parse_options
-from connectors.core.errors import SourceError
 from connectors.webhook.settings import EXAMPLE_YAML, WebhookOptions
 from connectors.webhook.signature import Rejected, check_window, parse_timestamp, sign, verify
-from realise.config import Settings
+from foundation.config import Settings
+from foundation.errors import SourceError
+from foundation.source_config import SourceConfig, parse_options
 
 SECRET = b"0123456789abcdef-secret"
 BODY = b'{"form_response":{"token":"abc"}}'

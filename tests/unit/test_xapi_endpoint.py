@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from connectors.core.config import SourceConfig, parse_options
-from connectors.core.errors import SourceError
 from connectors.xapi.client import more_url, statements_url
 from connectors.xapi.settings import EXAMPLE_YAML, XapiOptions
+from foundation.errors import SourceError
+from foundation.source_config import SourceConfig, parse_options
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 # The README's example, copied as it is written there.

@@ -7,8 +7,6 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from connectors.core.config import SourceConfig, parse_options
-from connectors.core.errors import SourceError
 from connectors.core.stream import MappingError
 from connectors.xapi.mapping import (
     RequiredCourses,
@@ -21,6 +19,8 @@ from connectors.xapi.mapping import (
     scaled_score,
 )
 from connectors.xapi.settings import ADL, XapiOptions
+from foundation.errors import SourceError
+from foundation.source_config import SourceConfig, parse_options
 
 PATTERN = re.compile(XapiOptions().course_id_pattern)
 

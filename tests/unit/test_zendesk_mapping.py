@@ -9,12 +9,12 @@ import httpx
 import pytest
 
 from connectors.core.build import EventBuilder
-from connectors.core.config import SourceConfig
 from connectors.core.identity import StaffResolver
 from connectors.core.stream import MappingError, PullContext
 from connectors.zendesk import Zendesk, satisfaction, ticket_priority, ticket_status
 from connectors.zendesk.client import token_auth
-from realise.privacy import DEMO_KEY
+from foundation.privacy import DEMO_KEY
+from foundation.source_config import SourceConfig
 
 
 @pytest.mark.parametrize(("status", "expected"), [

@@ -6,14 +6,14 @@ directorates that make up the same division in a week since go-live, so that div
 it whatever it was hiding a neighbour's change behind. A hidden cell is pinned down exactly when its unit
 vector lies in the row space of the equations over the hidden cells, whatever the published constants are.
 
-Equations with a single unknown are peeled first (they settle most cells, and cheaply); what is left is split
-into independent blocks, and each block's null space is taken: an unknown is determined when its row of the
-null-space basis is zero.
+Equations with a single unknown are peeled first (they settle most cells, and cheaply); what is left splits
+into independent blocks, whose singular value decompositions are taken: an unknown is determined when its
+leverage (the squared norm of its column of the right singular vectors that span the row space) is 1.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 
 import numpy as np
 from scipy import sparse
@@ -72,9 +72,8 @@ def determined(equations: Sequence[Mapping[int, float]], unknowns: int) -> tuple
 
 def _determined_by_block(coo: sparse.coo_matrix, var_label: np.ndarray, eq_label: np.ndarray) -> np.ndarray:
     """Per unknown, whether its block's equations pin it down. Blocks are padded with zeros to sizes of powers
-    of two and decomposed together per size (a zero row changes nothing; a zero column adds a null vector of
-    its own, leaving the other unknowns' rows of the null space as they were): thousands of small blocks cost
-    a few stacked SVDs rather than one call each."""
+    of two and decomposed together per size (a zero row or column changes no other unknown's place in the row
+    space): thousands of small blocks cost a few stacked SVDs rather than one call each."""
     n = len(var_label)
     out = np.zeros(n, dtype=bool)
     var_local, var_count = _local(var_label)
@@ -95,13 +94,15 @@ def _determined_by_block(coo: sparse.coo_matrix, var_label: np.ndarray, eq_label
         stack = np.zeros((len(members), mr, nc))
         np.add.at(stack, (np.array([slot[b] for b in entry_block[chosen].tolist()], dtype=int),
                           eq_local[coo.row[chosen]], var_local[coo.col[chosen]]), coo.data[chosen])
-        _, sv, vt = np.linalg.svd(stack, full_matrices=True)
-        top = sv.max(axis=1, initial=0.0) if sv.size else np.zeros(len(members))
-        rank = (sv > 1e-9 * max(mr, nc) * top[:, None]).sum(axis=1) if sv.size else np.zeros(len(members), int)
-        null = np.arange(nc)[None, :] >= rank[:, None]  # rows of vt that span the null space
-        largest = np.max(np.abs(vt) * null[:, :, None], axis=1)  # per block and unknown
+        # An unknown is determined when its unit vector lies in the row space: its leverage, the squared norm of
+        # its column of the leading right singular vectors (one per nonzero singular value), is 1.
+        _, sv, vt = np.linalg.svd(stack, full_matrices=False)
+        top = sv.max(axis=1, initial=0.0)
+        rank = (sv > 1e-9 * max(mr, nc) * top[:, None]).sum(axis=1)
+        spans = np.arange(vt.shape[1])[None, :] < rank[:, None]  # rows of vt that span the row space
+        leverage = np.einsum("bkj,bk->bj", vt * vt, spans.astype(float))
         unknowns = np.flatnonzero(np.isin(var_label, members))
-        out[unknowns] = largest[[slot[b] for b in var_label[unknowns].tolist()], var_local[unknowns]] <= 1e-7
+        out[unknowns] = leverage[[slot[b] for b in var_label[unknowns].tolist()], var_local[unknowns]] >= 1 - 1e-7
     return out
 
 
@@ -124,3 +125,52 @@ def _groups(labels: np.ndarray) -> dict[int, np.ndarray]:
     order = np.argsort(labels, kind="stable")
     split = np.split(order, np.flatnonzero(np.diff(labels[order])) + 1)
     return {int(labels[g[0]]): g for g in split if len(g)}
+
+
+class Exposure:
+    """`determined` over a system that changes a little at a time (suppression hides a few cells per round):
+    the answer for each independent block is kept, and only blocks whose unknowns or equations changed are
+    solved again."""
+
+    def __init__(self) -> None:
+        self._answers: dict[tuple[frozenset[Hashable], frozenset[Hashable]], dict[Hashable, bool]] = {}
+
+    def determined(self, equations: Sequence[Mapping[int, float]], names: Sequence[Hashable],
+                   labels: Sequence[Hashable]) -> np.ndarray:
+        """Per unknown, whether the equations pin it down. `names` names each unknown and `labels` each equation,
+        stably from one call to the next (an unknown's name must change when its coefficients could)."""
+        n = len(names)
+        out = np.zeros(n, dtype=bool)
+        rows = [r for r, terms in enumerate(equations) for u, c in terms.items() if abs(c) > _TOL]
+        cols = [u for terms in equations for u, c in terms.items() if abs(c) > _TOL]
+        m = len(equations)
+        if not rows or n == 0:
+            return out
+        graph = sparse.coo_matrix((np.ones(len(rows)), (np.array(rows) + n, np.array(cols))),
+                                  shape=(m + n, m + n)).tocsr()
+        _, label = connected_components(graph, directed=False)
+        var_groups, eq_groups = _groups(label[:n]), _groups(label[n:])
+        missing: list[tuple[np.ndarray, np.ndarray, tuple[frozenset[Hashable], frozenset[Hashable]]]] = []
+        for block, unknowns in var_groups.items():
+            eqs = eq_groups.get(block, np.zeros(0, dtype=int))
+            key = (frozenset(names[u] for u in unknowns), frozenset(labels[e] for e in eqs))
+            answer = self._answers.get(key)
+            if answer is None:
+                missing.append((unknowns, eqs, key))
+            else:
+                out[unknowns] = [answer[names[u]] for u in unknowns]
+        if missing:
+            position = {}
+            subset: list[dict[int, float]] = []
+            order: list[int] = []
+            for unknowns, eqs, _ in missing:
+                for u in unknowns:
+                    position[int(u)] = len(order)
+                    order.append(int(u))
+                subset.extend({position[u]: c for u, c in equations[e].items() if abs(c) > _TOL} for e in eqs)
+            pinned, _ = determined(subset, len(order))
+            for unknowns, _, key in missing:
+                answer = {names[u]: bool(pinned[position[int(u)]]) for u in unknowns}
+                self._answers[key] = answer
+                out[unknowns] = [answer[names[u]] for u in unknowns]
+        return out

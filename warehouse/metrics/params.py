@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from realise.config import Settings
+from foundation.config import Settings
 
 
 def metric_params(settings: Settings) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.engine import Engine
 
-from realise.config import Settings
+from foundation.config import Settings
 from warehouse.directory import set_go_live_dates
 from warehouse.disclosure import write_disclosure_settings
 from warehouse.metrics.engine import RefreshResult, SuppressionPolicy, refresh

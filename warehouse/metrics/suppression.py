@@ -34,6 +34,7 @@ Ties are broken by size then label, so the result does not depend on row order.
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Iterable
 from typing import Any
@@ -41,7 +42,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from warehouse.metrics.exposure import determined
+from warehouse.metrics.exposure import Exposure
 from warehouse.metrics.registry import partition_of
 
 RULES = frozenset({"primary", "secondary", "linked", "history"})  # "secondary" covers rules 3 and 3a
@@ -94,7 +95,9 @@ class _State:
         self.minimum = minimum
         self._cache: dict[tuple[str, int], int] = {}  # _mass and _floor, until a cell is hidden
         self.exposed: set[int] = set()  # pinned down, with no shown cell left near them to hide
-        self._equations: dict[int, list[int]] | None = None  # cell -> the families it is in
+        self._exposure = Exposure()  # which hidden cells the equations pin down, kept per block between rounds
+        self._dirty: set[int] = set()  # families whose equation may have changed since last checked
+        self._new: list[int] = []  # cells hidden since their equations were last marked
         self.n = [int(x) for x in cells["n"].fillna(0).tolist()]
         self.labels = [str(v) for v in cells["segment_value"].tolist()]
         self.keys = list(zip(*(cells[c].tolist() for c in KEY), strict=True))
@@ -169,11 +172,22 @@ class _State:
             if isinstance(fingerprint, str) and fingerprint:
                 linked.setdefault((self.metrics[i], fingerprint), []).append(i)
         self.linked = [members for members in linked.values() if len(members) > 1]
+        self._link = {i: members for members in self.linked for i in members}
+        self._families_of: dict[int, list[int]] = {}  # cell -> the families it is in, as parent or child
+        self._parents_of: dict[int, list[int]] = {}
+        for f, (parent, children) in enumerate(self.families):
+            for c in children:
+                self._families_of.setdefault(c, []).append(f)
+                if parent is not None:
+                    self._parents_of.setdefault(c, []).append(parent)
+            if parent is not None:
+                self._families_of.setdefault(parent, []).append(f)
 
     def _hide(self, i: int, reason: str) -> None:
         self.hidden[i] = True
         self.reasons[i] = reason
         self._cache.clear()
+        self._new.append(i)
 
     def _mass(self, i: int, people: bool = False) -> int:
         """How many people a hidden cell keeps unknown. A hidden parent is its shown children plus its hidden
@@ -237,31 +251,55 @@ class _State:
     def settle(self, secondary: bool, linked: bool) -> None:
         """The rules to a fixed point; then, while any combination of equations pins a hidden cell down, the
         repair, and the rules again."""
+        self._dirty = set(range(len(self.families)))
+        self._new = [i for i, h in enumerate(self.hidden) if h]
         while True:
             self._rules(secondary, linked)
             if not secondary or not self._repair():
                 return
 
     def _rules(self, secondary: bool, linked: bool) -> None:
-        changed = True
-        while changed:
-            changed = False
-            if linked:
-                for members in self.linked:
-                    if any(self.hidden[i] for i in members):
-                        for i in members:
-                            if not self.hidden[i]:
-                                self._hide(i, "linked")
-                                changed = True
+        """Rules 3 and 4 over the partitions whose equations changed (all of them at first), in the families'
+        order, until none changes: hiding a cell changes its own equations and, through the people its
+        ancestors hide, theirs."""
+        heap: list[int] = []
+        queued: set[int] = set()
+        while True:
+            while self._new:
+                i = self._new.pop()
+                self._touch(i)
+                if linked:
+                    for j in self._link.get(i, ()):
+                        if not self.hidden[j]:
+                            self._hide(j, "linked")
+            for f in self._dirty - queued:
+                heapq.heappush(heap, f)
+                queued.add(f)
+            self._dirty.clear()
+            if not heap:
+                return
+            f = heapq.heappop(heap)
+            queued.discard(f)
             if secondary:
-                for parent, children in self.families:
-                    while self._fix(parent, children):
-                        changed = True
+                parent, children = self.families[f]
+                if self._fix(parent, children):
+                    self._dirty.add(f)  # checked again once what it hid has propagated
+
+    def _touch(self, i: int) -> None:
+        """Mark the equations that cell `i` is in, and those of its ancestors, to be checked again."""
+        stack, seen = [i], {i}
+        while stack:
+            c = stack.pop()
+            self._dirty.update(self._families_of.get(c, ()))
+            for parent in self._parents_of.get(c, ()):
+                if parent not in seen:
+                    seen.add(parent)
+                    stack.append(parent)
 
     def _repair(self) -> bool:
         """Hidden cells that the equations of every partition, grain and period pin down together (exposure.py).
         One that hides at least `minimum` people is known, and protects nobody from then on; one that hides
-        fewer gets a smallest shown neighbour hidden (one per block of linked equations at a time, since one
+        fewer gets a smallest shown neighbour hidden (at most one per equation and round, since one
         may be enough for several). Whether anything changed."""
         variable: dict[int, int] = {}
         members: list[list[int]] = []
@@ -280,7 +318,8 @@ class _State:
             variable[i] = v
             members[v].append(i)
         equations: list[dict[int, float]] = []
-        for parent, children in self.families:
+        labels: list[int] = []
+        for f, (parent, children) in enumerate(self.families):
             terms: dict[int, float] = {}
             if parent is not None and parent in variable:
                 terms[variable[parent]] = 1.0
@@ -289,27 +328,29 @@ class _State:
                     terms[variable[c]] = terms.get(variable[c], 0.0) - 1.0
             if terms:
                 equations.append(terms)
-        pinned, block = determined(equations, len(members))
+                labels.append(f)
+        pinned = self._exposure.determined(equations, [tuple(m) for m in members], labels)
         if not pinned.any():
             return False
         found = sorted(np.flatnonzero(pinned).tolist(), key=lambda v: min(
             (self.n[i], self.metrics[i], *map(str, self.keys[i])) for i in members[v]))
-        repaired: set[Any] = set()
+        repaired: set[int] = set()  # families that got a hidden cell this round
         for v in found:
             cells = members[v]
             if min(self.weight[i] for i in cells) >= self.minimum:
                 for i in cells:
                     self.weight[i] = self.people[i] = 0
+                    self._touch(i)
                 continue
-            group = int(block[v]) if block[v] >= 0 else ("peeled", v)
-            if group in repaired:
-                continue
+            around = {f for i in cells for f in self._families_of.get(i, ())}
+            if around & repaired:
+                continue  # a cell was hidden in one of its equations this round: weighed again first
             victim = self._neighbour(cells, variable, members)
             if victim is None:
                 self.exposed.update(cells)  # nothing shown near it is left to hide
                 continue
             self._hide(victim, "secondary")
-            repaired.add(group)
+            repaired.update(around | set(self._families_of.get(victim, ())))
         self._cache.clear()
         return True
 
@@ -317,15 +358,10 @@ class _State:
         """The smallest shown cell in an equation with one of `cells` (a sibling, a child or the parent); when
         there is none, in an equation with the hidden cells of those equations, and so on outwards: hiding it
         adds an unknown to the equations that pinned `cells` down."""
-        if self._equations is None:
-            self._equations = {}
-            for f, (parent, children) in enumerate(self.families):
-                for c in ([parent] if parent is not None else []) + children:
-                    self._equations.setdefault(c, []).append(f)
         seen_cells, seen_families = set(cells), set()
         frontier = list(cells)
         while frontier:
-            families = sorted({f for c in frontier for f in self._equations.get(c, []) if f not in seen_families})
+            families = sorted({f for c in frontier for f in self._families_of.get(c, []) if f not in seen_families})
             seen_families.update(families)
             around = [c for f in families for c in self._members(f)]
             victim = self._smallest([c for c in around if not self.hidden[c] and self.weight[c] > 0])

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
-from connectors.core.config import SourceConfig
+from foundation.source_config import SourceConfig
 from schemas.events import Kind
 from simulator import csvdrop
 from simulator.server import SimServer

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from connectors.core.config import SourceConfig
+from foundation.source_config import SourceConfig
 from simulator import moodle as sim
 from simulator.server import SimServer
 from simulator.world import World

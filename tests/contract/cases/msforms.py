@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from connectors.core.config import SourceConfig
+from foundation.source_config import SourceConfig
 from simulator import msforms
 from simulator.server import SimServer
 from simulator.world import World

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from connectors.core.config import AuthConfig, SourceConfig
+from foundation.source_config import AuthConfig, SourceConfig
 from simulator import qualtrics
 from simulator.server import SimServer
 from simulator.world import World

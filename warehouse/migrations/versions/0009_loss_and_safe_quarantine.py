@@ -47,7 +47,7 @@ def upgrade() -> None:
 
 def _clean_quarantine() -> None:
     """Rows written before reasons and claimed identifiers were cleaned get the same treatment."""
-    from realise.quarantine import bounded, claimed_event_id, claimed_source
+    from foundation.quarantine import bounded, claimed_event_id, claimed_source
 
     conn = op.get_bind()
     rows = conn.execute(sa.text("select id, source, event_id, reasons from ops.quarantine")).all()

@@ -33,7 +33,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.execute((SQL_DIR / "0012_disclosure_views.sql").read_text())
-    op.execute((SQL_DIR / "0003_loop_views.sql").read_text())
+    op.execute("drop view if exists analytics.metric_latest cascade")  # they read `closed`
+    op.execute("drop view if exists analytics.metric_values cascade")
     for table in ('metric_disclosure', 'metric_values'):
         op.drop_column(table, 'closed', schema='core')
+    op.execute((SQL_DIR / "0012_disclosure_views.sql").read_text())
+    op.execute((SQL_DIR / "0003_loop_views.sql").read_text())

@@ -15,7 +15,7 @@ import re
 import uuid
 from typing import Any
 
-from realise.privacy import scrub
+from foundation.privacy import scrub
 
 MAX_REASONS = 20
 MAX_REASON_CHARS = 300

@@ -37,7 +37,7 @@ import unicodedata
 from nhs_number import REGION_RESERVED, REGION_UNALLOCATED
 from nhs_number import is_valid as _nhs_number_is_valid
 
-from realise.errors import ConfigError
+from foundation.errors import ConfigError
 
 PSEUDONYM_KEY_ENV = "REALISE_PSEUDONYM_KEY"
 # Used only by the demo and tests, which never see real staff identifiers.

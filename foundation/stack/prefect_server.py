@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 
-from realise.stack._process import HOST, DetachedService
+from foundation.stack._process import HOST, DetachedService
 
 SERVICE = "Prefect server"
 START_TIMEOUT = 90.0

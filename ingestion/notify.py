@@ -11,8 +11,8 @@ import time
 from collections import Counter
 from typing import Any
 
-from flows.ingest.batch import BatchPlan
-from flows.ingest.load import CommitResult
+from ingestion.batch import BatchPlan
+from ingestion.load import CommitResult
 
 log = logging.getLogger(__name__)
 EVENT_NAME = "realise.ingest.batch.committed"

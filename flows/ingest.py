@@ -6,15 +6,15 @@ from typing import Any
 
 from prefect import flow, get_run_logger, task
 
-from realise.config import load_settings
-from realise.stack import resolve_endpoints
+from foundation.config import load_settings
+from foundation.stack import resolve_endpoints
+from ingestion.runner import problems
+from ingestion.service import run_ingest
 
 
 @task(name="drain-topics", retries=2, retry_delay_seconds=10)
 def drain_topics(mode: str = "drain") -> dict[str, Any]:
     """One task for the whole run: batches are committed inside it, so a retry resumes where it stopped."""
-    from flows.ingest.service import run_ingest
-
     settings = load_settings()
     endpoints = resolve_endpoints(settings, autostart=False, services={"postgres", "kafka"})
     summary = run_ingest(settings, endpoints.warehouse_url, endpoints.kafka_bootstrap, mode,  # type: ignore[arg-type]
@@ -27,8 +27,6 @@ def ingest_flow(mode: str = "drain") -> dict[str, Any]:
     """Load new events from Kafka into the warehouse: `drain` stops at the high watermark, `follow` runs on."""
     if mode not in ("drain", "follow"):
         raise ValueError(f"mode must be 'drain' or 'follow', not {mode!r}")
-    from flows.ingest.runner import problems
-
     summary = drain_topics(mode)
     logger = get_run_logger()
     logger.info(

@@ -10,9 +10,9 @@ from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
-from flows.ingest.runner import IngestRunner, IngestSummary, Mode
-from realise.config import Settings
-from warehouse.db import check_connection, create_engine
+from foundation.config import Settings
+from foundation.database import check_connection, warehouse_engine
+from ingestion.runner import IngestRunner, IngestSummary, Mode
 
 log = logging.getLogger(__name__)
 _GATE: Any = None
@@ -22,7 +22,7 @@ def quality_gate(settings: Settings) -> Any:
     """One GE gate per process: building the context and suites is the expensive part."""
     global _GATE
     if _GATE is None:
-        from flows.ingest.quality import QualityGate
+        from ingestion.quality import QualityGate
 
         _GATE = QualityGate(timedelta(minutes=settings.ingest.future_tolerance_minutes))
     return _GATE
@@ -54,13 +54,12 @@ def run_ingest(settings: Settings, warehouse_url: str, bootstrap: str, mode: Mod
                group: str | None = None, emit_prefect_events: bool = False,
                stop: threading.Event | None = None,
                skip: frozenset[tuple[str, int, int]] = frozenset()) -> IngestSummary:
-    engine = create_engine(warehouse_url, sslmode=settings.warehouse.sslmode,
-                           sslrootcert=settings.warehouse.sslrootcert)
+    engine = warehouse_engine(settings, warehouse_url)
     try:
         check_connection(engine)
         on_commit = None
         if emit_prefect_events and settings.prefect.emit_events:
-            from flows.ingest.notify import PrefectEventEmitter
+            from ingestion.notify import PrefectEventEmitter
 
             on_commit = PrefectEventEmitter(group or settings.kafka.consumer_group)
         runner = IngestRunner(settings, bootstrap, engine, gate=quality_gate(settings), group=group,

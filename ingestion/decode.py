@@ -10,8 +10,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from realise.privacy import FREE_TEXT_FIELDS, scrub
-from realise.quarantine import claimed_event_id, claimed_source
+from foundation.privacy import FREE_TEXT_FIELDS, scrub
+from foundation.quarantine import claimed_event_id, claimed_source
 from schemas.events import EVENT_ADAPTER, EVENT_MODELS, PAYLOAD_MODELS, Kind, Person, SkillsDomain
 
 # A JSON \u0000 escape not itself escaped: PostgreSQL text and jsonb cannot hold NUL, so it is dropped.

@@ -31,16 +31,16 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine
 
 from connectors.webhook import is_push_type
-from flows.ingest.batch import BatchPlan, SourceRecord, plan_batch
-from flows.ingest.dead_letter import DeadLetters
-from flows.ingest.decode import use_scrub_fields
-from flows.ingest.health import broker_partitions
-from flows.ingest.load import CommitResult, OffsetGap, WarehouseWriter
-from realise import kafka as rk
-from realise import progress
-from realise.config import Settings
-from realise.errors import ServiceUnavailable, UserError
-from warehouse.db import URL_SETTING
+from foundation import kafka as rk
+from foundation import progress
+from foundation.config import Settings
+from foundation.database import URL_SETTING
+from foundation.errors import ServiceUnavailable, UserError
+from ingestion.batch import BatchPlan, SourceRecord, plan_batch
+from ingestion.dead_letter import DeadLetters
+from ingestion.decode import use_scrub_fields
+from ingestion.health import broker_partitions
+from ingestion.load import CommitResult, OffsetGap, WarehouseWriter
 from warehouse.losses import BrokerPartition, Loss
 
 log = logging.getLogger(__name__)

@@ -4,7 +4,7 @@
 a load, but it is counted, so a drain that could not copy everything says so and exits non-zero.
 
 Every copy fits the producer's request limit: the reasons header is already bounded (see
-`flows.ingest.quarantine`), and the value is cut to what is left of the limit, with the original size in
+`foundation.quarantine`), and the value is cut to what is left of the limit, with the original size in
 a header. Sends are checked one by one and the failures retried, so one failed send never drops the rest.
 """
 
@@ -16,9 +16,9 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from flows.ingest.batch import Bad
-from realise import kafka as rk
-from realise.config import Settings
+from foundation import kafka as rk
+from foundation.config import Settings
+from ingestion.batch import Bad
 from schemas.topics import DEAD_LETTER_TOPIC
 
 log = logging.getLogger(__name__)

@@ -19,3 +19,7 @@ class ServiceUnavailable(UserError):
             f"cannot reach the {service} at {address}{extra}; "
             f"check that it is running or change {setting}"
         )
+
+
+class SourceError(UserError):
+    """A source cannot be read until the user fixes something: credentials, permission, base URL, mapping."""

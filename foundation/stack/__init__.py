@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from realise.config import Settings
-from realise.errors import UserError
-from realise.stack._process import PortInUse, port_in_use
-from realise.stack.kafka import EmbeddedKafka
-from realise.stack.postgres import EmbeddedPostgres
-from realise.stack.prefect_server import EmbeddedPrefect
+from foundation.config import Settings
+from foundation.errors import UserError
+from foundation.stack._process import PortInUse, port_in_use
+from foundation.stack.kafka import EmbeddedKafka
+from foundation.stack.postgres import EmbeddedPostgres
+from foundation.stack.prefect_server import EmbeddedPrefect
 
 __all__ = [
     "SERVICES",

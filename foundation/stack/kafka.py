@@ -7,8 +7,8 @@ events, which is acceptable for a development stack whose source of truth is the
 
 from __future__ import annotations
 
-from realise.errors import UserError
-from realise.stack._process import HOST, DetachedService, accepts_connections
+from foundation.errors import UserError
+from foundation.stack._process import HOST, DetachedService, accepts_connections
 
 SERVICE = "Kafka broker"
 START_TIMEOUT = 20.0

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from connectors.core.errors import SourceError
+from foundation.errors import SourceError
 
 
 class _Section(BaseModel):

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import psutil
 
-from realise.errors import UserError
+from foundation.errors import UserError
 
 HOST = "127.0.0.1"
 

@@ -16,9 +16,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
 
-from connectors.core.config import SourceConfig
-from realise.errors import ConfigError
-from realise.privacy import FREE_TEXT_FIELDS
+from foundation.errors import ConfigError
+from foundation.privacy import FREE_TEXT_FIELDS
+from foundation.source_config import SourceConfig
 from schemas.events import Kind
 
 CONFIG_ENV = "REALISE_CONFIG"

@@ -18,8 +18,8 @@ from kafka.errors import (
     TopicAlreadyExistsError,
 )
 
-from realise.config import Settings
-from realise.errors import ServiceUnavailable, UserError
+from foundation.config import Settings
+from foundation.errors import ServiceUnavailable, UserError
 from schemas.topics import DEAD_LETTER_TOPIC, TOPICS
 
 BOOTSTRAP_SETTING = "REALISE_KAFKA_BOOTSTRAP (or kafka.bootstrap in realise.yaml)"

@@ -18,10 +18,10 @@ from typing import Any, Protocol
 
 import pandas as pd
 
-from flows.ingest.decode import Rejected, decode
-from flows.ingest.quality import CHECKED_KINDS, frame_columns
-from flows.ingest.rows import flatten
-from realise.quarantine import bounded, failure
+from foundation.quarantine import bounded, failure
+from ingestion.decode import Rejected, decode
+from ingestion.quality import CHECKED_KINDS, frame_columns
+from ingestion.rows import flatten
 from schemas.events import Kind
 from schemas.topics import kind_for_topic
 

@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from kafka import TopicPartition
 
 from connectors.webhook import is_push_type
-from realise import kafka as rk
-from realise.config import Settings
-from warehouse.db import create_engine
+from foundation import kafka as rk
+from foundation.config import Settings
+from foundation.database import warehouse_engine
 from warehouse.losses import BrokerPartition, Loss, find_losses, open_losses, replay_sources, stored_and_published
 
 
@@ -31,8 +31,7 @@ class LossReport:
 def lost_events(settings: Settings, warehouse_url: str, bootstrap: str | None) -> LossReport:
     """What was lost for the configured consumer group; the broker part is skipped if `bootstrap` is None."""
     report = LossReport()
-    engine = create_engine(warehouse_url, sslmode=settings.warehouse.sslmode,
-                           sslrootcert=settings.warehouse.sslrootcert)
+    engine = warehouse_engine(settings, warehouse_url)
     try:
         with engine.connect() as conn:
             report.recorded = open_losses(conn)

@@ -25,8 +25,8 @@ from typing import Any
 
 import psutil
 
-from realise.errors import UserError
-from realise.stack._process import HOST, PortInUse, log_tail, port_in_use, service_failed
+from foundation.errors import UserError
+from foundation.stack._process import HOST, PortInUse, log_tail, port_in_use, service_failed
 
 USER = "realise"
 LEGACY_PASSWORD = "realise"  # the fixed password of clusters made before the password file existed

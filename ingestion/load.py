@@ -21,9 +21,9 @@ import psycopg
 from psycopg import sql
 from sqlalchemy.engine import Engine
 
-from flows.ingest.batch import Bad, BatchPlan, Valid
-from flows.ingest.rows import COPY_TYPES, FACT_COLUMNS, FACT_TABLES
-from realise.quarantine import failure
+from foundation.quarantine import failure
+from ingestion.batch import Bad, BatchPlan, Valid
+from ingestion.rows import COPY_TYPES, FACT_COLUMNS, FACT_TABLES
 from schemas.events import Kind
 from warehouse.losses import BrokerPartition, Loss, find_losses, record, stored_and_published
 

@@ -1,1 +1,0 @@
-"""Ingest: Kafka micro-batches → shape and quality checks → one warehouse transaction per batch."""
