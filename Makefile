@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 # Compiled before each run: the environment may set PYTHONDONTWRITEBYTECODE, and every `realise` process
 # would compile them again.
-PACKAGES := schemas foundation warehouse connectors ingestion synthetic simulator bench flows realise
+PACKAGES := schemas foundation warehouse connectors ingestion reporting synthetic simulator bench flows realise
 
 .PHONY: demo test install browser lint lock clean
 

@@ -9,13 +9,12 @@ from prefect import flow, task
 
 from foundation.config import load_settings
 from foundation.database import warehouse_engine
+from reporting import default_path, write_report
 
 
 @task(name="write-report")
 def write_report_task(out: str | None = None) -> dict[str, Any]:
     """Write the report to `out`, by default <data_dir>/reports/realise-report.html."""
-    from realise.report import default_path, write_report
-
     settings = load_settings()
     engine = warehouse_engine(settings)
     try:

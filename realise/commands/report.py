@@ -17,8 +17,8 @@ def report_cmd(
     """Write the benefits register, training readiness, help-desk demand, staff experience, skills, comment
     themes and open alerts with their actions to one HTML file that opens offline (charts included)."""
     from foundation.database import check_connection, warehouse_engine
-    from realise.report import write_report
-    from realise.report.format import fmt_datetime
+    from reporting import write_report
+    from reporting.format import fmt_datetime
 
     s = settings()
     engine = warehouse_engine(s)

@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
-from realise.report import render
-from realise.report.data import Cell, MetricInfo, ReportData, _cell
-from realise.report.format import esc, fmt_number, fmt_value, plot_text, suppressed_html, value_html
-from realise.report.markup import segment_text, table
-from realise.report.sections.adoption import readiness_target
-from realise.report.series import pooled, ratio_scale
+from reporting import render
+from reporting.data import Cell, MetricInfo, ReportData, _cell
+from reporting.format import esc, fmt_number, fmt_value, plot_text, suppressed_html, value_html
+from reporting.markup import segment_text, table
+from reporting.sections.adoption import readiness_target
+from reporting.series import pooled, ratio_scale
 
 HOSTILE = '<img src=x onerror=alert(1)> "quoted" & <script>alert(2)</script>'
 MONDAY = date(2026, 11, 16)

@@ -7,9 +7,9 @@ import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from realise.report import render
-from realise.report.data import MetricInfo, ReportData, _spc_row
-from realise.report.sections.spc import spc_section
+from reporting import render
+from reporting.data import MetricInfo, ReportData, _spc_row
+from reporting.sections.spc import spc_section
 
 MONDAY = date(2026, 11, 16)
 SECRET = 4321.987  # a value a suppressed row must never show, even if the view returned it

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from realise.report.charts import action_chart
-from realise.report.data import ReportData
-from realise.report.format import UNIT_SUFFIX, esc, fmt_date, fmt_number, fmt_value, fmt_week, value_html
-from realise.report.markup import empty, figure, section, segment_text, small, table
+from reporting.charts import action_chart
+from reporting.data import ReportData
+from reporting.format import UNIT_SUFFIX, esc, fmt_date, fmt_number, fmt_value, fmt_week, value_html
+from reporting.markup import empty, figure, section, segment_text, small, table
 
 MAX_CHARTS = 12
 

@@ -14,9 +14,9 @@ from typing import Any
 import plotly.graph_objects as go
 import plotly.io as pio
 
-from realise.report.data import Cell
-from realise.report.format import fmt_number, fmt_value, fmt_week, plot_text, suppressed_label
-from realise.report.series import Pooled, value_range
+from reporting.data import Cell
+from reporting.format import fmt_number, fmt_value, fmt_week, plot_text, suppressed_label
+from reporting.series import Pooled, value_range
 
 FULL_WIDTH = 1000  # px: inside A4 landscape (277 mm printable at 96 dpi is 1047 px) and a 1280 px laptop
 SMALL_WIDTH = 490

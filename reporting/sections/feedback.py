@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from datetime import date
 
-from realise.report.charts import experience_chart, skills_domains_chart, skills_groups_chart, themes_chart
-from realise.report.data import DOMAIN_PREFIX, THEME_PREFIX, Cell, ReportData
-from realise.report.format import esc, fmt_week, humanise, value_html
-from realise.report.markup import empty, figure, section, small, table
-from realise.report.series import Pooled, at_week, latest_week, pick, pooled, recent_weeks, segment_values
+from reporting.charts import experience_chart, skills_domains_chart, skills_groups_chart, themes_chart
+from reporting.data import DOMAIN_PREFIX, THEME_PREFIX, Cell, ReportData
+from reporting.format import esc, fmt_week, humanise, value_html
+from reporting.markup import empty, figure, section, small, table
+from reporting.series import Pooled, at_week, latest_week, pick, pooled, recent_weeks, segment_values
 
 NES = "net_experience_score"
 TREND_WEEKS = 6

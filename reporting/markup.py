@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
 
-from realise.report.format import esc
+from reporting.format import esc
 
 SEGMENT_NAMES = {"trust": "whole trust", "org_level_1": "division", "org_level_2": "directorate",
                  "org_unit": "unit", "staff_group": "staff group", "system": "system", "go_live_wave": "wave"}

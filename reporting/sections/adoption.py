@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections import Counter
 
-from realise.report.charts import demand_chart, readiness_chart
-from realise.report.data import Cell, ReportData
-from realise.report.format import esc, fmt_value, fmt_week_index, value_html
-from realise.report.markup import empty, figure, section, small, table
-from realise.report.series import pick, pooled, segment_values
+from reporting.charts import demand_chart, readiness_chart
+from reporting.data import Cell, ReportData
+from reporting.format import esc, fmt_value, fmt_week_index, value_html
+from reporting.markup import empty, figure, section, small, table
+from reporting.series import pick, pooled, segment_values
 
 COVERAGE, GAP, DEMAND = "training_coverage", "training_readiness_gap", "tickets_per_100_staff"
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from functools import cache
 
-from realise.report.data import ReportData
-from realise.report.format import esc, fmt_datetime, fmt_week, suppressed_html
+from reporting.data import ReportData
+from reporting.format import esc, fmt_datetime, fmt_week, suppressed_html
 
 TITLE = "EPR go-live benefits and adoption"
 CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "

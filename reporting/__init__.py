@@ -16,13 +16,13 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 
 from foundation.errors import UserError
-from realise.report.data import ReportData, read_report_data
-from realise.report.page import document
-from realise.report.sections.adoption import demand_section, readiness_section
-from realise.report.sections.alerts import alerts_section
-from realise.report.sections.benefits import benefits_section
-from realise.report.sections.feedback import experience_section, skills_section, themes_section
-from realise.report.sections.spc import spc_section
+from reporting.data import ReportData, read_report_data
+from reporting.page import document
+from reporting.sections.adoption import demand_section, readiness_section
+from reporting.sections.alerts import alerts_section
+from reporting.sections.benefits import benefits_section
+from reporting.sections.feedback import experience_section, skills_section, themes_section
+from reporting.sections.spc import spc_section
 
 REPORT_NAME = "realise-report.html"
 SECTIONS = (benefits_section, spc_section, readiness_section, demand_section, experience_section, skills_section,

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from realise.report.charts import benefit_chart
-from realise.report.data import ReportData
-from realise.report.format import (
+from reporting.charts import benefit_chart
+from reporting.data import ReportData
+from reporting.format import (
     esc,
     fmt_date,
     fmt_value,
@@ -16,7 +16,7 @@ from realise.report.format import (
     suppressed_html,
     value_html,
 )
-from realise.report.markup import empty, figure, section, segment_text, small, table
+from reporting.markup import empty, figure, section, segment_text, small, table
 
 STATUS_ORDER = ("off track", "at risk", "no data", "on track", "not evaluated")
 MAX_CHARTS = 12

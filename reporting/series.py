@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 
-from realise.report.data import Cell
+from reporting.data import Cell
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from realise.report.charts import DARK_GREY, GREY, NHS_BLUE, ORANGE, RED, spc_chart
-from realise.report.data import SPC_METRICS, ReportData
-from realise.report.format import esc, fmt_value, fmt_week, suppressed_html
-from realise.report.markup import empty, figure, section, small, table
+from reporting.charts import DARK_GREY, GREY, NHS_BLUE, ORANGE, RED, spc_chart
+from reporting.data import SPC_METRICS, ReportData
+from reporting.format import esc, fmt_value, fmt_week, suppressed_html
+from reporting.markup import empty, figure, section, small, table
 
 GREY_ICON = "#768692"
 # icon: (colour, letter, words). The variation icon is the latest week's; H and L say which way it moved.
