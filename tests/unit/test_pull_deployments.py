@@ -1,6 +1,7 @@
 """The `pull-<source>` deployments of prefect.yaml are generated from the connector registry, and kept so.
 
-deploy/pull_deployments.py writes one deployment per connector type that declares a `pull_schedule`. Here the
+deploy/pull_deployments.py writes one deployment per connector type that declares a `pull_schedule`, or per
+source a trust's realise.yaml configures. Here the
 file is held against the generator (drift), and the deployments, read back as YAML, against the registry.
 """
 
@@ -90,3 +91,29 @@ def test_given_a_file_without_the_marker_lines_when_generated_then_it_says_which
     path.write_text(PREFECT_FILE.read_text(encoding="utf-8").replace(generator.END, ""), encoding="utf-8")
     with pytest.raises(SystemExit, match="needs the generated part's marker lines"):
         generator.main(["--check", "--file", str(path)])
+
+
+def test_given_a_trust_config_then_each_enabled_pulled_source_gets_its_own_deployment(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "realise.yaml"
+    config.write_text(yaml.safe_dump({"sources": {
+        "itsm": {"type": "servicenow", "base_url": "https://trust.service-now.com"},
+        "staff": {"type": "esr_csv", "path": "/data/esr"},
+        "lms-old": {"type": "moodle", "base_url": "https://lms.example.nhs.uk", "enabled": False},
+        "jira-hooks": {"type": "jira_webhook"},
+    }}))
+    project = tmp_path / "prefect.yaml"
+    project.write_text(PREFECT_FILE.read_text(encoding="utf-8"), encoding="utf-8")
+    assert _generator().main(["--config", str(config), "--file", str(project)]) == 0
+    text = project.read_text(encoding="utf-8")
+    deployments = _pull_deployments(text)
+    assert list(deployments) == ["pull-staff", "pull-itsm"]  # the staff directory first, pushed and disabled left out
+    assert deployments["pull-itsm"]["parameters"] == {"sources": ["itsm"]}
+    schedule = source_type("itsm", "servicenow").pull_schedule
+    assert schedule is not None and deployments["pull-itsm"]["schedules"][0]["interval"] == schedule.interval
+    hand_written = {d["name"] for d in yaml.safe_load(text)["deployments"]} - set(deployments)
+    assert hand_written == {d["name"] for d in yaml.safe_load(PREFECT_FILE.read_text())["deployments"]
+                            if d["entrypoint"] != "flows/pull.py:pull_flow"}
+    config.write_text(yaml.safe_dump({"sources": {"x": {"type": "no_such_type"}}}))
+    assert _generator().main(["--config", str(config), "--file", str(project), "--check"]) == 2
+    assert "'no_such_type' is not a connector type" in capsys.readouterr().err
