@@ -18,9 +18,13 @@ from collections.abc import Hashable, Mapping, Sequence
 import numpy as np
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components
+from threadpoolctl import ThreadpoolController
 
 _TOL = 1e-9
 _PADDED = 128  # blocks up to this many equations and unknowns are padded and stacked
+# The blocks are small and a refresh runs beside PostgreSQL: BLAS threads would only contend for the cores
+# (measured: four times slower with the second core busy).
+_BLAS = ThreadpoolController()
 
 
 def determined(equations: Sequence[Mapping[int, float]], unknowns: int) -> tuple[np.ndarray, np.ndarray]:
@@ -96,7 +100,8 @@ def _determined_by_block(coo: sparse.coo_matrix, var_label: np.ndarray, eq_label
                           eq_local[coo.row[chosen]], var_local[coo.col[chosen]]), coo.data[chosen])
         # An unknown is determined when its unit vector lies in the row space: its leverage, the squared norm of
         # its column of the leading right singular vectors (one per nonzero singular value), is 1.
-        _, sv, vt = np.linalg.svd(stack, full_matrices=False)
+        with _BLAS.limit(limits=1, user_api="blas"):
+            _, sv, vt = np.linalg.svd(stack, full_matrices=False)
         top = sv.max(axis=1, initial=0.0)
         rank = (sv > 1e-9 * max(mr, nc) * top[:, None]).sum(axis=1)
         spans = np.arange(vt.shape[1])[None, :] < rank[:, None]  # rows of vt that span the row space
@@ -136,9 +141,11 @@ class Exposure:
         self._answers: dict[tuple[frozenset[Hashable], frozenset[Hashable]], dict[Hashable, bool]] = {}
 
     def determined(self, equations: Sequence[Mapping[int, float]], names: Sequence[Hashable],
-                   labels: Sequence[Hashable]) -> np.ndarray:
+                   labels: Sequence[Hashable], wanted: Sequence[bool] | None = None) -> np.ndarray:
         """Per unknown, whether the equations pin it down. `names` names each unknown and `labels` each equation,
-        stably from one call to the next (an unknown's name must change when its coefficients could)."""
+        stably from one call to the next (an unknown's name must change when its coefficients could). With
+        `wanted`, only blocks holding a wanted unknown are solved (the others' unknowns come back False): no
+        combination of equations reaches from one block into another."""
         n = len(names)
         out = np.zeros(n, dtype=bool)
         rows = [r for r, terms in enumerate(equations) for u, c in terms.items() if abs(c) > _TOL]
@@ -152,6 +159,8 @@ class Exposure:
         var_groups, eq_groups = _groups(label[:n]), _groups(label[n:])
         missing: list[tuple[np.ndarray, np.ndarray, tuple[frozenset[Hashable], frozenset[Hashable]]]] = []
         for block, unknowns in var_groups.items():
+            if wanted is not None and not any(wanted[u] for u in unknowns):
+                continue
             eqs = eq_groups.get(block, np.zeros(0, dtype=int))
             key = (frozenset(names[u] for u in unknowns), frozenset(labels[e] for e in eqs))
             answer = self._answers.get(key)

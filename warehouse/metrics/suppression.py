@@ -329,7 +329,9 @@ class _State:
             if terms:
                 equations.append(terms)
                 labels.append(f)
-        pinned = self._exposure.determined(equations, [tuple(m) for m in members], labels)
+        # Only blocks that hold a cell hiding fewer than `minimum` people can give a small group away.
+        sensitive = [min(self.weight[i] for i in m) < self.minimum for m in members]
+        pinned = self._exposure.determined(equations, [tuple(m) for m in members], labels, sensitive)
         if not pinned.any():
             return False
         found = sorted(np.flatnonzero(pinned).tolist(), key=lambda v: min(
