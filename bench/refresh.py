@@ -48,7 +48,7 @@ INCREMENTAL_TO_PLAIN_GOAL = 0.05
 _MARKER = "realise bench refresh"
 LATEST_COLUMNS = ("metric_id", "grain", "period", "segment_type", "segment_value", "parent_segment_type",
                   "parent_segment_value", "value", "numerator", "denominator", "n", "suppressed",
-                  "suppression_reason")
+                  "suppression_reason", "ci_low", "ci_high")
 
 
 # ------------------------------------------------------------------------------------- generated events

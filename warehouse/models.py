@@ -446,6 +446,8 @@ class MetricValue(Base):
     fingerprint: Mapped[str | None] = mapped_column(Text)  # identifies the cell's rows; internal
     # The cell's rows have all gone (re-dated, reopened, retracted): it leaves the latest view.
     closed: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    ci_low: Mapped[float | None] = mapped_column(Float)  # the value's 95% interval (warehouse/metrics/intervals.py)
+    ci_high: Mapped[float | None] = mapped_column(Float)
 
 
 class MetricDisclosure(Base):
@@ -482,6 +484,10 @@ class MetricDisclosure(Base):
     shown_denominator: Mapped[float | None] = mapped_column(Float)
     shown_n: Mapped[int | None] = mapped_column(Integer)
     closed: Mapped[bool] = mapped_column(Boolean, server_default="false")  # no rows left: not in the latest view
+    ci_low: Mapped[float | None] = mapped_column(Float)  # the newest 95% interval, hidden or not
+    ci_high: Mapped[float | None] = mapped_column(Float)
+    shown_ci_low: Mapped[float | None] = mapped_column(Float)  # the interval last shown
+    shown_ci_high: Mapped[float | None] = mapped_column(Float)
 
 
 class MetricCellState(Base):

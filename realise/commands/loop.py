@@ -262,7 +262,8 @@ def actions_list(
         rows = [dict(r) for r in conn.execute(sa.text(
             "select action_id, alert_id, rule_id, metric_id, segment_type, segment_value, alert_status, "
             "description, owner, due_date, status, action_date, overdue, before_value, before_weeks, after_value, "
-            f"after_weeks, change, improved, better, unit from analytics.actions {where} "
+            f"after_weeks, change, improved, change_ci_low, change_ci_high, beyond_noise, better, unit "
+            f"from analytics.actions {where} "
             "order by action_id")).mappings()]
     if as_json:
         print_json(rows)
@@ -280,6 +281,8 @@ def actions_list(
     for r in rows:
         status = r["status"] + ("\n[red]overdue[/]" if r["overdue"] else "")
         improved = "" if r["improved"] is None else ("[green]yes[/]" if r["improved"] else "[red]no[/]")
+        if r["improved"] is not None and r["beyond_noise"] is not None:
+            improved += "" if r["beyond_noise"] else "\n[dim]within noise[/]"
         table.add_row(
             str(r["action_id"]),
             f"{r['description']}\n[dim]{r['owner']}, due {r['due_date']}; alert {r['alert_id']} "
@@ -289,7 +292,7 @@ def actions_list(
             f"{_num(r['after_value'])}\n[dim]{r['after_weeks']} wk[/]", improved)
     out.print(table)
     out.print("[dim]before/after: mean weekly value over the 4 weeks starting before / from the action date; "
-              "suppressed weeks are left out[/]")
+              "suppressed weeks are left out; within noise: the change's 95% interval includes no change[/]")
 
 
 @actions_app.command("done")

@@ -63,7 +63,8 @@ def list_cmd(as_json: bool = typer.Option(False, "--json", help="Print as JSON."
 
     metrics = all_metrics()
     rows = [{"id": m.id, "title": m.title, "unit": m.unit, "better": m.better, "numerator": m.numerator,
-             "denominator": m.denominator, "description": m.description} for m in metrics.values()]
+             "denominator": m.denominator, "interval": m.interval, "description": m.description}
+            for m in metrics.values()]
     if as_json:
         out.print_json(json.dumps(rows))
         return
@@ -84,13 +85,15 @@ def show_cmd(
     limit: int = typer.Option(20, help="Most recent periods to show."),
     as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
-    """Latest values of one metric by period and segment; suppressed cells are marked and carry no value."""
+    """Latest values of one metric by period and segment, with their 95% intervals; suppressed cells are
+    marked and carry no value."""
     import sqlalchemy as sa
 
     _, engine = _engine()
     with engine.connect() as conn:
         rows = conn.execute(sa.text(
-            "select period, segment_value, value, n, suppressed, suppression_reason, revision_pending "
+            "select period, segment_value, value, ci_low, ci_high, n, suppressed, suppression_reason, "
+            "revision_pending "
             "from analytics.metric_latest "
             "where metric_id = :m and segment_type = :s and grain = :g "
             "and period in (select distinct period from analytics.metric_latest where metric_id = :m "
@@ -104,10 +107,15 @@ def show_cmd(
         out.print_json(json.dumps(data, default=str))
         return
     table = Table(title=f"{metric_id} by {segment} ({grain})")
-    for col in ("period", "segment", "value", "n"):
-        table.add_column(col, justify="right" if col in ("value", "n") else "left")
+    for col in ("period", "segment", "value", "95% interval", "n"):
+        table.add_column(col, justify="left" if col in ("period", "segment") else "right")
     for r in data:
         shown = ("suppressed" if r["suppressed"] else "no value" if r["value"] is None else f"{r['value']:.1f}"
                  + (" (revision pending)" if r["revision_pending"] else ""))
-        table.add_row(r["period"], r["segment_value"], shown, "" if r["suppressed"] else str(r["n"]))
+        interval = ("" if r["ci_low"] is None or r["ci_high"] is None
+                    else f"{r['ci_low']:.1f} to {r['ci_high']:.1f}")
+        table.add_row(r["period"], r["segment_value"], shown, interval, "" if r["suppressed"] else str(r["n"]))
     out.print(table)
+    out.print("[dim]95% interval: the values the data are consistent with, allowing for chance (Wilson for "
+              "percentages, adjusted Wald for net scores, t for means, exact Poisson for rates); none for "
+              "medians and counts.[/]")

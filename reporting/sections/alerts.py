@@ -27,7 +27,9 @@ def _change(a: dict[str, Any]) -> str:
     verdict = {True: " better", False: " worse"}.get(a.get("improved"), "")
     css = {True: "better", False: "worse"}.get(a.get("improved"), "")
     text = esc(fmt_value(a["change"], a.get("unit"), signed=True) + verdict)
-    return f'<span class="{css}">{text}</span>'
+    # Whether the change's 95% interval leaves out no change (analytics.actions), when the weeks have intervals.
+    noise = {True: "beyond noise", False: "within noise"}.get(a.get("beyond_noise"))
+    return f'<span class="{css}">{text}</span>' + (f"<br>{small(noise)}" if noise else "")
 
 
 def _side(value: float | None, weeks: int | None, unit: str | None) -> str:

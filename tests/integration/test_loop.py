@@ -57,8 +57,10 @@ class Warehouse:
                 "better, min_group_size) values (:m, 'Net experience score', 'test', 'score', 'n', 'd', 'higher', "
                 "5) on conflict do nothing"), {"m": NES})
 
-    def refresh(self, cells: list[tuple[str, str, date, float | None, int]], metric: str = NES) -> int:
-        """One refresh: cells (segment_type, segment_value, week, value or None = suppressed, n)."""
+    def refresh(self, cells: list[tuple[str, str, date, float | None, int]], metric: str = NES,
+                half_width: float | None = None) -> int:
+        """One refresh: cells (segment_type, segment_value, week, value or None = suppressed, n), with a 95%
+        interval of value ± `half_width` when given."""
         self.clock += timedelta(seconds=1)
         with self.engine.begin() as conn:
             refresh_id = conn.execute(sa.text(
@@ -66,10 +68,12 @@ class Warehouse:
                 "values (:t, :t, 'full', 5, :c) returning id"), {"t": self.clock, "c": len(cells)}).scalar_one()
             conn.execute(sa.text(
                 "insert into core.metric_values (refresh_id, metric_id, grain, period, period_start, segment_type, "
-                "segment_value, value, n, suppressed, suppression_reason, computed_at) values (:r, :m, 'week', "
-                ":p, :ps, :st, :sv, :v, :n, :s, :why, :t)"),
+                "segment_value, value, n, suppressed, suppression_reason, computed_at, ci_low, ci_high) values "
+                "(:r, :m, 'week', :p, :ps, :st, :sv, :v, :n, :s, :why, :t, :lo, :hi)"),
                 [{"r": refresh_id, "m": metric, "p": wk.isoformat(), "ps": wk, "st": st, "sv": sv, "v": v, "n": n,
-                  "s": v is None, "why": "primary" if v is None else None, "t": self.clock}
+                  "s": v is None, "why": "primary" if v is None else None, "t": self.clock,
+                  "lo": None if v is None or half_width is None else v - half_width,
+                  "hi": None if v is None or half_width is None else v + half_width}
                  for st, sv, wk, v, n in cells])
             published.remember(conn, refresh_id)
         return refresh_id
@@ -471,6 +475,41 @@ def test_given_an_alert_when_an_action_is_recorded_by_the_cli_then_analytics_act
     alerts = _realise(tmp_path, "alerts", "list", "--json", url=warehouse_url)
     assert alerts.returncode == 0, alerts.stderr
     assert [a["alert_id"] for a in json.loads(alerts.stdout)] == [alert["alert_id"]]
+
+
+@pytest.mark.parametrize(("half_width", "beyond_noise", "margin"), [
+    # Each week's standard error is its interval's width / 3.92: ±2 gives 1.0204, so the 4 weeks before have
+    # 1.0204 / √4 = 0.5102 and the 3 after 1.0204 / √3 = 0.5891; the change's is √(0.5102² + 0.5891²) = 0.7794,
+    # and 9 ± 1.96 × 0.7794 = 9 ± 1.528 leaves out 0.
+    (2.0, True, 1.5275),
+    # ±30: 15.306 a week, 7.653 before, 8.837 after, 11.690 the change: 9 ± 22.913 takes in 0.
+    (30.0, False, 22.9129),
+    (None, None, None),  # no intervals (a median, say): nothing to say
+])
+def test_given_an_action_when_its_change_is_compared_with_the_weekly_intervals_then_it_says_if_beyond_noise(
+        wh, tmp_path, half_width, beyond_noise, margin):
+    # As above: -10, -8, -6, -4 before the action; 0, 2, 4 and a suppressed week after; a breach this week.
+    values = [(-8, -10.0), (-7, -8.0), (-6, -6.0), (-5, -4.0), (-4, 0.0), (-3, 2.0), (-2, 4.0), (-1, None),
+              (0, -1.0)]
+    wh.refresh([("org_unit", "A", week(k), v, 20 if v is not None else 3) for k, v in values],
+               half_width=half_width)
+    after_refresh(wh.engine, _settings(tmp_path, rules=BELOW_ZERO), RefreshResult(1, "full"))
+    (alert,) = wh.alerts()
+    with wh.engine.begin() as conn:
+        conn.execute(sa.text(
+            "insert into core.actions (alert_id, description, owner, due_date, action_date) "
+            "values (:a, 'Floor-walkers', 'Matron A', :due, :day)"),
+            {"a": alert["alert_id"], "due": week(2), "day": week(-4)})
+        row = conn.execute(sa.text(
+            "select change, change_ci_low, change_ci_high, beyond_noise from analytics.actions")).mappings().one()
+
+    assert row["change"] == pytest.approx(9.0)
+    assert row["beyond_noise"] is beyond_noise
+    if margin is None:
+        assert (row["change_ci_low"], row["change_ci_high"]) == (None, None)
+    else:
+        assert (row["change_ci_low"], row["change_ci_high"]) == (pytest.approx(9 - margin, abs=1e-3),
+                                                                 pytest.approx(9 + margin, abs=1e-3))
 
 
 def test_given_bad_input_when_an_action_is_added_then_the_cli_explains_in_one_line(wh, warehouse_url, tmp_path):

@@ -27,7 +27,16 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from bench.refresh import compare, generated, load_records, recent_since, records, set_go_live_dates, snapshot
+from bench.refresh import (
+    LATEST_COLUMNS,
+    compare,
+    generated,
+    load_records,
+    recent_since,
+    records,
+    set_go_live_dates,
+    snapshot,
+)
 from foundation import kafka as rk
 from foundation.config import Settings
 from foundation.database import create_engine
@@ -264,6 +273,63 @@ def test_suppressed_cells_are_stored_and_shown_without_statistics(warehouse):
                                     "and parent_segment_type is null")).scalar_one() == parents[True]
 
 
+INTERVAL_METRICS = [NES, "enps", "reopen_rate", "tickets_per_100_staff", "time_saved_hours_per_week",
+                    "median_hours_to_resolve"]
+
+
+def test_every_value_carries_its_interval_hidden_with_it_and_alike_incremental_and_full(warehouse, loaded, gate):
+    """Each cell's 95% interval (warehouse/metrics/intervals.py) is stored with its value, withheld wherever
+    the value is, and computed from the same sums by an incremental and a full refresh."""
+    refresh(warehouse, full=True, metric_ids=INTERVAL_METRICS)
+    with warehouse.connect() as conn:
+        stored = conn.execute(sa.text(
+            "select metric_id, count(*) filter (where suppressed) as hidden, "
+            "count(ci_low) filter (where suppressed) as hidden_with_interval, "
+            "count(*) filter (where not suppressed and value is not null) as shown, "
+            "count(*) filter (where not suppressed and ci_low <= value and value <= ci_high) as inside "
+            "from core.metric_values group by metric_id")).mappings().all()
+        views = {view: conn.execute(sa.text(
+            f"select count(*), count(ci_low), count(ci_high) from {view} where suppressed")).one()
+            for view in ("analytics.metric_values", "analytics.metric_latest")}
+        week = conn.execute(sa.text(
+            "select max(period) from analytics.metric_latest where metric_id = 'enps' and grain = 'week' "
+            "and segment_type = 'trust' and not suppressed")).scalar_one()
+        trust = conn.execute(sa.text(
+            "select value, ci_low, ci_high from analytics.metric_latest where metric_id = 'enps' "
+            "and grain = 'week' and period = :p and segment_type = 'trust'"), {"p": week}).one()
+        promoters, detractors, answers = conn.execute(sa.text(
+            "select count(*) filter (where recommend >= 9), count(*) filter (where recommend <= 6), count(*) "
+            "from research.form_responses where recommend is not null and week_start = :w"),
+            {"w": date.fromisoformat(week)}).one()
+
+    by_metric = {r["metric_id"]: r for r in stored}
+    for metric_id in INTERVAL_METRICS:
+        row = by_metric[metric_id]
+        assert row["hidden"] > 0 and row["hidden_with_interval"] == 0, metric_id  # nothing of a hidden cell
+        if metric_id == "median_hours_to_resolve":
+            assert row["inside"] == 0  # no interval for a median
+        else:
+            assert row["inside"] == row["shown"] > 0, metric_id  # every value shown within its interval
+    for view, (hidden, lows, highs) in views.items():
+        assert hidden > 0 and (lows, highs) == (0, 0), view
+    # The trust's eNPS interval, worked out from the answers (Rocks' adjusted Wald: ¾ promoter, ¾ detractor
+    # and 1½ passives added).
+    n = answers + 3
+    p, d = (promoters + 0.75) / n, (detractors + 0.75) / n
+    half = 1.959964 * ((p + d - (p - d) ** 2) / n) ** 0.5
+    assert trust.value == pytest.approx(100.0 * (promoters - detractors) / answers)
+    assert (trust.ci_low, trust.ci_high) == (pytest.approx(100 * (p - d - half), abs=1e-3),
+                                             pytest.approx(100 * (p - d + half), abs=1e-3))
+
+    add_new_events(warehouse, loaded, gate)
+    incremental, after_incremental, after_full = incremental_then_full(warehouse, INTERVAL_METRICS)
+    assert incremental.mode == "incremental"
+    assert_same_values(after_incremental, after_full)  # the snapshot holds ci_low and ci_high
+    columns = list(LATEST_COLUMNS[5:])
+    intervals = [v[columns.index("ci_low")] for k, v in after_full.items() if k[0] != "median_hours_to_resolve"]
+    assert sum(x is not None for x in intervals) > len(intervals) / 3
+
+
 # ------------------------------------------------------------------------------------- incremental = full
 
 
@@ -313,7 +379,7 @@ def test_history_keeps_both_refreshes_and_answers_as_of_the_first(warehouse, loa
 
     as_of = ("select distinct on (metric_id, grain, period, segment_type, segment_value) "
              "metric_id, grain, period, segment_type, segment_value, parent_segment_type, parent_segment_value, "
-             "value, numerator, denominator, n, suppressed, suppression_reason "
+             "value, numerator, denominator, n, suppressed, suppression_reason, ci_low, ci_high "
              "from analytics.metric_values where metric_id = :m and computed_at <= :t "
              "order by metric_id, grain, period, segment_type, segment_value, computed_at desc, refresh_id desc")
     with warehouse.connect() as conn:
@@ -743,7 +809,7 @@ def test_cells_kept_as_components_equal_the_cells_grouped_from_the_base_rows(war
             grouped = compute_cells(conn, metric, params, levels=levels).sort_values(key).reset_index(drop=True)
             assert len(stored) == len(grouped) > 0, metric.id
             assert stored[key + ["parent_segment_value", "n"]].equals(grouped[key + ["parent_segment_value", "n"]])
-            for column in ("value", "numerator", "denominator"):
+            for column in ("value", "numerator", "denominator", "ci_low", "ci_high"):
                 a, b = stored[column].astype(float), grouped[column].astype(float)
                 assert (((a - b).abs() <= 1e-9 * b.abs().clip(lower=1)) | (a.isna() & b.isna())).all(), (
                     metric.id, column)
@@ -781,14 +847,15 @@ def test_a_late_respondent_is_not_given_away_by_the_difference_between_refreshes
     def latest() -> Any:
         with warehouse.connect() as conn:
             return conn.execute(sa.text(
-                "select value, n, suppressed, suppression_reason, revision_pending from analytics.metric_latest "
+                "select value, n, suppressed, suppression_reason, revision_pending, ci_low, ci_high "
+                "from analytics.metric_latest "
                 "where metric_id = :m and grain = 'week' and period = :p and segment_type = 'trust'"),
                 {"m": NES, "p": week.isoformat()}).one()
 
     def newest_row() -> Any:
         with warehouse.connect() as conn:
             return conn.execute(sa.text(
-                "select value, n, suppressed, suppression_reason from analytics.metric_values "
+                "select value, n, suppressed, suppression_reason, ci_low from analytics.metric_values "
                 "where metric_id = :m and grain = 'week' and period = :p and segment_type = 'trust' "
                 "order by refresh_id desc limit 1"), {"m": NES, "p": week.isoformat()}).one()
 
@@ -799,12 +866,15 @@ def test_a_late_respondent_is_not_given_away_by_the_difference_between_refreshes
     held = latest()
     assert (held.value, held.n, held.suppressed, held.revision_pending) == (first.value, first.n, False, True)
     assert held.suppression_reason == "revision pending"
-    assert tuple(newest_row()) == (None, None, True, "revision pending")
+    assert first.ci_low < first.value < first.ci_high
+    assert (held.ci_low, held.ci_high) == (first.ci_low, first.ci_high)  # the interval shown with the value
+    assert tuple(newest_row()) == (None, None, True, "revision pending", None)
     # Four more late respondents: five people since the value last shown, so the new value is shown.
     load_events(warehouse, loaded, gate, _late_responses(warehouse, week, 4, "b"))
     engine_refresh(warehouse, full=False, metric_ids=[NES], policy=policy)
     shown = latest()
     assert (shown.n, shown.suppressed, shown.revision_pending) == (first.n + 5, False, False), shown
+    assert shown.ci_low < shown.value < shown.ci_high and shown.ci_low != first.ci_low
     # One more is held again, by a full refresh too: the value computed moves by one person, the value shown
     # does not.
     load_events(warehouse, loaded, gate, _late_responses(warehouse, week, 1, "c"))

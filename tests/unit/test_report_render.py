@@ -211,3 +211,15 @@ def test_a_page_where_every_value_is_suppressed_shows_markers_and_no_numbers():
         cells = re.findall(r"<td[^>]*>(.*?)</td>", t, flags=re.DOTALL)
         assert all(not re.search(r"\d", re.sub(r"suppressed \(n &lt; \d+\)|title=\"[^\"]*\"", "", c))
                    for c in cells), t
+
+
+def test_an_action_says_whether_its_change_is_beyond_noise():
+    action = {"action_id": 8, "alert_id": 3, "description": "Floor-walkers", "owner": "Matron", "due_date": MONDAY,
+              "status": "done", "overdue": False, "action_date": MONDAY - timedelta(weeks=6), "unit": "score",
+              "better": "higher", "before_value": -7.0, "before_weeks": 4, "after_value": 2.0, "after_weeks": 4,
+              "change": 9.0, "improved": True, "change_ci_low": -13.9, "change_ci_high": 31.9, "beyond_noise": False}
+    alert = {"alert_id": 3, "rule_id": "rule", "metric_id": "net_experience_score", "metric_title": "Net score",
+             "unit": "score", "segment_type": "org_unit", "segment_value": "A", "period": "2026-11-16",
+             "value": -3.0, "threshold": 0.0, "message": "below zero", "opened_at": datetime(2026, 11, 20, tzinfo=UTC)}
+    assert "within noise" in _visible_text(render(_data(alerts=[alert], actions=[action])))
+    assert "beyond noise" in _visible_text(render(_data(alerts=[alert], actions=[{**action, "beyond_noise": True}])))

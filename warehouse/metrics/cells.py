@@ -11,6 +11,8 @@ sees every equation a reader could write.
 `fingerprint` identifies a cell's rows (their count and a sum of hashes of each row's person and calendar
 week): two cells with the same fingerprint hold the same person-weeks, in whichever grain or segment, and
 must share one suppression decision.
+
+`ci_low` and `ci_high` are the value's 95% interval (intervals.py), from the same sums as the value.
 """
 
 from __future__ import annotations
@@ -20,11 +22,12 @@ from typing import Any
 
 import pandas as pd
 
+from warehouse.metrics.intervals import for_cell
 from warehouse.metrics.registry import RESIDUAL, TRUST, Metric, partition_of
 
 CELL_COLUMNS = ["metric_id", "grain", "period", "period_start", "period_index", "segment_type", "segment_value",
                 "parent_segment_type", "parent_segment_value", "partition", "value", "numerator", "denominator",
-                "n", "fingerprint"]
+                "ci_low", "ci_high", "n", "fingerprint"]
 # Hashes each base row by its person and calendar week (`_day`: the row's week, or for a row of the week-since-
 # go-live grain only, the last day of that week), once per cell it falls in; summed, with the row count, it
 # identifies the cell's rows. A wave going live on a Monday gives the same person-weeks in a calendar week and
@@ -43,8 +46,10 @@ def period_text(key: date | int) -> str:
 
 def cell(metric: Metric, grain: str, key: date | int, segment: str, value: str, row: Any,
          levels: Levels) -> dict[str, Any]:
-    """One cell as CELL_COLUMNS, from a row with value, numerator, denominator, n and fingerprint."""
+    """One cell as CELL_COLUMNS, from a row with value, numerator, denominator, n, fingerprint and the
+    interval's sums (intervals.INTERVAL_COLUMNS)."""
     parent_type, parent_value = parent_of(segment, value, levels, metric.segments)
+    ci_low, ci_high = for_cell(metric, row)
     return {
         "metric_id": metric.id, "grain": grain, "period": period_text(key),
         "period_start": key if isinstance(key, date) else None,
@@ -53,7 +58,7 @@ def cell(metric: Metric, grain: str, key: date | int, segment: str, value: str, 
         "parent_segment_type": parent_type, "parent_segment_value": parent_value,
         "partition": partition_of(segment),
         "value": _num(row["value"]), "numerator": _num(row["numerator"]),
-        "denominator": _num(row["denominator"]), "n": int(row["n"] or 0),
+        "denominator": _num(row["denominator"]), "ci_low": ci_low, "ci_high": ci_high, "n": int(row["n"] or 0),
         "fingerprint": row["fingerprint"],
     }
 

@@ -1,7 +1,8 @@
 """Split a metric's aggregate expressions into additive components, so cells can be kept up to date by
 adding what changed instead of regrouping every row.
 
-A metric is decomposable when every aggregate in its value, numerator, denominator and n expressions is
+A metric is decomposable when every aggregate in its value, numerator, denominator and n expressions (and
+in the sums its interval reads, intervals.py) is
 `sum(x)`, `count(*)`, `count(x)` or `count(distinct subject)` (each optionally with `filter (where ...)`),
 or `avg(x)`, which is `sum(x) / count(x)`. These add up over disjoint sets of rows, and a count of distinct
 subjects adds up over disjoint sets of subjects: a cell's components after a change are its components
@@ -40,6 +41,7 @@ class Decomposed:
     denominator_sql: str
     n_sql: str
     fingerprint_sql: str = "null"
+    interval_sql: tuple[str, ...] = ()  # the interval's sums (intervals.INTERVAL_COLUMNS), when asked for
 
 
 def _closing(text: str, start: int) -> int:
@@ -75,10 +77,11 @@ def _expand_avg(sql: str) -> str:
 
 
 def decompose(value_sql: str, numerator_sql: str | None, denominator_sql: str | None,
-              n_sql: str, fingerprint_sql: str | None = None) -> Decomposed | None:
+              n_sql: str, fingerprint_sql: str | None = None,
+              interval_sql: tuple[str, ...] = ()) -> Decomposed | None:
     """The expressions over components, or None when an aggregate does not add up (see the module docstring)."""
     expressions = [_expand_avg(s or "null")
-                   for s in (value_sql, numerator_sql, denominator_sql, n_sql, fingerprint_sql)]
+                   for s in (value_sql, numerator_sql, denominator_sql, n_sql, fingerprint_sql, *interval_sql)]
     components: dict[str, Component] = {}
     rewritten = []
     for sql in expressions:
@@ -115,7 +118,7 @@ def decompose(value_sql: str, numerator_sql: str | None, denominator_sql: str | 
             i = end
         out.append(sql[i:])
         rewritten.append("".join(out))
-    return Decomposed(tuple(components.values()), *rewritten)
+    return Decomposed(tuple(components.values()), *rewritten[:5], interval_sql=tuple(rewritten[5:]))
 
 
 def signed(component: Component, name: str) -> tuple[list[str], str, str]:

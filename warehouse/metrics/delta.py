@@ -43,6 +43,7 @@ from sqlalchemy.engine import Connection
 from warehouse.metrics.cells import CELL_COLUMNS, Levels, cell, period_text
 from warehouse.metrics.components import Decomposed, signed
 from warehouse.metrics.definitions.common import changed_records, in_records
+from warehouse.metrics.intervals import INTERVAL_COLUMNS
 from warehouse.metrics.registry import GRAINS, RESIDUAL, RESIDUAL_SEGMENTS, SEGMENTS, TRUST, Metric, all_metrics
 
 # Bind parameters every base SQL takes (see definitions/common.py): none restrict anything in a full refresh.
@@ -212,10 +213,12 @@ def evaluate(conn: Connection, metric: Metric, parts: Decomposed, params: dict[s
                       f"max(counted) filter (where component = {i}) as k{i}"
                       for i in range(len(parts.components) + 1))
     only = "and grain || '|' || period = any(cast(:_cells as text[]))" if cells is not None else ""
+    interval = ", ".join(f"{sql} as {c}" for sql, c in zip(
+        parts.interval_sql or ("null",) * len(INTERVAL_COLUMNS), INTERVAL_COLUMNS, strict=True))
     rows = conn.execute(sa.text(f"""
         select grain, period, segment_type, segment_value, {parts.value_sql} as value,
                {parts.numerator_sql} as numerator, {parts.denominator_sql} as denominator, {parts.n_sql} as n,
-               {parts.fingerprint_sql} as fingerprint
+               {parts.fingerprint_sql} as fingerprint, {interval}
         from (select grain, period, segment_type, segment_value, {pivot}
               from core.metric_cell_state where metric_id = :_metric {only}
               group by grain, period, segment_type, segment_value) s

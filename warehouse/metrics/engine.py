@@ -64,6 +64,7 @@ from warehouse.metrics.cells import CELL_COLUMNS, FINGERPRINT_SQL, Levels, cell,
 from warehouse.metrics.components import Decomposed, decompose
 from warehouse.metrics.definitions.common import STAFF_IN_SCOPE, changed_records
 from warehouse.metrics.delta import UNRESTRICTED
+from warehouse.metrics.intervals import INTERVAL_COLUMNS, interval_sql
 from warehouse.metrics.params import metric_params
 from warehouse.metrics.registry import GRAINS, RESIDUAL, RESIDUAL_SEGMENTS, SEGMENTS, TRUST, Metric, all_metrics
 from warehouse.metrics.suppression import RULES, suppress
@@ -104,6 +105,7 @@ def _grouping_sql(metric: Metric, grain_column: str, period_filter: str,
     sets = [f"({grain_column}{', ' + SEGMENTS[s] if SEGMENTS[s] else ''})" for s in metric.segments]
     columns = ", ".join(used + [f"null::text as {c}" for c in _GROUP_COLUMNS if c not in used])
     bits = f"grouping({', '.join(used)})" if used else "0"
+    interval = ", ".join(f"{sql} as {c}" for sql, c in zip(interval_sql(metric), INTERVAL_COLUMNS, strict=True))
     enriched = (f"select b.* from {stored} b where b.{grain_column} is not null {period_filter}" if stored else
                 f"""select b.*, l.org_l1, l.org_l2,
                            coalesce(b.week_start, dw.go_live_date + 7 * b.weeks_since_go_live + 6) as _day
@@ -116,7 +118,7 @@ def _grouping_sql(metric: Metric, grain_column: str, period_filter: str,
                {metric.value_sql} as value,
                {metric.numerator_sql or 'null'} as numerator,
                {metric.denominator_sql or 'null'} as denominator,
-               {metric.n_sql} as n, {FINGERPRINT_SQL} as fingerprint
+               {metric.n_sql} as n, {FINGERPRINT_SQL} as fingerprint, {interval}
         from enriched
         group by grouping sets ({', '.join(sets)})
     """
@@ -332,6 +334,8 @@ def refresh(engine: Engine, *, full: bool = True, policy: SuppressionPolicy | No
                 cells = drop_lone_residuals(cells)
                 cells = suppress(published.with_linked(cells, previous, metric.id), policy.minimum(metric),
                                  previous, policy.rules)
+                if "history" in policy.rules:
+                    cells = published.hold_intervals(cells, previous)
                 cells = published.to_write(cells)
             cells = pd.concat([cells, gone], ignore_index=True) if not gone.empty else cells
             published.write(conn, cells, metric.id, refresh_id, now)
@@ -356,7 +360,7 @@ def decomposed(metric: Metric) -> Decomposed | None:
     if metric.rows_per == "period":
         return None
     return decompose(metric.value_sql, metric.numerator_sql, metric.denominator_sql, metric.n_sql,
-                     FINGERPRINT_SQL)
+                     FINGERPRINT_SQL, interval_sql(metric))
 
 
 def _refresh_decomposed(conn: Connection, metric: Metric, parts: Decomposed, since: datetime | None,
@@ -452,7 +456,8 @@ def _reference_hashes(conn: Connection, metrics: Iterable[Metric]) -> dict[str, 
     spans: dict[str, str] = {}
     out = {}
     for m in metrics:
-        parts = [waves, m.base_sql, m.value_sql, m.numerator_sql or "", m.denominator_sql or "", m.n_sql]
+        parts = [waves, m.base_sql, m.value_sql, m.numerator_sql or "", m.denominator_sql or "", m.n_sql,
+                 m.interval, *interval_sql(m)]
         if m.reads_staff:
             if staff is None:
                 staff = conn.execute(sa.text(_STAFF_SQL)).scalar_one()

@@ -23,6 +23,11 @@ What an incremental refresh must know about a metric beyond `kinds` and `cumulat
   SQL in the periods new data touches); how an incremental refresh finds the rows to replace
   (warehouse/metrics/delta.py). Base SQL also takes the bind parameters `:_subjects`, `:_rec_src` and
   `:_rec_id`, which restrict it to some people or records (null: no restriction).
+
+Every metric declares its 95% interval (`interval`, see intervals.py): `wilson` for a percentage of counts,
+`net` for a net score (answers in {-1, 0, +1}), `mean` for a mean, `poisson` for a count per exposure, or
+`none`. A net score or a mean also needs the sum of squares of its rows' scores (`second_moment_sql`), an
+aggregate that adds up like the value's, so incremental refreshes keep it as one more component.
 """
 
 from __future__ import annotations
@@ -82,6 +87,16 @@ class Metric:
     # source and source record id), its person's records (a person-week, a follow-up and its baseline), or
     # every record of its period (stored nowhere; regrouped from the base SQL).
     rows_per: Literal["record", "subject", "period"] = "record"
+    # The value's 95% interval (intervals.py) and what it reads beyond the numerator and denominator. For
+    # "net" and "mean", x is a row's score (the numerator sums it) and `second_moment_sql` is Σx². A net score
+    # whose rows each hold w answers (the denominator sums w; a response's agree/disagree items) gives Σxw and
+    # Σw² too, so the rows, not their correlated answers, are the units sampled. The value is scale ×
+    # numerator / denominator plus a constant: scale 100 (1 for a mean) unless `interval_scale_sql` says
+    # otherwise, an aggregate (time saved scales the respondents' mean up to the staff in scope).
+    interval: Literal["wilson", "net", "mean", "poisson", "none"] = "none"
+    second_moment_sql: str | None = None
+    row_weights_sql: tuple[str, str] | None = None
+    interval_scale_sql: str | None = None
 
     @property
     def reads_staff(self) -> bool:
@@ -98,5 +113,9 @@ def register(metric: Metric) -> Metric:
     unknown = set(metric.segments) - set(SEGMENTS) | set(metric.grains) - set(GRAINS)
     if unknown:
         raise ValueError(f"metric {metric.id} names unknown segments or grains: {sorted(unknown)}")
+    if metric.interval != "none" and not (metric.numerator_sql and metric.denominator_sql):
+        raise ValueError(f"metric {metric.id}: a {metric.interval} interval needs numerator_sql and denominator_sql")
+    if metric.interval in ("net", "mean") and not metric.second_moment_sql:
+        raise ValueError(f"metric {metric.id}: a {metric.interval} interval needs second_moment_sql (Σx²)")
     REGISTRY[metric.id] = metric
     return metric

@@ -4,6 +4,9 @@ The suppression rules weigh what a reader already knows (suppression.py): the st
 showed, whether it was hidden at the previous refresh, and which stored cells share rows with the cells being
 recomputed. `core.metric_disclosure` keeps that per cell (its newest state and its last shown statistics), so
 a refresh reads one row per cell rather than the whole history in `core.metric_values`.
+
+A cell's 95% interval (`ci_low`, `ci_high`) is one more statistic: hidden with the cell, held with a held
+revision, and kept as last shown while the cell's other statistics are (`hold_intervals`).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -21,8 +25,8 @@ from warehouse.metrics.suppression import KEY
 _STATE_SQL = """
     select grain, period, segment_type, segment_value, period_start, period_index, parent_segment_type,
            parent_segment_value, partition, n as last_n, fingerprint, suppressed as last_hidden,
-           suppression_reason as last_reason, value, numerator, denominator,
-           shown_value, shown_numerator, shown_denominator, shown_n, closed
+           suppression_reason as last_reason, value, numerator, denominator, ci_low, ci_high,
+           shown_value, shown_numerator, shown_denominator, shown_n, shown_ci_low, shown_ci_high, closed
     from core.metric_disclosure where metric_id = :m
 """
 
@@ -96,8 +100,8 @@ def closing(previous: pd.DataFrame, cells: pd.DataFrame, scope: set[str] | None,
         stored = stored[~pd.MultiIndex.from_frame(stored[KEY].astype(str)).isin(present)]
     if stored.empty:
         return pd.DataFrame(columns=columns)
-    gone = stored.assign(metric_id=metric_id, n=0, value=None, numerator=None, denominator=None, fingerprint=None,
-                         suppressed=False, suppression_reason=None, closed=True)
+    gone = stored.assign(metric_id=metric_id, n=0, value=None, numerator=None, denominator=None, ci_low=None,
+                         ci_high=None, fingerprint=None, suppressed=False, suppression_reason=None, closed=True)
     return gone[columns].reset_index(drop=True)
 
 
@@ -111,17 +115,40 @@ def to_write(cells: pd.DataFrame) -> pd.DataFrame:
     return cells[~frozen | changed]
 
 
+def hold_intervals(cells: pd.DataFrame, previous: pd.DataFrame) -> pd.DataFrame:
+    """Cells shown with the value, numerator, denominator and n they last showed keep the interval they last
+    showed. The history rule lets such a cell through as unchanged (suppression.py), but the interval of a
+    net score or a mean also reads the rows' sum of squares, which a few people's changed answers can move
+    while the other statistics stay: a new interval would give those few away. A cell shown before it had an
+    interval shows its interval now (no earlier one to compare it with)."""
+    if previous.empty or cells.empty or "shown_ci_low" not in previous:
+        return cells
+    before = previous.reindex(pd.MultiIndex.from_frame(cells[KEY]))
+    held = (~cells["suppressed"].astype(bool).to_numpy()) & before["shown_ci_low"].notna().to_numpy()
+    for stat in ("value", "numerator", "denominator", "n"):
+        now = pd.to_numeric(cells[stat], errors="coerce").to_numpy(dtype=float)
+        shown = pd.to_numeric(before[f"shown_{stat}"], errors="coerce").to_numpy(dtype=float)
+        held &= (np.isnan(now) & np.isnan(shown)) | np.isclose(now, shown, rtol=1e-9, atol=1e-9)
+    if not held.any():
+        return cells
+    out = cells.copy()
+    out.loc[held, "ci_low"] = before["shown_ci_low"].to_numpy()[held]
+    out.loc[held, "ci_high"] = before["shown_ci_high"].to_numpy()[held]
+    return out
+
+
 _COLUMNS = ("refresh_id", "metric_id", "grain", "period", "period_start", "period_index", "segment_type",
             "segment_value", "parent_segment_type", "parent_segment_value", "partition", "value", "numerator",
-            "denominator", "n", "suppressed", "suppression_reason", "computed_at", "fingerprint", "closed")
+            "denominator", "n", "suppressed", "suppression_reason", "computed_at", "fingerprint", "closed",
+            "ci_low", "ci_high")
 _CELLS = "pg_temp.realise_cells"  # this refresh's cells of one metric, statistics included when hidden
 
 # History gets no statistic of a hidden cell; the internal state keeps them (so a later refresh can show a
 # cell that no longer needs hiding) with the statistics last shown.
 _HISTORY_SQL = f"""
     insert into core.metric_values ({", ".join(_COLUMNS)})
-    select {", ".join(f"case when suppressed then null else {c} end" if c in ("value", "numerator", "denominator")
-                      else c for c in _COLUMNS)}
+    select {", ".join(f"case when suppressed then null else {c} end"
+                      if c in ("value", "numerator", "denominator", "ci_low", "ci_high") else c for c in _COLUMNS)}
     from {_CELLS}
 """
 _REMEMBER_SQL = """
@@ -129,7 +156,7 @@ _REMEMBER_SQL = """
         metric_id, grain, period, segment_type, segment_value, refresh_id, computed_at, period_start,
         period_index, parent_segment_type, parent_segment_value, partition, n, fingerprint, suppressed,
         suppression_reason, value, numerator, denominator, shown_refresh_id, shown_computed_at, shown_value,
-        shown_numerator, shown_denominator, shown_n, closed)
+        shown_numerator, shown_denominator, shown_n, closed, ci_low, ci_high, shown_ci_low, shown_ci_high)
     select metric_id, grain, period, segment_type, segment_value, refresh_id, computed_at, period_start,
            period_index, parent_segment_type, parent_segment_value, partition, n, fingerprint, suppressed,
            suppression_reason, value, numerator, denominator,
@@ -138,7 +165,9 @@ _REMEMBER_SQL = """
            case when not (suppressed or closed) then value end,
            case when not (suppressed or closed) then numerator end,
            case when not (suppressed or closed) then denominator end,
-           case when not (suppressed or closed) then n end, closed
+           case when not (suppressed or closed) then n end, closed, ci_low, ci_high,
+           case when not (suppressed or closed) then ci_low end,
+           case when not (suppressed or closed) then ci_high end
     from {source}
     on conflict (metric_id, grain, period, segment_type, segment_value) do update set
         refresh_id = excluded.refresh_id, computed_at = excluded.computed_at,
@@ -147,7 +176,7 @@ _REMEMBER_SQL = """
         partition = excluded.partition, n = excluded.n, fingerprint = excluded.fingerprint,
         suppressed = excluded.suppressed, suppression_reason = excluded.suppression_reason,
         value = excluded.value, numerator = excluded.numerator, denominator = excluded.denominator,
-        closed = excluded.closed,
+        ci_low = excluded.ci_low, ci_high = excluded.ci_high, closed = excluded.closed,
         shown_refresh_id = case when excluded.suppressed or excluded.closed then m.shown_refresh_id
                                 else excluded.refresh_id end,
         shown_computed_at = case when excluded.suppressed or excluded.closed then m.shown_computed_at
@@ -157,7 +186,10 @@ _REMEMBER_SQL = """
                                else excluded.numerator end,
         shown_denominator = case when excluded.suppressed or excluded.closed then m.shown_denominator
                                  else excluded.denominator end,
-        shown_n = case when excluded.suppressed or excluded.closed then m.shown_n else excluded.n end
+        shown_n = case when excluded.suppressed or excluded.closed then m.shown_n else excluded.n end,
+        shown_ci_low = case when excluded.suppressed or excluded.closed then m.shown_ci_low else excluded.ci_low end,
+        shown_ci_high = case when excluded.suppressed or excluded.closed then m.shown_ci_high
+                             else excluded.ci_high end
 """
 
 
@@ -177,7 +209,7 @@ def _number(value: Any) -> float | None:
 
 def write(conn: Connection, cells: pd.DataFrame, metric_id: str, refresh_id: int, computed_at: datetime) -> None:
     """Cells appended to history and remembered per cell. Hidden cells go to history without value,
-    numerator or denominator: nothing to leak later. Copied in, in the refresh's transaction (an insert per
+    numerator, denominator or interval: nothing to leak later. Copied in, in the refresh's transaction (an insert per
     cell costs more than its computing)."""
     conn.execute(sa.text(f"create temporary table if not exists {_CELLS.split('.')[1]} "
                          "(like core.metric_values including defaults) on commit drop"))
@@ -195,7 +227,8 @@ def write(conn: Connection, cells: pd.DataFrame, metric_id: str, refresh_id: int
                     _text(row.parent_segment_value), _text(row.partition),
                     _number(row.value), _number(row.numerator), _number(row.denominator),
                     int(row.n), hidden, row.suppression_reason if hidden else None, computed_at,
-                    _text(row.fingerprint), _flag(getattr(row, "closed", False))))
+                    _text(row.fingerprint), _flag(getattr(row, "closed", False)),
+                    _number(row.ci_low), _number(row.ci_high)))
     finally:
         cursor.close()
     conn.execute(sa.text(_HISTORY_SQL))

@@ -1,5 +1,6 @@
 -- The alert → action loop for analysts: the benefits register with its latest status (and the status
 -- history), alerts, and actions with the metric before and after each action.
+-- Migration 0015 redefines analytics.actions with the change's interval (0015_metric_intervals.sql).
 
 create or replace view analytics.benefits as
 select b.benefit_id, b.title, b.metric_id, d.title as metric_title, d.unit, d.better,

@@ -218,4 +218,9 @@ NET_EXPERIENCE_SCORE = register(Metric(
     value_sql="100.0 * sum(direction) / nullif(sum(counted), 0)",
     numerator_sql="sum(direction)",
     denominator_sql="sum(counted)",
+    # A row is a response: x its net answers, w its answers counted. Its items are answered by one person at
+    # once, so the responses, not the answers, are the units sampled.
+    interval="net",
+    second_moment_sql="sum(direction * direction)",
+    row_weights_sql=("sum(direction * counted)", "sum(counted * counted)"),
 ))

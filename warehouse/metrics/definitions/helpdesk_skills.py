@@ -179,6 +179,7 @@ TICKETS_PER_100_STAFF = register(Metric(
     value_sql="100.0 * sum(tickets) / nullif(sum(staff), 0)",
     numerator_sql="sum(tickets)",
     denominator_sql="sum(staff)",
+    interval="poisson",  # tickets over staff-weeks
     # The group the rate is about is the staff in scope, not the requesters or the tickets.
     n_sql="count(distinct subject) filter (where staff = 1)",
 ))
@@ -209,6 +210,7 @@ def _share(kind: str) -> Metric:
         value_sql=f"100.0 * count(*) filter (where request_type = '{kind}') / nullif(count(*), 0)",
         numerator_sql=f"count(*) filter (where request_type = '{kind}')",
         denominator_sql="count(*)",
+        interval="wilson",
     ))
 
 
@@ -246,6 +248,7 @@ REOPEN_RATE = register(Metric(
     value_sql="100.0 * sum(reopened) / nullif(count(*), 0)",
     numerator_sql="sum(reopened)",
     denominator_sql="count(*)",
+    interval="wilson",
 ))
 
 BACKLOG_GROWTH = register(Metric(
@@ -293,6 +296,8 @@ HELPDESK_SATISFACTION = register(Metric(
     value_sql="avg(satisfaction)",
     numerator_sql="sum(satisfaction)",
     denominator_sql="count(*)",
+    interval="mean",
+    second_moment_sql="sum(satisfaction * satisfaction)",
 ))
 
 # ------------------------------------------------------------------------------------------ skills
@@ -378,6 +383,7 @@ def _mean(phase: str) -> Metric:
         value_sql="avg(score)",
         numerator_sql="sum(score)",
         denominator_sql="count(*)",
+        # No interval: an assessment gives a score per domain, correlated, and the rows are the scores.
     ))
 
 
@@ -407,6 +413,11 @@ def _change(domain: str | None) -> Metric:
         value_sql="avg(follow_up_score) - avg(baseline_score)",
         numerator_sql="sum(follow_up_score - baseline_score)",
         denominator_sql="count(*)",
+        # One domain: a mean of paired differences, one per follow-up. Pooled, a follow-up gives one difference
+        # per domain, correlated, which an interval treating them as independent would understate: none.
+        interval="mean" if domain else "none",
+        second_moment_sql=("sum((follow_up_score - baseline_score) * (follow_up_score - baseline_score))"
+                           if domain else None),
     ))
 
 

@@ -89,6 +89,8 @@ ENPS = register(Metric(
     value_sql="100.0 * sum(direction) / nullif(count(*), 0)",
     numerator_sql="sum(direction)",
     denominator_sql="count(*)",
+    interval="net",
+    second_moment_sql="sum(direction * direction)",  # promoters + detractors
 ))
 
 # --- training coverage and readiness ---------------------------------------------------------------------
@@ -141,6 +143,7 @@ TRAINING_COVERAGE = register(Metric(
     value_sql="100.0 * sum(completed) / nullif(count(*), 0)",
     numerator_sql="sum(completed)",
     denominator_sql="count(*)",
+    interval="wilson",
 ))
 
 TRAINING_READINESS_GAP = register(Metric(
@@ -163,6 +166,7 @@ TRAINING_READINESS_GAP = register(Metric(
     value_sql="100.0 * sum(completed) / nullif(count(*), 0) - :readiness_target_pct",
     numerator_sql="sum(completed)",
     denominator_sql="count(*)",
+    interval="wilson",  # coverage's, less the target
 ))
 
 # --- participation ---------------------------------------------------------------------------------------
@@ -194,6 +198,7 @@ PARTICIPATION = register(Metric(
     value_sql="100.0 * sum(responded) / nullif(count(*), 0)",
     numerator_sql="sum(responded)",
     denominator_sql="count(*)",
+    interval="wilson",
 ))
 
 # --- time saved ------------------------------------------------------------------------------------------
@@ -215,6 +220,9 @@ _TIME_SAVED_BASE = staff_weeks(
     where="where w.go_live_date is null or w.go_live_date <= k.week_start + 6",
 )
 _HOURS_SQL = "avg(minutes) * :shifts_per_week / 60.0 * count(*)"
+# Hours per minute of the respondents' mean: the interval of the mean, scaled up to the live staff in scope
+# (who are counted, not sampled; respondents are taken as a sample of them, with replacement).
+_HOURS_SCALE = ":shifts_per_week / 60.0 * count(*)"
 _TIME_SAVED_TEXT = (
     "Respondents report minutes saved per shift (negative = time lost). Each respondent's mean for the "
     "week counts once; the mean over respondents x shifts per week (setting metrics.shifts_per_week, "
@@ -244,6 +252,9 @@ TIME_SAVED_HOURS = register(Metric(
     numerator_sql="sum(minutes)",
     denominator_sql="count(minutes)",
     n_sql="count(distinct subject) filter (where minutes is not null)",
+    interval="mean",
+    second_moment_sql="sum(minutes * minutes)",
+    interval_scale_sql=_HOURS_SCALE,
 ))
 
 TIME_SAVED_FTE = register(Metric(
@@ -267,6 +278,9 @@ TIME_SAVED_FTE = register(Metric(
     numerator_sql="sum(minutes)",
     denominator_sql="count(minutes)",
     n_sql="count(distinct subject) filter (where minutes is not null)",
+    interval="mean",
+    second_moment_sql="sum(minutes * minutes)",
+    interval_scale_sql=f"{_HOURS_SCALE} / :fte_hours_per_week",
 ))
 
 TIME_SAVED_GBP = register(Metric(
@@ -290,6 +304,9 @@ TIME_SAVED_GBP = register(Metric(
     numerator_sql="sum(minutes)",
     denominator_sql="count(minutes)",
     n_sql="count(distinct subject) filter (where minutes is not null)",
+    interval="mean",
+    second_moment_sql="sum(minutes * minutes)",
+    interval_scale_sql=f"{_HOURS_SCALE} * :hourly_cost_gbp",
 ))
 
 # --- comment themes and sentiment ------------------------------------------------------------------------
@@ -444,6 +461,7 @@ for _theme, _patterns in THEMES.items():
         value_sql="100.0 * sum(mentions) / nullif(count(*), 0)",
         numerator_sql="sum(mentions)",
         denominator_sql="count(*)",
+        interval="wilson",
     ))
 
 COMMENT_SENTIMENT = register(Metric(
@@ -465,4 +483,6 @@ COMMENT_SENTIMENT = register(Metric(
     value_sql="avg(sentiment)",
     numerator_sql="sum(sentiment)",
     denominator_sql="count(*)",
+    interval="mean",
+    second_moment_sql="sum(sentiment * sentiment)",
 ))
