@@ -78,7 +78,15 @@ def run_bench(settings: Settings, events: int, *, reuse: bool = False, say: Any 
     """Refresh one copy of the warehouse per rule set, measure hidden shares and audit each."""
     from datetime import datetime, timedelta
 
-    from bench.refresh import _admin, _create_database, _drop, _with_database, generated, load_records, prepare
+    from bench.refresh import (
+        admin_engine,
+        create_database,
+        drop_database,
+        generated,
+        load_records,
+        prepare,
+        with_database,
+    )
     from foundation.database import create_engine
     from ingestion.service import quality_gate
     from synthetic import generate_trust
@@ -88,7 +96,7 @@ def run_bench(settings: Settings, events: int, *, reuse: bool = False, say: Any 
 
     url, built, base_url = prepare(settings, events, reuse=reuse, say=say)
     source = sa.engine.make_url(url).database
-    admin = _admin(base_url)
+    admin = admin_engine(base_url)
     params = metric_params(settings)
     gate = quality_gate(settings)
     shares: dict[str, pd.Series] = {}
@@ -97,8 +105,8 @@ def run_bench(settings: Settings, events: int, *, reuse: bool = False, say: Any 
     try:
         for name, rules in rule_sets().items():
             copy = f"realise_bench_conf_{uuid.uuid4().hex[:8]}"
-            _create_database(admin, copy, template=source)
-            engine = create_engine(_with_database(base_url, copy))
+            create_database(admin, copy, template=source)
+            engine = create_engine(with_database(base_url, copy))
             try:
                 policy = SuppressionPolicy(settings.metrics.min_group_size,
                                            settings.metrics.comment_min_group_size, frozenset(rules))
@@ -126,9 +134,9 @@ def run_bench(settings: Settings, events: int, *, reuse: bool = False, say: Any 
                     f"{len(result.findings):,} audit findings")
             finally:
                 engine.dispose()
-                _drop(admin, copy)
+                drop_database(admin, copy)
     finally:
-        _drop(admin, source)
+        drop_database(admin, source)
         admin.dispose()
     table = cost_table(shares)
     say(render(table, findings))

@@ -200,14 +200,16 @@ def _upgrade(url: str) -> None:
         engine.dispose()
 
 
-def _admin(url: str) -> Engine:
+def admin_engine(url: str) -> Engine:
+    """An engine on the server's `postgres` database, to create and drop the benches' databases."""
     from foundation.database import create_engine
 
     base = sa.engine.make_url(url)
     return create_engine(base.set(database="postgres").render_as_string(hide_password=False))
 
 
-def _with_database(url: str, name: str) -> str:
+def with_database(url: str, name: str) -> str:
+    """`url` naming database `name` instead."""
     return sa.engine.make_url(url).set(database=name).render_as_string(hide_password=False)
 
 
@@ -218,12 +220,12 @@ def _database_comment(admin: Engine, name: str) -> str | None:
             {"n": name}).scalar()
 
 
-def _create_database(admin: Engine, name: str, template: str | None = None) -> None:
+def create_database(admin: Engine, name: str, template: str | None = None) -> None:
     with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(sa.text(f'create database "{name}"' + (f' template "{template}"' if template else "")))
 
 
-def _drop(admin: Engine, name: str) -> None:
+def drop_database(admin: Engine, name: str) -> None:
     with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(sa.text(f'drop database if exists "{name}" with (force)'))
 
@@ -262,17 +264,17 @@ def prepare(settings: Settings, events: int, *, reuse: bool, say: Any = print) -
     from foundation.stack import resolve_endpoints
 
     base_url = resolve_endpoints(settings, autostart=True, services={"postgres"}).warehouse_url
-    admin = _admin(base_url)
+    admin = admin_engine(base_url)
     run_name = f"realise_bench_{uuid.uuid4().hex[:8]}"
     try:
         if not reuse:
-            _create_database(admin, run_name)
+            create_database(admin, run_name)
             try:
-                built = build_warehouse(_with_database(base_url, run_name), settings, events, say=say)
+                built = build_warehouse(with_database(base_url, run_name), settings, events, say=say)
             except BaseException:
-                _drop(admin, run_name)
+                drop_database(admin, run_name)
                 raise
-            return _with_database(base_url, run_name), {**built, "reused": False}, base_url
+            return with_database(base_url, run_name), {**built, "reused": False}, base_url
         template = f"realise_bench_refresh_{events}"
         comment = _database_comment(admin, template)
         reused = bool(comment and comment.startswith(_MARKER))
@@ -280,14 +282,14 @@ def prepare(settings: Settings, events: int, *, reuse: bool, say: Any = print) -
             built = json.loads((comment or "")[len(_MARKER):])
             say(f"reusing {template} (built {built['now']})")
         else:
-            _drop(admin, template)
-            _create_database(admin, template)
-            built = build_warehouse(_with_database(base_url, template), settings, events, say=say)
+            drop_database(admin, template)
+            create_database(admin, template)
+            built = build_warehouse(with_database(base_url, template), settings, events, say=say)
             with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
                 literal = (_MARKER + json.dumps(built)).replace("'", "''")
                 conn.execute(sa.text(f"comment on database \"{template}\" is '{literal}'"))
-        _create_database(admin, run_name, template=template)
-        url = _with_database(base_url, run_name)
+        create_database(admin, run_name, template=template)
+        url = with_database(base_url, run_name)
         _upgrade(url)  # a template built by an older version gets this version's schema
         return url, {**built, "reused": reused}, base_url
     finally:
@@ -397,8 +399,8 @@ def run_bench(settings: Settings, events: int, *, reuse: bool = False, metric_id
     finally:
         engine.dispose()
         if not keep:
-            admin = _admin(base_url)
-            _drop(admin, sa.engine.make_url(url).database or "")
+            admin = admin_engine(base_url)
+            drop_database(admin, sa.engine.make_url(url).database or "")
             admin.dispose()
 
     ratio = inc_s / full2_s if full2_s else 0.0

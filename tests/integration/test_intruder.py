@@ -14,12 +14,14 @@ from __future__ import annotations
 import random
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.engine import Engine
 
 from bench.refresh import generated, load_records, records
 from bench.refresh import set_go_live_dates as set_generated_go_live_dates
@@ -127,19 +129,37 @@ def _admin(pg_server: Any, statement: str) -> None:
     admin.dispose()
 
 
-def run_trust(pg_server: Any, template: str, gate: Any, shape: Shape) -> Audited:
-    """Load, refresh (full, incremental after late data, incremental after edits, full after more late
-    data), then audit as realise_analyst."""
+@contextmanager
+def _warehouse(pg_server: Any, template: str) -> Iterator[tuple[Engine, Settings]]:
+    """A migrated warehouse of its own, dropped afterwards."""
     name = f"intruder_{uuid.uuid4().hex[:10]}"
     _admin(pg_server, f"create database {name} template {template}")
     engine = create_engine(pg_server.admin_url(name))
-    settings = Settings.model_validate({"warehouse": {"url": pg_server.admin_url(name)},
-                                        "prefect": {"emit_events": False}})
-    params = metric_params(settings)
-    now = datetime.now(UTC).replace(microsecond=0)
-    trust = build_trust(shape, now)
-    rng = random.Random(shape.seed)
     try:
+        yield engine, Settings.model_validate({"warehouse": {"url": pg_server.admin_url(name)},
+                                               "prefect": {"emit_events": False}})
+    finally:
+        engine.dispose()
+        _admin(pg_server, f"drop database if exists {name} with (force)")
+
+
+def _audit(engine: Engine, dates: dict[str, date]) -> AuditResult:
+    """Everything realise_analyst reads, audited with the go-live dates as public knowledge."""
+    with engine.connect() as conn:
+        conn.execute(sa.text("set role realise_analyst"))
+        result = audit_connection(conn, go_live_dates=dates)
+        conn.rollback()
+    return result
+
+
+def run_trust(pg_server: Any, template: str, gate: Any, shape: Shape) -> Audited:
+    """Load, refresh (full, incremental after late data, incremental after edits, full after more late
+    data), then audit as realise_analyst."""
+    with _warehouse(pg_server, template) as (engine, settings):
+        params = metric_params(settings)
+        now = datetime.now(UTC).replace(microsecond=0)
+        trust = build_trust(shape, now)
+        rng = random.Random(shape.seed)
         load_directory(engine, directory(trust, shape))
         dates = {w: trust.go_live(w, now).date() for w in trust.waves}
         set_go_live_dates(engine, dates)
@@ -163,14 +183,7 @@ def run_trust(pg_server: Any, template: str, gate: Any, shape: Shape) -> Audited
         modes.append(refresh(engine, full=False, params=params).mode)
         load([e for e in late if e.occurred_at < cut][len(trust.staff):], prefix="late2-")
         modes.append(refresh(engine, full=True, params=params).mode)
-        with engine.connect() as conn:
-            conn.execute(sa.text("set role realise_analyst"))
-            result = audit_connection(conn, go_live_dates=dates)
-            conn.rollback()
-        return Audited(shape, result, modes)
-    finally:
-        engine.dispose()
-        _admin(pg_server, f"drop database if exists {name} with (force)")
+        return Audited(shape, _audit(engine, dates), modes)
 
 
 @pytest.fixture(scope="module")
@@ -193,29 +206,17 @@ def run_generated_trust(pg_server: Any, template: str, gate: Any, staff: int, ev
     """The trust the demo and the benches generate (three divisions, waves, wards of every size), as the
     confidentiality bench runs it at a smaller size: a full refresh, 1% late events of the past four weeks,
     an incremental refresh."""
-    name = f"intruder_{uuid.uuid4().hex[:10]}"
-    _admin(pg_server, f"create database {name} template {template}")
-    engine = create_engine(pg_server.admin_url(name))
-    settings = Settings.model_validate({"warehouse": {"url": pg_server.admin_url(name)},
-                                        "prefect": {"emit_events": False}})
-    params = metric_params(settings)
-    now = datetime.now(UTC).replace(microsecond=0)
-    trust = generate_trust(staff, seed=seed)
-    try:
+    with _warehouse(pg_server, template) as (engine, settings):
+        params = metric_params(settings)
+        now = datetime.now(UTC).replace(microsecond=0)
+        trust = generate_trust(staff, seed=seed)
         load_records(engine, settings, gate, generated(trust, now, events, seed=seed, prefix="b"), group=GROUP)
         dates = {w: date.fromisoformat(d) for w, d in set_generated_go_live_dates(engine, trust, now).items()}
         refresh(engine, full=True, params=params)
         load_records(engine, settings, gate, generated(trust, now, max(1, events // 100), seed=seed + 7919,
                                                        prefix="late", since=now - timedelta(weeks=4)), group=GROUP)
         assert refresh(engine, full=False, params=params).mode == "incremental"
-        with engine.connect() as conn:
-            conn.execute(sa.text("set role realise_analyst"))
-            result = audit_connection(conn, go_live_dates=dates)
-            conn.rollback()
-        return result
-    finally:
-        engine.dispose()
-        _admin(pg_server, f"drop database if exists {name} with (force)")
+        return _audit(engine, dates)
 
 
 def test_the_intruder_recovers_no_group_under_k_on_the_demo_trust_after_late_data(
