@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.linalg import null_space
 
-from warehouse.metrics.exposure import Exposure, determined
+from warehouse.metrics.exposure import Exposure, combination, determined
 
 
 def dense_truth(equations: list[dict[int, float]], unknowns: int) -> np.ndarray:
@@ -95,3 +95,27 @@ def test_blocks_kept_between_calls_give_the_same_answers_as_solving_afresh(seed:
         names = [(c,) for c in cells]
         assert exposure.determined(equations, names, labels).tolist() == determined(equations, len(cells))[0].tolist()
         hidden |= set(rng.sample(range(80), 4))
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_a_combination_pins_its_unknown_down_on_its_own_and_takes_no_other_blocks_equations(seed: int) -> None:
+    """The equations `combination` names pin the unknown down by themselves (so a cell hidden in none of them
+    frees nothing), and lie in the unknown's block."""
+    rng = random.Random(seed)
+    unknowns = rng.randint(2, 40)
+    equations = []
+    for _ in range(rng.randint(1, 40)):
+        members = rng.sample(range(unknowns), min(rng.randint(1, 4), unknowns))
+        terms = {u: -1.0 for u in members}
+        if rng.random() < 0.4:
+            terms[members[0]] = 1.0
+        equations.append(terms)
+    pinned, _ = determined(equations, unknowns)
+    for u in np.flatnonzero(pinned).tolist():
+        rows = combination(equations, u)
+        assert rows
+        assert dense_truth([equations[r] for r in rows], unknowns)[u]
+        reach = {u}  # the unknowns linked to u through shared equations
+        for _ in equations:
+            reach |= {w for terms in equations if reach & set(terms) for w in terms}
+        assert all(set(equations[r]) <= reach for r in rows)

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from warehouse.metrics.audit import Background, MetricInfo, audit
 from warehouse.metrics.cells import CELL_COLUMNS
+from warehouse.metrics.exposure import determined
 from warehouse.metrics.suppression import suppress
 
 MIN = 5
@@ -541,3 +542,63 @@ def test_a_cell_that_counts_no_one_adds_no_one_to_the_hidden_group():
         cell("org_unit", "R", ("org_level_2", "G"), 5, 2, 5),
     )
     assert hidden_of(suppress(cells, MIN)) == {"P": "primary", "Q": "primary", "R": "secondary"}
+
+
+@st.composite
+def two_grains(draw: st.DrawFn) -> pd.DataFrame:
+    """One calendar week and, for the units of the wave that has gone live, its week since go-live: random org
+    trees and staff groups, every cell the sums of its people, cells holding the same people fingerprinted
+    alike (a twin in the other grain, or a parent with one child)."""
+    people, live = [], []
+    for d in range(draw(st.integers(1, 3))):
+        for u in range(draw(st.integers(1, 4))):
+            size, wave_one = draw(st.integers(1, 8)), draw(st.booleans())  # a unit goes live in one wave
+            people += [(f"D{d}", f"D{d}-U{u}")] * size
+            live += [wave_one] * size
+    groups = draw(st.lists(st.sampled_from(["A", "B", "C"]), min_size=len(people), max_size=len(people)))
+    rows = []
+    for grain, period, chosen in (("week", "2025-03-03", range(len(people))),
+                                  ("week_since_go_live", "2", [i for i in range(len(people)) if live[i]])):
+        chosen = list(chosen)
+        if not chosen:
+            continue
+
+        def add(segment: str, value: str, parent: tuple[str, str] | None, members: list[int],
+                grain: str = grain, period: str = period) -> None:
+            rows.append(cell(segment, value, parent, len(members), len(members) // 2, len(members), grain=grain,
+                             period=period) | {"fingerprint": ",".join(map(str, members))})
+
+        add("trust", "all", None, chosen)
+        for division in sorted({people[i][0] for i in chosen}):
+            add("org_level_1", division, ("trust", "all"), [i for i in chosen if people[i][0] == division])
+        for unit in sorted({people[i][1] for i in chosen}):
+            add("org_unit", unit, ("org_level_1", unit.split("-")[0]), [i for i in chosen if people[i][1] == unit])
+        for group in sorted({groups[i] for i in chosen}):
+            add("staff_group", group, ("trust", "all"), [i for i in chosen if groups[i] == group])
+    return pd.DataFrame(rows, columns=CELL_COLUMNS)
+
+
+@settings(max_examples=150, deadline=None)
+@given(two_grains())
+def test_property_no_combination_of_equations_across_grains_pins_down_a_small_group(cells: pd.DataFrame) -> None:
+    """Rule 3a checked afresh: over every equation of both grains at once, with cells of the same people as one
+    unknown, no hidden cell under the minimum is determined."""
+    out = suppress(cells, MIN)
+    hidden = out[out["suppressed"]].reset_index(drop=True)
+    unknown = {fingerprint: u for u, fingerprint in enumerate(dict.fromkeys(hidden["fingerprint"]))}
+    index = {(r.grain, r.segment_type, r.segment_value): r.fingerprint for r in hidden.itertuples()}
+    equations: dict[tuple[Any, ...], dict[int, float]] = {}
+    for r in out.itertuples():
+        if r.parent_segment_type is None or not isinstance(r.parent_segment_type, str):
+            continue
+        terms = equations.setdefault((r.grain, r.parent_segment_type, r.parent_segment_value,
+                                      "org" if r.segment_type.startswith("org") else r.segment_type), {})
+        parent = index.get((r.grain, r.parent_segment_type, r.parent_segment_value))
+        if parent is not None:
+            terms[unknown[parent]] = 1.0
+        if r.suppressed:
+            u = unknown[r.fingerprint]
+            terms[u] = terms.get(u, 0.0) - 1.0
+    pinned, _ = determined([t for t in equations.values() if t], len(unknown))
+    small = {unknown[f] for f, n in zip(hidden["fingerprint"], hidden["n"], strict=True) if n < MIN}
+    assert not [u for u in small if pinned[u]], out[["grain", "segment_value", "n", "suppressed"]].to_string()

@@ -132,6 +132,35 @@ def _groups(labels: np.ndarray) -> dict[int, np.ndarray]:
     return {int(labels[g[0]]): g for g in split if len(g)}
 
 
+def combination(equations: Sequence[Mapping[int, float]], unknown: int) -> list[int]:
+    """The equations a combination that pins `unknown` down is made of: those with a nonzero weight in the
+    least-norm combination of the equations of its block equal to its unit vector. Hiding a cell in none of
+    them leaves that combination standing."""
+    by_unknown: dict[int, list[int]] = {}
+    for r, terms in enumerate(equations):
+        for u in terms:
+            by_unknown.setdefault(u, []).append(r)
+    unknowns, rows, stack = {unknown}, set(), [unknown]
+    while stack:
+        for r in by_unknown.get(stack.pop(), ()):
+            if r not in rows:
+                rows.add(r)
+                fresh = [w for w in equations[r] if w not in unknowns]
+                unknowns.update(fresh)
+                stack.extend(fresh)
+    order = sorted(rows)
+    column = {u: k for k, u in enumerate(sorted(unknowns))}
+    a = np.zeros((len(order), len(column)))
+    for k, r in enumerate(order):
+        for u, c in equations[r].items():
+            a[k, column[u]] = c
+    target = np.zeros(len(column))
+    target[column[unknown]] = 1.0
+    with _BLAS.limit(limits=1, user_api="blas"):
+        weights = np.linalg.lstsq(a.T, target, rcond=None)[0]
+    return [order[k] for k in np.flatnonzero(np.abs(weights) > 1e-9)]
+
+
 class Exposure:
     """`determined` over a system that changes a little at a time (suppression hides a few cells per round):
     the answer for each independent block is kept, and only blocks whose unknowns or equations changed are

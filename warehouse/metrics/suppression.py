@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from warehouse.metrics.exposure import Exposure
+from warehouse.metrics.exposure import Exposure, combination
 from warehouse.metrics.registry import partition_of
 
 RULES = frozenset({"primary", "secondary", "linked", "history"})  # "secondary" covers rules 3 and 3a
@@ -94,7 +94,7 @@ class _State:
     def __init__(self, cells: pd.DataFrame, minimum: int, previous: pd.DataFrame | None) -> None:
         self.minimum = minimum
         self._cache: dict[tuple[str, int], int] = {}  # _mass and _floor, until a cell is hidden
-        self.exposed: set[int] = set()  # pinned down, with no shown cell left near them to hide
+        self.exposed: set[int] = set()  # pinned down by equations that hold no shown cell
         self._exposure = Exposure()  # which hidden cells the equations pin down, kept per block between rounds
         self._dirty: set[int] = set()  # families whose equation may have changed since last checked
         self._new: list[int] = []  # cells hidden since their equations were last marked
@@ -118,6 +118,8 @@ class _State:
             self.reasons[i] = cells["frozen_reason"].iat[i] or "secondary"
         if previous is not None and not previous.empty:
             self._history(cells, previous)
+        # What each cell hides before rule 3a weighs some hidden cells as known (while they stay pinned down).
+        self.base_weight, self.base_people = list(self.weight), list(self.people)
         self.fingerprints = cells["fingerprint"].tolist() if "fingerprint" in cells else [None] * len(self.n)
         self._families(cells)
 
@@ -298,14 +300,16 @@ class _State:
 
     def _repair(self) -> bool:
         """Hidden cells that the equations of every partition, grain and period pin down together (exposure.py).
-        One that hides at least `minimum` people is known, and protects nobody from then on; one that hides
-        fewer gets a smallest shown neighbour hidden (at most one per equation and round, since one
-        may be enough for several). Whether anything changed."""
+        One that hides at least `minimum` people is known while it stays pinned down, and protects nobody
+        (rule 3 weighs it as shown). One that hides fewer gets a shown cell hidden in a combination of
+        equations that pins it down (at most one per equation and round, since one may be enough for
+        several); when that combination holds no shown cell, no hiding can help and the cell is exposed.
+        Whether anything changed."""
         variable: dict[int, int] = {}
         members: list[list[int]] = []
         twins: dict[tuple[str, str], int] = {}
         for i in range(len(self.n)):
-            if not self.hidden[i] or self.weight[i] <= 0 or i in self.exposed:
+            if not self.hidden[i] or self.base_weight[i] <= 0 or i in self.exposed:
                 continue
             fingerprint = self.fingerprints[i]
             key = (self.metrics[i], fingerprint) if isinstance(fingerprint, str) and fingerprint else None
@@ -330,52 +334,52 @@ class _State:
                 equations.append(terms)
                 labels.append(f)
         # Only blocks that hold a cell hiding fewer than `minimum` people can give a small group away.
-        sensitive = [min(self.weight[i] for i in m) < self.minimum for m in members]
+        sensitive = [min(self.base_weight[i] for i in m) < self.minimum for m in members]
         pinned = self._exposure.determined(equations, [tuple(m) for m in members], labels, sensitive)
-        if not pinned.any():
-            return False
-        found = sorted(np.flatnonzero(pinned).tolist(), key=lambda v: min(
+        changed = self._known(members, pinned, sensitive)
+        found = sorted((v for v in np.flatnonzero(pinned).tolist() if sensitive[v]), key=lambda v: min(
             (self.n[i], self.metrics[i], *map(str, self.keys[i])) for i in members[v]))
         repaired: set[int] = set()  # families that got a hidden cell this round
         for v in found:
             cells = members[v]
-            if min(self.weight[i] for i in cells) >= self.minimum:
-                for i in cells:
-                    self.weight[i] = self.people[i] = 0
-                    self._touch(i)
+            if min(self.base_weight[i] for i in cells) >= self.minimum:
                 continue
-            around = {f for i in cells for f in self._families_of.get(i, ())}
-            if around & repaired:
-                continue  # a cell was hidden in one of its equations this round: weighed again first
-            victim = self._neighbour(cells, variable, members)
-            if victim is None:
-                self.exposed.update(cells)  # nothing shown near it is left to hide
+            witness = [labels[r] for r in combination(equations, v)]
+            if repaired & set(witness):
+                continue  # a cell was hidden in what pins it down this round: weighed again first
+            own = {f for i in cells for f in self._families_of.get(i, ())}
+            candidates = sorted((c for f in witness for c in self._members(f)
+                                 if not self.hidden[c] and self.weight[c] > 0),
+                                key=lambda c: (not (own & set(self._families_of.get(c, ()))), self.n[c],
+                                               self.labels[c]))
+            if not candidates:
+                self.exposed.update(cells)  # what pins it down holds no shown cell: hiding cannot help
+                changed = True
                 continue
+            victim = candidates[0]
             self._hide(victim, "secondary")
-            repaired.update(around | set(self._families_of.get(victim, ())))
+            repaired.update(witness)
+            repaired.update(self._families_of.get(victim, ()))
+            changed = True
         self._cache.clear()
-        return True
+        return changed
 
-    def _neighbour(self, cells: list[int], variable: dict[int, int], members: list[list[int]]) -> int | None:
-        """The smallest shown cell in an equation with one of `cells` (a sibling, a child or the parent); when
-        there is none, in an equation with the hidden cells of those equations, and so on outwards: hiding it
-        adds an unknown to the equations that pinned `cells` down."""
-        seen_cells, seen_families = set(cells), set()
-        frontier = list(cells)
-        while frontier:
-            families = sorted({f for c in frontier for f in self._families_of.get(c, []) if f not in seen_families})
-            seen_families.update(families)
-            around = [c for f in families for c in self._members(f)]
-            victim = self._smallest([c for c in around if not self.hidden[c] and self.weight[c] > 0])
-            if victim is not None:
-                return victim
-            frontier = []
-            for c in around:
-                for t in (members[variable[c]] if c in variable else [c]):
-                    if t not in seen_cells and self.hidden[t]:
-                        seen_cells.add(t)
-                        frontier.append(t)
-        return None
+    def _known(self, members: list[list[int]], pinned: np.ndarray, sensitive: list[bool]) -> bool:
+        """Rule 3 weighs a pinned-down cell that hides at least `minimum` people as known, and a cell no longer
+        pinned down as hiding its people again (a cell hidden since may have freed it). Whether a weight
+        changed. Blocks not solved this round (no small cell in them) keep their cells' weights."""
+        changed = False
+        for v, cells in enumerate(members):
+            if not sensitive[v] and not any(self.weight[i] != self.base_weight[i] for i in cells):
+                continue
+            known = bool(pinned[v]) and min(self.base_weight[i] for i in cells) >= self.minimum
+            for i in cells:
+                weight, people = (0, 0) if known else (self.base_weight[i], self.base_people[i])
+                if (weight, people) != (self.weight[i], self.people[i]):
+                    self.weight[i], self.people[i] = weight, people
+                    self._touch(i)
+                    changed = True
+        return changed
 
     def _members(self, family: int) -> list[int]:
         parent, children = self.families[family]
