@@ -4,9 +4,12 @@ each in its own temporary directory on a random free port; if one cannot start, 
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -28,6 +31,22 @@ def free_ports(count: int) -> list[int]:
     while len(ports) < count:
         ports.add(free_port())
     return sorted(ports)
+
+
+def realise_cli(warehouse_url: str, cwd: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """Runs the `realise` command in `cwd` against `warehouse_url`, with an environment of its own: no
+    REALISE_/PREFECT_ setting of the caller's, a data directory under `cwd` and free stack ports."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("REALISE_", "PREFECT_"))}
+    postgres, kafka, prefect = free_ports(3)
+    env.update({"REALISE_WAREHOUSE_URL": warehouse_url, "REALISE_DATA_DIR": str(cwd / "realise"),
+                "REALISE_POSTGRES_PORT": str(postgres), "REALISE_KAFKA_PORT": str(kafka),
+                "REALISE_PREFECT_PORT": str(prefect)})
+    command = str(Path(sys.executable).with_name("realise"))
+
+    def realise(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([command, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+
+    return realise
 
 
 @pytest.fixture(scope="session")

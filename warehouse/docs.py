@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -276,6 +277,16 @@ appears as a table.
 
 Any tool that speaks the PostgreSQL protocol works the same way. Schedule refreshes no more often than
 metrics are refreshed (on new data and every 15 minutes by default).
+
+**dbt**
+
+[`dbt/`](../dbt/) is a dbt package, `realise_analytics`, generated from the same catalog as this guide by
+`realise docs dbt`: the `analytics` views as the dbt source `realise`, with these descriptions, and a staging
+model `stg_realise__<view>` for each. Its only data tests are `not_null` and `unique` where the view
+definitions prove them. Add it to your project's `packages.yml` (`local:` its path, or `git:` with
+`subdirectory: dbt`) and build on `{{ ref('stg_realise__helpdesk_tickets') }}`. dbt creates its models in
+your profile's schema, so connect as a login that is granted `realise_analyst` and owns a schema of its own
+(a DBA creates both).
 """
 
 ACCESS = """\
@@ -395,20 +406,30 @@ def write_guide(engine: Engine, path: Path = GUIDE_FILE) -> bool:
     return True
 
 
-def main(argv: list[str]) -> int:
-    """`python -m warehouse.docs URL [OUT]`: the generator without the CLI's settings."""
+def run_on_url(argv: list[str], usage: str, write: Callable[[Engine, str | None], str]) -> int:
+    """A generator's `python -m` entry, without the CLI's settings: `argv` is the warehouse URL and an optional
+    output path; `write` says what it did."""
     from foundation.database import create_engine
 
     if not argv:
-        print("usage: python -m warehouse.docs WAREHOUSE_URL [OUT]", file=sys.stderr)
+        print(f"usage: {usage}", file=sys.stderr)
         return 2
     engine = create_engine(argv[0])
     try:
-        out = Path(argv[1]) if len(argv) > 1 else GUIDE_FILE
-        print(f"{out}: {'written' if write_guide(engine, out) else 'already up to date'}")
+        print(write(engine, argv[1] if len(argv) > 1 else None))
     finally:
         engine.dispose()
     return 0
+
+
+def main(argv: list[str]) -> int:
+    """`python -m warehouse.docs URL [OUT]`."""
+
+    def write(engine: Engine, out: str | None) -> str:
+        path = Path(out) if out else GUIDE_FILE
+        return f"{path}: {'written' if write_guide(engine, path) else 'already up to date'}"
+
+    return run_on_url(argv, "python -m warehouse.docs WAREHOUSE_URL [OUT]", write)
 
 
 if __name__ == "__main__":

@@ -617,6 +617,16 @@ class MetricDefinition(Base):
     # Hash of the reference data every period reads (go-live dates, staff in scope, span of weeks) at the
     # last refresh: when it changes, the next incremental refresh recomputes every period.
     reference_hash: Mapped[str | None] = mapped_column(String(32))
+    # The declared structure (warehouse/metrics/metric.py): MetricFlow's metric type, the measures, the value
+    # over measure names, the numerator and denominator measures, whether cells decompose into additive
+    # components, and the base SQL template with its variables. Empty until the metric's next refresh.
+    metric_type: Mapped[str | None] = mapped_column(String(16))
+    measures: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONB)
+    expression: Mapped[str | None] = mapped_column(Text)
+    numerator_measure: Mapped[str | None] = mapped_column(String(64))
+    denominator_measure: Mapped[str | None] = mapped_column(String(64))
+    decomposes: Mapped[bool | None] = mapped_column(Boolean)
+    base_sql_template: Mapped[str | None] = mapped_column(Text)
 
 
 class BenefitStatus(Base):

@@ -58,22 +58,49 @@ def refresh_cmd(
 
 @app.command("list")
 def list_cmd(as_json: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
-    """The metric registry: what each metric measures."""
+    """The metric registry: what each metric measures, its type and whether its cells decompose."""
     from warehouse.metrics.registry import all_metrics
 
     metrics = all_metrics()
     rows = [{"id": m.id, "title": m.title, "unit": m.unit, "better": m.better, "numerator": m.numerator,
-             "denominator": m.denominator, "interval": m.interval, "description": m.description}
+             "denominator": m.denominator, "interval": m.interval, "description": m.description,
+             "type": m.type, "decomposes": m.decomposes, "structure": m.structure()}
             for m in metrics.values()]
     if as_json:
         out.print_json(json.dumps(rows))
         return
     table = Table(title="Metrics")
-    for col in ("id", "title", "unit", "better"):
+    for col in ("id", "title", "unit", "better", "type", "decomposes"):
         table.add_column(col)
     for r in rows:
-        table.add_row(r["id"], r["title"], r["unit"], r["better"])
+        table.add_row(r["id"], r["title"], r["unit"], r["better"], r["type"], "yes" if r["decomposes"] else "no")
     out.print(table)
+
+
+def _print_definition(metric: Any) -> None:
+    """The metric's declared structure: type, measures, expressions, base template and interval."""
+    from rich.markup import escape
+
+    s = metric.structure()
+    out.print(f"[bold]{escape(metric.id)}[/]: {escape(metric.title)} ({escape(metric.unit)}, "
+              f"{metric.better} is better)")
+    out.print(f"type: {s['type']}; decomposes: {'yes' if s['decomposes'] else 'no (regrouped)'}")
+    table = Table(title="Measures")
+    for col in ("name", "agg", "expr", "filter", "additive"):
+        table.add_column(col)
+    for m in s["measures"]:
+        agg = f"percentile({m['percentile']})" if "percentile" in m else m["agg"]
+        table.add_row(m["name"], agg, escape(m["expr"]), escape(m.get("filter") or ""),
+                      "yes" if m["additive"] else "no")
+    out.print(table)
+    out.print(f"value = {escape(s['value'])}")
+    if s["numerator"] or s["denominator"]:
+        out.print(f"numerator = {s['numerator'] or '-'}; denominator = {s['denominator'] or '-'}")
+    out.print(f"n = {escape(s['n'])}")
+    interval = s["interval"]
+    out.print("interval: " + ", ".join(f"{k} {escape(' '.join(v) if isinstance(v, list) else str(v))}"
+                                      for k, v in interval.items()))
+    out.print(f"base rows: warehouse/metrics/sql/{escape(metric.base.describe())}")
 
 
 @app.command("show")
@@ -83,12 +110,26 @@ def show_cmd(
                                                "staff_group, system, go_live_wave."),
     grain: str = typer.Option("week", help="week or week_since_go_live."),
     limit: int = typer.Option(20, help="Most recent periods to show."),
+    definition: bool = typer.Option(False, "--definition",
+                                    help="Only the metric's structure (measures, type, expressions, template); "
+                                         "needs no database."),
     as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
-    """Latest values of one metric by period and segment, with their 95% intervals; suppressed cells are
-    marked and carry no value."""
+    """The metric's structure, then its latest values by period and segment with their 95% intervals;
+    suppressed cells are marked and carry no value."""
     import sqlalchemy as sa
 
+    from warehouse.metrics.registry import all_metrics
+
+    metric = all_metrics().get(metric_id)
+    if definition:
+        if metric is None:
+            raise UserError(f"unknown metric {metric_id}: see `realise metrics list`")
+        if as_json:
+            out.print_json(json.dumps({"id": metric.id, "title": metric.title, **metric.structure()}))
+        else:
+            _print_definition(metric)
+        return
     _, engine = _engine()
     with engine.connect() as conn:
         rows = conn.execute(sa.text(
@@ -106,6 +147,8 @@ def show_cmd(
     if as_json:
         out.print_json(json.dumps(data, default=str))
         return
+    if metric is not None:
+        _print_definition(metric)
     table = Table(title=f"{metric_id} by {segment} ({grain})")
     for col in ("period", "segment", "value", "95% interval", "n"):
         table.add_column(col, justify="left" if col in ("period", "segment") else "right")

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from foundation.database import create_engine
 from warehouse.metrics.components import Component, decompose, signed
+from warehouse.metrics.metric import Measure, Metric, inline
 
 SIGNED_ROWS = """
     (values ('p1', 2, 'a', 0), ('p1', 3, 'b', -1), ('p1', 4, 'a', 1), ('p2', 5, 'a', -1), ('p4', 1, 'a', 1))
@@ -22,9 +23,24 @@ BEFORE = "(values ('p1', 2, 'a'), ('p1', 3, 'b'), ('p2', 5, 'a'), ('p3', null, '
 AFTER = "(values ('p1', 2, 'a'), ('p1', 4, 'a'), ('p3', null, 'a'), ('p4', 1, 'a')) as r(subject, x, kind)"
 
 
+# The measures whose component each case is (the component's SQL names the case).
+MEASURES = {
+    "sum(x)": Measure("m", "sum", "x"),
+    "sum(x) filter (where kind = 'a')": Measure("m", "sum", "x", filter="kind = 'a'"),
+    "count(*)": Measure("m", "count"),
+    "count(*) filter (where kind = 'a')": Measure("m", "count", filter="kind = 'a'"),
+    "count(x)": Measure("m", "count", "x"),
+    "count(distinct subject)": Measure("m", "count_distinct", "subject"),
+    "count(distinct subject) filter (where kind = 'b')": Measure("m", "count_distinct", "subject", filter="kind = 'b'"),
+    "count(distinct subject) filter (where x > 3)": Measure("m", "count_distinct", "subject", filter="x > 3"),
+}
+
+
 def _component(sql: str) -> Component:
-    parts = decompose(sql, None, None, "count(distinct subject)")
-    assert parts is not None
+    metric = Metric(id="test", title="Test", description="", unit="", numerator="", denominator="",
+                    better="higher", base=inline("select 1"), type="simple", measures=(MEASURES[sql],), expr="m")
+    parts = decompose(metric)
+    assert parts is not None and parts.components[0].sql == sql
     return parts.components[0]
 
 

@@ -9,8 +9,6 @@ metrics refresh (twice, for history), alert rules and an action on an alert.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -19,17 +17,18 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from conftest import free_ports
+import yaml
+from conftest import free_ports, realise_cli
 from sqlalchemy.engine import Engine
 
 from foundation.config import Settings
 from foundation.database import create_engine
+from warehouse.dbt import DBT_DIR, SOURCES_FILE
 from warehouse.docs import EXAMPLES_DIR, GUIDE_FILE, load_examples, render_guide
 
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
-REALISE = str(Path(sys.executable).with_name("realise"))
 STAFF, SEED = 800, 7
 VOLUMES = {"forms": 1600, "tickets": 1300, "training": 3000, "skills": 800}
 
@@ -177,19 +176,35 @@ def test_the_analyst_role_cannot_read_outside_analytics(demo_warehouse):
         engine.dispose()
 
 
+def test_every_data_test_of_the_dbt_package_passes_on_demo_data_as_the_analyst(demo_warehouse):
+    """The tests dbt/ declares (those the catalog proves, warehouse/lineage.py), run as dbt runs them."""
+    url, _ = demo_warehouse
+    [source] = yaml.safe_load((DBT_DIR / SOURCES_FILE).read_text())["sources"]
+    engine = create_engine(url)
+    failing, checked = [], 0
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("set role realise_analyst"))
+            for table in source["tables"]:
+                relation = f"{source['schema']}.{table['name']}"
+                for column in table["columns"]:
+                    name = f'"{column["name"]}"' if column.get("quote") else column["name"]
+                    checks = {"not_null": f"select 1 from {relation} where {name} is null",
+                              "unique": f"select 1 from {relation} where {name} is not null group by {name} "
+                                        "having count(*) > 1"}
+                    for test in column.get("data_tests", []):
+                        checked += 1
+                        if conn.execute(sa.text(f"{checks[test]} limit 1")).first() is not None:
+                            failing.append(f"{test} {relation}.{column['name']}")
+    finally:
+        engine.dispose()
+    assert checked >= 50 and not failing, failing
+
+
 # --- the command ---------------------------------------------------------------------------------
 
 def test_docs_warehouse_writes_the_guide_and_check_reports_drift(warehouse_url, tmp_path):
-    import os
-
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("REALISE_", "PREFECT_"))}
-    postgres, kafka, prefect = free_ports(3)
-    env.update({"REALISE_WAREHOUSE_URL": warehouse_url, "REALISE_DATA_DIR": str(tmp_path / "realise"),
-                "REALISE_POSTGRES_PORT": str(postgres), "REALISE_KAFKA_PORT": str(kafka),
-                "REALISE_PREFECT_PORT": str(prefect)})
-
-    def realise(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([REALISE, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    realise = realise_cli(warehouse_url, tmp_path)
 
     out = tmp_path / "guide.md"
     written = realise("docs", "warehouse", "--out", str(out))

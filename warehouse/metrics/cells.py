@@ -17,6 +17,7 @@ must share one suppression decision.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from datetime import date
 from typing import Any
 
@@ -44,6 +45,11 @@ def period_text(key: date | int) -> str:
     return key.isoformat() if isinstance(key, date) else str(key)
 
 
+def period_key(grain: str, text: str) -> date | int:
+    """A stored period back as its key: the week's Monday, or the week since go-live."""
+    return date.fromisoformat(text) if grain == "week" else int(text)
+
+
 def cell(metric: Metric, grain: str, key: date | int, segment: str, value: str, row: Any,
          levels: Levels) -> dict[str, Any]:
     """One cell as CELL_COLUMNS, from a row with value, numerator, denominator, n, fingerprint and the
@@ -61,6 +67,13 @@ def cell(metric: Metric, grain: str, key: date | int, segment: str, value: str, 
         "denominator": _num(row["denominator"]), "ci_low": ci_low, "ci_high": ci_high, "n": int(row["n"] or 0),
         "fingerprint": row["fingerprint"],
     }
+
+
+def cells_of(metric: Metric, rows: Iterable[Mapping[str, Any]], levels: Levels) -> pd.DataFrame:
+    """Cells from grouped rows (grouping.grouping_sets_sql, or a cell's stored components evaluated): grain,
+    period as stored, segment_type, segment_value and what `cell` reads."""
+    return pd.DataFrame([cell(metric, row["grain"], period_key(row["grain"], row["period"]), row["segment_type"],
+                              row["segment_value"], row, levels) for row in rows], columns=CELL_COLUMNS)
 
 
 def _num(value: Any) -> float | None:

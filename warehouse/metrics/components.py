@@ -1,33 +1,32 @@
-"""Split a metric's aggregate expressions into additive components, so cells can be kept up to date by
-adding what changed instead of regrouping every row.
+"""A metric's additive components, from its measures, so cells can be kept up to date by adding what changed
+instead of regrouping every row.
 
-A metric is decomposable when every aggregate in its value, numerator, denominator and n expressions (and
-in the sums its interval reads, intervals.py) is
-`sum(x)`, `count(*)`, `count(x)` or `count(distinct subject)` (each optionally with `filter (where ...)`),
-or `avg(x)`, which is `sum(x) / count(x)`. These add up over disjoint sets of rows, and a count of distinct
-subjects adds up over disjoint sets of subjects: a cell's components after a change are its components
-before, minus what the changed subjects' rows gave, plus what they give now. Medians, minima and maxima do
-not; such metrics recompute their touched periods instead.
+A metric is decomposable when every measure its value, numerator, denominator, n and interval read adds up
+(Measure.additive, a lookup on the aggregation): `sum`, `count`, `count_distinct` of subject, and `average`,
+which is a sum over a count of the same rows. These add up over disjoint sets of rows, and a count of
+distinct subjects adds up over disjoint sets of subjects: a cell's components after a change are its
+components before, minus what the changed subjects' rows gave, plus what they give now. Medians,
+percentiles, minima and maxima do not; such metrics recompute their touched periods instead.
 
 Each component keeps a value and the number of rows it saw: `sum` of no non-null values is null in SQL, not
-0, and the count says which. Expressions are rewritten over columns `c1..cN` (values) and `k1..kN` (counts);
-`c0` is the number of rows in the cell, and a cell with none no longer exists.
+0, and the count says which. The metric's expressions are rewritten over columns `c1..cN` (values) and
+`k1..kN` (counts) by putting each measure's component reference in place of its name; `c0` is the number of
+rows in the cell, and a cell with none no longer exists. A cell's fingerprint (cells.py) is two more
+measures, the rows and the sum of their hashes.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
-_AGGREGATE = re.compile(r"\b(sum|count|avg|min|max|percentile_cont|percentile_disc|mode|string_agg|array_agg|"
-                        r"bool_and|bool_or|every|stddev|variance|jsonb_agg|json_agg)\s*\(", re.IGNORECASE)
-_FILTER = re.compile(r"\s*filter\s*\(", re.IGNORECASE)
+from warehouse.metrics.cells import ROW_HASH_SQL
+from warehouse.metrics.metric import Measure, Metric, substitute
 
 
 @dataclass(frozen=True)
 class Component:
     kind: str  # sum | count | distinct
-    sql: str  # the aggregate as written, with its filter: what the grouping query computes
+    sql: str  # the aggregate, with its filter: what the grouping query computes
     count_sql: str  # rows the aggregate saw (non-null arguments, after the filter)
     argument: str = "*"  # what is summed or counted (`*`, an expression, or `distinct subject`)
     tail: str = ""  # the aggregate's ` filter (where ...)`, or empty
@@ -41,83 +40,51 @@ class Decomposed:
     denominator_sql: str
     n_sql: str
     fingerprint_sql: str = "null"
-    interval_sql: tuple[str, ...] = ()  # the interval's sums (intervals.INTERVAL_COLUMNS), when asked for
+    interval_sql: tuple[str, ...] = ()  # the interval's sums (intervals.INTERVAL_COLUMNS)
 
 
-def _closing(text: str, start: int) -> int:
-    """Index just past the parenthesis closing the one opened at `start - 1`."""
-    depth = 1
-    i = start
-    while depth:
-        if i >= len(text):
-            raise ValueError(f"unbalanced parentheses in {text!r}")
-        depth += {"(": 1, ")": -1}.get(text[i], 0)
-        i += 1
-    return i
+# cells.FINGERPRINT_SQL as measures: the cell's rows, and the sum of their hashes.
+FINGERPRINT_MEASURES = (Measure("_rows", "count"), Measure("_row_hash", "sum", ROW_HASH_SQL))
+FINGERPRINT_EXPRESSION = "(_rows::text || ':' || coalesce(_row_hash::text, ''))"
 
 
-def _expand_avg(sql: str) -> str:
-    """avg(x) [filter (...)] -> (sum(x) [filter] / nullif(count(x) [filter], 0)): the same numeric division."""
-    out, i = [], 0
-    for match in re.finditer(r"\bavg\s*\(", sql, re.IGNORECASE):
-        if match.start() < i:
-            continue
-        end = _closing(sql, match.end())
-        argument = sql[match.end():end - 1]
-        tail = ""
-        filtered = _FILTER.match(sql, end)
-        if filtered:
-            stop = _closing(sql, filtered.end())
-            tail, end = sql[end:stop], stop
-        out.append(sql[i:match.start()])
-        out.append(f"(sum({argument}){tail} / nullif(count({argument}){tail}, 0))")
-        i = end
-    out.append(sql[i:])
-    return "".join(out)
+def _parts(measure: Measure) -> list[Component]:
+    """The components a measure reads: one, or a sum and a count for an average."""
+    t, e = measure.tail, measure.argument
+    if measure.agg == "average":
+        return [Component("sum", f"sum({e}){t}", f"count({e}){t}", e, t),
+                Component("count", f"count({e}){t}", f"count({e}){t}", e, t)]
+    if measure.agg == "sum":
+        return [Component("sum", measure.sql, f"count({e}){t}", e, t)]
+    if measure.agg == "count":
+        return [Component("count", measure.sql, measure.sql, e, t)]
+    return [Component("distinct", measure.sql, f"count({e}){t}", f"distinct {e}", t)]
 
 
-def decompose(value_sql: str, numerator_sql: str | None, denominator_sql: str | None,
-              n_sql: str, fingerprint_sql: str | None = None,
-              interval_sql: tuple[str, ...] = ()) -> Decomposed | None:
-    """The expressions over components, or None when an aggregate does not add up (see the module docstring)."""
-    expressions = [_expand_avg(s or "null")
-                   for s in (value_sql, numerator_sql, denominator_sql, n_sql, fingerprint_sql, *interval_sql)]
+def decompose(metric: Metric) -> Decomposed | None:
+    """The metric's expressions over components, or None when a measure it reads does not add up."""
+    if not metric.additive:
+        return None
+    measures = {m.name: m for m in (*metric.all_measures, *FINGERPRINT_MEASURES)}
     components: dict[str, Component] = {}
-    rewritten = []
-    for sql in expressions:
-        out, i = [], 0
-        for match in _AGGREGATE.finditer(sql):
-            if match.start() < i:
-                continue
-            name = match.group(1).lower()
-            end = _closing(sql, match.end())
-            argument = sql[match.end():end - 1].strip()
-            tail = ""
-            filtered = _FILTER.match(sql, end)
-            if filtered:
-                stop = _closing(sql, filtered.end())
-                tail, end = sql[end:stop], stop
-            if name == "sum":
-                component = Component("sum", f"sum({argument}){tail}", f"count({argument}){tail}", argument, tail)
-            elif name == "count" and argument.lower().startswith("distinct"):
-                if argument.lower().split() != ["distinct", "subject"]:
-                    return None  # distinct values other than subjects do not add up over subjects
-                component = Component("distinct", f"count(distinct subject){tail}", f"count(subject){tail}",
-                                      "distinct subject", tail)
-            elif name == "count":
-                component = Component("count", f"count({argument}){tail}", f"count({argument}){tail}", argument,
-                                      tail)
-            else:
-                return None
-            index = list(components).index(component.sql) + 1 if component.sql in components else None
-            if index is None:
-                components[component.sql] = component
-                index = len(components)
-            out.append(sql[i:match.start()])
-            out.append(f"(case when k{index} > 0 then c{index} end)" if name == "sum" else f"c{index}")
-            i = end
-        out.append(sql[i:])
-        rewritten.append("".join(out))
+
+    def index(component: Component) -> int:
+        components.setdefault(component.sql, component)
+        return list(components).index(component.sql) + 1
+
+    def reference(name: str) -> str | None:
+        measure = measures.get(name)
+        if measure is None:
+            return None
+        refs = [index(c) for c in _parts(measure)]
+        if measure.agg == "average":
+            return f"((case when k{refs[0]} > 0 then c{refs[0]} end) / nullif(c{refs[1]}, 0))"
+        return f"(case when k{refs[0]} > 0 then c{refs[0]} end)" if measure.agg == "sum" else f"c{refs[0]}"
+
+    expressions = (metric.value_expression, metric.numerator_measure or "null",
+                   metric.denominator_measure or "null", metric.n, FINGERPRINT_EXPRESSION,
+                   *metric.interval_expressions)
+    rewritten = [substitute(e, reference) for e in expressions]
     return Decomposed(tuple(components.values()), *rewritten[:5], interval_sql=tuple(rewritten[5:]))
 
 

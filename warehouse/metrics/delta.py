@@ -4,10 +4,11 @@ metrics whose rows each come from one record store their base rows too, and regr
 changed from them.
 
 Stored per metric
-    `metric_base.<metric id>`: the metric's base rows (its `base_sql`, with each org unit's level-1 and
-    level-2 ancestors and `_day`, the first day a row can be dated in: its week, or for a row on the
-    week-since-go-live grain only, the last day of that week). `core.metric_cell_state`: per cell, the
-    additive components of its value (see components.py), unsuppressed; internal, not in `analytics`.
+    `metric_base.<metric id>`: the metric's base rows as grouping.base_rows_sql gives them (its `base_sql`,
+    with each org unit's level-1 and level-2 ancestors and `_day`, the first day a row can be dated in: its
+    week, or for a row on the week-since-go-live grain only, the last day of that week).
+    `core.metric_cell_state`: per cell, the additive components of its value (see components.py), grouped
+    as every cell is (grouping.grouping_sets_sql), unsuppressed; internal, not in `analytics`.
 
 Which rows change
     `rows_per = "record"`: a row derives from one source record (`_src`, `_rid`), so the rows of the
@@ -40,11 +41,12 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from warehouse.metrics.cells import CELL_COLUMNS, Levels, cell, period_text
+from warehouse.metrics.cells import Levels, cells_of
 from warehouse.metrics.components import Decomposed, signed
 from warehouse.metrics.definitions.common import changed_records, in_records
+from warehouse.metrics.grouping import base_rows_sql, grouping_sets_sql
 from warehouse.metrics.intervals import INTERVAL_COLUMNS
-from warehouse.metrics.registry import GRAINS, RESIDUAL, RESIDUAL_SEGMENTS, SEGMENTS, TRUST, Metric, all_metrics
+from warehouse.metrics.registry import GRAINS, SEGMENTS, Metric, all_metrics
 
 # Bind parameters every base SQL takes (see definitions/common.py): none restrict anything in a full refresh.
 UNRESTRICTED = {"_since": None, "_subjects": None, "_rec_src": None, "_rec_id": None}
@@ -74,55 +76,12 @@ def base_table(metric: Metric) -> str:
     return f'metric_base."{metric.id}"'
 
 
-def _enriched(metric: Metric) -> str:
-    return f"""
-        select b.*, l.org_l1, l.org_l2,
-               coalesce(b.week_start, dw.go_live_date + 7 * b.weeks_since_go_live + 6) as _day
-        from ({metric.base_sql}) b
-        left join core.v_org_levels l using (org_unit)
-        left join core.dim_wave dw on dw.go_live_wave = b.go_live_wave
-        where b.week_start is not null or b.weeks_since_go_live is not null
-    """
-
-
-def _segments(metric: Metric, column: str, extra: str = "") -> tuple[list[str], str, str]:
-    """GROUPING SETS over the metric's segments on `column` (each set also grouped by `extra`), and the
-    expressions naming each row's segment type and value."""
-    used = [SEGMENTS[s] for s in metric.segments if SEGMENTS[s]]
-    sets = [f"(b.{column}{', b.' + SEGMENTS[s] if SEGMENTS[s] else ''}{extra})" for s in metric.segments]
-    everything = (1 << len(used)) - 1
-    if not used:
-        return sets, "'trust'", f"'{TRUST}'"
-    bits = f"grouping({', '.join('b.' + c for c in used)})"
-    types = [f"when {everything} then '{'trust'}'"]
-    values = [f"when {everything} then '{TRUST}'"]
-    for i, c in enumerate(used):
-        segment = next(s for s, col in SEGMENTS.items() if col == c)
-        code = everything & ~(1 << (len(used) - 1 - i))
-        types.append(f"when {code} then '{segment}'")
-        text = f"coalesce(b.{c}::text, '{RESIDUAL}')" if segment in RESIDUAL_SEGMENTS else f"b.{c}::text"
-        values.append(f"when {code} then {text}")
-    return sets, f"case {bits} {' '.join(types)} end", f"case {bits} {' '.join(values)} end"
-
-
-def _period_sql(grain: str, column: str) -> str:
-    return f"to_char(b.{column}, 'YYYY-MM-DD')" if grain == "week" else f"b.{column}::text"
-
-
-def _components_sql(metric: Metric, parts: Decomposed, grain: str, source: str, period_filter: str) -> str:
-    """Components per cell of one grain: GROUPING SETS over the metric's segments, one row per cell."""
-    column = GRAINS[grain]
-    sets, segment_type, segment_value = _segments(metric, column)
+def _components_sql(metric: Metric, parts: Decomposed, grain: str, source: str) -> str:
+    """Components per cell of one grain, from the rows of `source`: one row per cell."""
     aggregates = ["count(*)::numeric as c0, count(*) as k0"] + [
         f"coalesce({c.sql}, 0)::numeric as c{i}, {c.count_sql} as k{i}"
         for i, c in enumerate(parts.components, start=1)]
-    return f"""
-        select '{grain}'::text as grain, {_period_sql(grain, column)} as period, {segment_type} as segment_type,
-               {segment_value} as segment_value, {', '.join(aggregates)}
-        from {source} b
-        where b.{column} is not null {period_filter}
-        group by grouping sets ({', '.join(sets)})
-    """
+    return grouping_sets_sql(metric, grain, source, aggregates)
 
 
 def _changes_sql(metric: Metric, parts: Decomposed, grain: str) -> str:
@@ -134,7 +93,6 @@ def _changes_sql(metric: Metric, parts: Decomposed, grain: str) -> str:
     cell."""
     column = GRAINS[grain]
     table = base_table(metric)
-    sets, segment_type, segment_value = _segments(metric, column, ", b.subject")
     folded = ["sum(_sign) as s0_n"]
     per_person = ["sum(s0_n) as c0, sum(s0_n) as k0"]
     for i, c in enumerate(parts.components, start=1):
@@ -161,16 +119,10 @@ def _changes_sql(metric: Metric, parts: Decomposed, grain: str) -> str:
             union all
             select t.*, 0 as _sign from k join {_SAME} t on t.subject = k.subject and t.{column} = k.{column}
         ),
-        b as (select {keys}, {', '.join(folded)} from signed_rows group by {keys})
-        select '{grain}'::text as grain, x.period, x.segment_type, x.segment_value, {totals}
-        from (
-            select {_period_sql(grain, column)} as period, {segment_type} as segment_type,
-                   {segment_value} as segment_value, {', '.join(per_person)}
-            from b
-            group by grouping sets ({', '.join(sets)})
-        ) x
-        where x.segment_value is not null
-        group by x.period, x.segment_type, x.segment_value
+        folded as (select {keys}, {', '.join(folded)} from signed_rows group by {keys})
+        select x.grain, x.period, x.segment_type, x.segment_value, {totals}
+        from ({grouping_sets_sql(metric, grain, "folded", per_person, per=("subject",))}) x
+        group by x.grain, x.period, x.segment_type, x.segment_value
     """
 
 
@@ -181,7 +133,6 @@ def _unpivoted(parts: Decomposed, rows_sql: str, sign: str) -> str:
         select x.grain, x.period, x.segment_type, x.segment_value, v.component,
                {sign} * v.value as value, {sign} * v.counted as counted
         from ({rows_sql}) x cross join lateral (values {values}) v(component, value, counted)
-        where x.segment_value is not null
     """
 
 
@@ -223,10 +174,7 @@ def evaluate(conn: Connection, metric: Metric, parts: Decomposed, params: dict[s
               from core.metric_cell_state where metric_id = :_metric {only}
               group by grain, period, segment_type, segment_value) s
     """), {**params, "_metric": metric.id, "_cells": cells}).mappings().all()
-    out = [cell(metric, row["grain"], date.fromisoformat(row["period"]) if row["grain"] == "week"
-                else int(row["period"]), row["segment_type"], row["segment_value"], row, levels)
-           for row in rows]
-    return pd.DataFrame(out, columns=CELL_COLUMNS)
+    return cells_of(metric, rows, levels)
 
 
 def has_state(conn: Connection, metric: Metric) -> bool:
@@ -238,7 +186,7 @@ def store(conn: Connection, metric: Metric, params: dict[str, Any], regrouped: b
     """Every base row of the metric stored again (in a full refresh), with the indexes `update` looks by."""
     table = base_table(metric)
     conn.execute(sa.text(f"drop table if exists {table}"))
-    conn.execute(sa.text(f"create table {table} as {_enriched(metric)}"), {**params, **UNRESTRICTED})
+    conn.execute(sa.text(f"create table {table} as {base_rows_sql(metric)}"), {**params, **UNRESTRICTED})
     columns = {r[0] for r in conn.execute(sa.text(
         "select attname from pg_attribute where attrelid = to_regclass(:t) and attnum > 0"), {"t": table})}
     if metric.rows_per == "record" and not {"_src", "_rid"} <= columns:
@@ -254,15 +202,12 @@ def store(conn: Connection, metric: Metric, params: dict[str, Any], regrouped: b
     conn.execute(sa.text(f"analyze {table}"))
 
 
-def rebuild(conn: Connection, metric: Metric, parts: Decomposed, params: dict[str, Any],
-            levels: Levels) -> pd.DataFrame:
-    """Full recompute: every base row stored again, every cell's components from them."""
-    store(conn, metric, params)
+def rebuild(conn: Connection, metric: Metric, parts: Decomposed) -> None:
+    """Every cell's components again, from the base rows just stored (a full recompute, after `store`)."""
     conn.execute(sa.text("delete from core.metric_cell_state where metric_id = :m"), {"m": metric.id})
-    rows = " union all ".join(_unpivoted(parts, _components_sql(metric, parts, g, base_table(metric), ""), "1")
+    rows = " union all ".join(_unpivoted(parts, _components_sql(metric, parts, g, base_table(metric)), "1")
                               for g in metric.grains)
     _merge(conn, metric, parts, rows, {})
-    return evaluate(conn, metric, parts, params, levels)
 
 
 def replace(conn: Connection, metric: Metric, since: datetime, params: dict[str, Any],
@@ -304,7 +249,7 @@ def replace(conn: Connection, metric: Metric, since: datetime, params: dict[str,
     if nkey in cache:
         conn.execute(sa.text(f"create temp table realise_delta_new as select * from {cache[nkey]}"))
     else:
-        conn.execute(sa.text(f"create temp table realise_delta_new as select * from ({_enriched(metric)}) b "
+        conn.execute(sa.text(f"create temp table realise_delta_new as select * from ({base_rows_sql(metric)}) b "
                              f"where {old}"), {**params, **UNRESTRICTED, **bind})
         if metric.base_sql in _shared_bases():
             kept = f"realise_delta_kept_{len(cache)}"
@@ -329,24 +274,16 @@ def replace(conn: Connection, metric: Metric, since: datetime, params: dict[str,
     return {g: list(v or []) for g, v in zip(metric.grains, found, strict=True) if v}
 
 
+def apply(conn: Connection, metric: Metric, parts: Decomposed, periods: dict[str, list[Any]]) -> None:
+    """Add what the replaced rows change to the components of the cells of `periods` (the periods whose rows
+    changed, from `replace`; before `finish` puts the new rows in)."""
+    grains = [g for g in metric.grains if periods.get(g)]
+    if grains:
+        _merge(conn, metric, parts, " union all ".join(
+            _unpivoted(parts, _changes_sql(metric, parts, g), "1") for g in grains), {})
+
+
 def finish(conn: Connection, metric: Metric) -> None:
     """The new rows into the base table (after `replace`)."""
     conn.execute(sa.text(f"insert into {base_table(metric)} select * from {_NEW}"))
     conn.execute(sa.text(f"drop table {_TEMPS}"))
-
-
-def update(conn: Connection, metric: Metric, parts: Decomposed, since: datetime, params: dict[str, Any],
-           levels: Levels, first_week: Callable[[], date | None],
-           cache: dict[Any, Any]) -> tuple[pd.DataFrame, list[str]]:
-    """Incremental: replace the changed rows, apply the difference to the state, and return the cells of
-    the touched periods with those periods (`grain|period`; a period left with no rows has no cells)."""
-    periods = replace(conn, metric, since, params, first_week, cache)
-    if periods is None:
-        return evaluate(conn, metric, parts, params, levels, []), []
-    touched = [f"{g}|{period_text(p)}" for g in metric.grains for p in periods.get(g, [])]
-    if touched:
-        changes = " union all ".join(_unpivoted(parts, _changes_sql(metric, parts, g), "1")
-                                     for g in metric.grains if periods.get(g))
-        _merge(conn, metric, parts, changes, {})
-    finish(conn, metric)
-    return evaluate(conn, metric, parts, params, levels, touched), touched

@@ -5,14 +5,17 @@ loaded since the previous refresh can change, every segment of each, so secondar
 complete sibling groups. Because `analytics.metric_latest` takes the newest value per cell, both leave the
 same latest values.
 
-Two ways to get there
+One pipeline, two ways to keep cells
+    Every metric goes through the same steps (`_refresh_metric`): bring its rows up to date, then work out
+    the cells of the periods that changed, each grouped by the one GROUPING SETS query of grouping.py.
     Decomposable metrics (every aggregate a sum or a count, see components.py; all but medians and the
     staff-group gap) keep their base rows and each cell's additive components (delta.py): an incremental
     refresh replaces the rows of the changed records or people and adds the difference they make to their
-    cells, so its work follows the new events rather than the weeks they fall in. The others are regrouped:
-    medians, whose rows each come from one record, keep their base rows too, replace the changed records'
-    rows and regroup the periods whose rows changed from the stored rows; the staff-group gap, whose rows
-    summarise a period, regroups the touched periods from its base SQL (below).
+    cells, so its work follows the new events rather than the weeks they fall in. The others are regrouped
+    with their own aggregates, which do not add up: medians, whose rows each come from one record, keep
+    their base rows too, replace the changed records' rows and regroup the periods whose rows changed from
+    the stored rows; the staff-group gap, whose rows summarise a period, regroups the touched periods from
+    its base SQL (below).
 
 Periods touched (base SQL regrouped; for decomposable metrics, the first of them bounds the rows replaced)
     The weeks of the new events, the weeks of every version of the records they are new versions of (a
@@ -46,6 +49,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -60,18 +64,17 @@ from sqlalchemy.engine import Connection, Engine
 from foundation import progress
 from foundation.config import Settings
 from warehouse.metrics import delta, published
-from warehouse.metrics.cells import CELL_COLUMNS, FINGERPRINT_SQL, Levels, cell, drop_lone_residuals, period_text
+from warehouse.metrics.cells import CELL_COLUMNS, FINGERPRINT_SQL, Levels, cells_of, drop_lone_residuals, period_text
 from warehouse.metrics.components import Decomposed, decompose
 from warehouse.metrics.definitions.common import STAFF_IN_SCOPE, changed_records
 from warehouse.metrics.delta import UNRESTRICTED
+from warehouse.metrics.grouping import base_rows_sql, grouping_sets_sql
 from warehouse.metrics.intervals import INTERVAL_COLUMNS, interval_sql
 from warehouse.metrics.params import metric_params
-from warehouse.metrics.registry import GRAINS, RESIDUAL, RESIDUAL_SEGMENTS, SEGMENTS, TRUST, Metric, all_metrics
+from warehouse.metrics.registry import GRAINS, Metric, all_metrics
 from warehouse.metrics.suppression import RULES, suppress
 
 log = logging.getLogger(__name__)
-_SEGMENT_ORDER = list(SEGMENTS)
-_GROUP_COLUMNS = [c for c in SEGMENTS.values() if c is not None]
 
 @dataclass(frozen=True)
 class SuppressionPolicy:
@@ -96,76 +99,37 @@ class RefreshResult:
     loop: dict[str, Any] = field(default_factory=dict)  # benefits and alerts evaluated after the refresh
 
 
-def _grouping_sql(metric: Metric, grain_column: str, period_filter: str,
-                  stored: str | None = None) -> tuple[str, list[str]]:
-    """One query per grain: GROUPING SETS over the metric's segments, from the base SQL or the metric's
-    `stored` base rows (delta.py). Returns the SQL and the segment columns it groups by (in the order of the
-    grouping bits)."""
-    used = [SEGMENTS[s] for s in metric.segments if SEGMENTS[s]]
-    sets = [f"({grain_column}{', ' + SEGMENTS[s] if SEGMENTS[s] else ''})" for s in metric.segments]
-    columns = ", ".join(used + [f"null::text as {c}" for c in _GROUP_COLUMNS if c not in used])
-    bits = f"grouping({', '.join(used)})" if used else "0"
-    interval = ", ".join(f"{sql} as {c}" for sql, c in zip(interval_sql(metric), INTERVAL_COLUMNS, strict=True))
-    enriched = (f"select b.* from {stored} b where b.{grain_column} is not null {period_filter}" if stored else
-                f"""select b.*, l.org_l1, l.org_l2,
-                           coalesce(b.week_start, dw.go_live_date + 7 * b.weeks_since_go_live + 6) as _day
-                    from ({metric.base_sql}) b left join core.v_org_levels l using (org_unit)
-                    left join core.dim_wave dw on dw.go_live_wave = b.go_live_wave
-                    where b.{grain_column} is not null {period_filter}""")
-    sql = f"""
-        with enriched as ({enriched})
-        select {grain_column} as period_key, {bits} as grouping_bits, {columns},
-               {metric.value_sql} as value,
-               {metric.numerator_sql or 'null'} as numerator,
-               {metric.denominator_sql or 'null'} as denominator,
-               {metric.n_sql} as n, {FINGERPRINT_SQL} as fingerprint, {interval}
-        from enriched
-        group by grouping sets ({', '.join(sets)})
-    """
-    return sql, used
-
-
-def _segment_of(bits: int, row: dict[str, Any], used: list[str]) -> tuple[str, str | None]:
-    """Which segment a grouping-sets row is: the one segment column left ungrouped (its bit is 0)."""
-    ungrouped = [c for i, c in enumerate(used) if not bits & (1 << (len(used) - 1 - i))]
-    if not ungrouped:
-        return "trust", TRUST
-    column = ungrouped[0]
-    segment = next(s for s, c in SEGMENTS.items() if c == column)
-    return segment, row[column]
-
-
 def compute_cells(conn: Connection, metric: Metric, params: dict[str, Any],
                   periods: dict[str, list[Any]] | None = None,
                   levels: Levels | None = None,
                   stored: str | None = None) -> pd.DataFrame:
-    """Cells of one metric (unsuppressed), for all periods or only `periods[grain]`, grouped from the base
-    SQL or from the `stored` base rows."""
+    """Cells of one metric (unsuppressed) regrouped with its own aggregates, for all periods or only
+    `periods[grain]`, from its base SQL or from the `stored` base rows (delta.py): one GROUPING SETS query
+    per grain (grouping.py)."""
     frames = []
     if levels is None:
         levels = org_levels(conn)
+    interval = [f"{sql} as {c}" for sql, c in zip(interval_sql(metric), INTERVAL_COLUMNS, strict=True)]
+    aggregates = [f"{metric.value_sql} as value", f"{metric.numerator_sql or 'null'} as numerator",
+                  f"{metric.denominator_sql or 'null'} as denominator", f"{metric.n_sql} as n",
+                  f"{FINGERPRINT_SQL} as fingerprint", *interval]
     for grain in metric.grains:
         column = GRAINS[grain]
         bind = {**params, **UNRESTRICTED}
-        period_filter = ""
+        period = ""
         if periods is not None:
             wanted = periods.get(grain) or []
             if not wanted:
                 continue
-            period_filter = f"and b.{column} = any(:_periods)"
+            period = f"b.{column} = any(:_periods)"
             bind["_periods"] = wanted
             bind["_since"] = _earliest_week(conn, grain, wanted)
-        sql, used = _grouping_sql(metric, column, period_filter, stored)
-        rows = conn.execute(sa.text(sql), bind).mappings().all()
-        cells = []
-        for row in rows:
-            segment, value = _segment_of(row["grouping_bits"], row, used)
-            if value is None:
-                if segment not in RESIDUAL_SEGMENTS:
-                    continue  # a unit with no level-1 or level-2 node above it: its own unit cell holds it
-                value = RESIDUAL
-            cells.append(cell(metric, grain, row["period_key"], segment, str(value), row, levels))
-        frames.append(pd.DataFrame(cells, columns=CELL_COLUMNS))
+        if stored:
+            sql = grouping_sets_sql(metric, grain, stored, aggregates, where=period)
+        else:  # the grain's rows chosen inside the base rows' query, where the planner takes them from the base SQL
+            rows = f"b.{column} is not null" + (f" and {period}" if period else "")
+            sql = grouping_sets_sql(metric, grain, f"({base_rows_sql(metric, rows)})", aggregates)
+        frames.append(cells_of(metric, conn.execute(sa.text(sql), bind).mappings().all(), levels))
     if not frames:
         return pd.DataFrame(columns=CELL_COLUMNS)
     return pd.concat(frames, ignore_index=True)
@@ -319,13 +283,7 @@ def refresh(engine: Engine, *, full: bool = True, policy: SuppressionPolicy | No
         bar = progress.current()
         for done, metric in enumerate(metrics.values()):
             bar.update("metrics", done, len(metrics), "metrics refreshed")
-            parts = decomposed(metric)
-            if parts is not None:
-                cells, scope = _refresh_decomposed(conn, metric, parts, since.get(metric.id), params, levels,
-                                                   touched, result)
-            else:
-                cells, scope = _refresh_regrouped(conn, metric, since.get(metric.id), mode, params, levels,
-                                                  touched, result)
+            cells, scope = _refresh_metric(conn, metric, since.get(metric.id), params, levels, touched, result)
             previous = published.previous_state(conn, metric.id)
             gone = published.closing(previous, cells, scope, metric.id)
             if cells.empty and gone.empty:
@@ -357,65 +315,67 @@ def refresh(engine: Engine, *, full: bool = True, policy: SuppressionPolicy | No
 def decomposed(metric: Metric) -> Decomposed | None:
     """The metric's additive components, or None when its cells must be regrouped (components.py; rows
     that summarise a whole period are regrouped whatever their value)."""
-    if metric.rows_per == "period":
-        return None
-    return decompose(metric.value_sql, metric.numerator_sql, metric.denominator_sql, metric.n_sql,
-                     FINGERPRINT_SQL, interval_sql(metric))
+    return decompose(metric) if metric.decomposes else None
 
 
-def _refresh_decomposed(conn: Connection, metric: Metric, parts: Decomposed, since: datetime | None,
-                        params: dict[str, Any], levels: Levels,
-                        cache: dict[Any, Any], result: RefreshResult) -> tuple[pd.DataFrame, set[str] | None]:
-    """Cells of the periods that changed, from stored base rows and components (delta.py); every cell when
-    the metric is recomputed (`since` None: full refresh, new metric, new minimum or reference data). With
-    the periods recomputed (`grain|period`; None: all of them)."""
-    if since is None or not delta.has_state(conn, metric):
-        cells = delta.rebuild(conn, metric, parts, params, levels)
+def keeps_rows(metric: Metric) -> bool:
+    """Whether the metric's base rows are stored (delta.py): always for a decomposable metric; for a
+    regrouped one, when each row comes from one record and its periods change only with it."""
+    return decomposed(metric) is not None or (
+        metric.rows_per == "record" and not metric.cumulative and not metric.touched_sql)
+
+
+def _refresh_metric(conn: Connection, metric: Metric, since: datetime | None, params: dict[str, Any],
+                    levels: Levels, cache: dict[Any, Any],
+                    result: RefreshResult) -> tuple[pd.DataFrame, set[str] | None]:
+    """Cells of the periods that changed (every cell when the metric is recomputed: `since` None, for a full
+    refresh, a new metric, a new minimum or new reference data), with those periods (`grain|period`; None:
+    all of them).
+
+    One pipeline for every metric, in two steps. Rows: a metric that keeps its base rows stores them all
+    when recomputed, else replaces the changed records' or people's rows and learns which periods' rows
+    changed (delta.py); one that keeps none (its rows summarise a period) takes the periods new data can
+    touch. Cells: a decomposable metric adds what the replaced rows change to its cells' stored components
+    and reads the touched cells from them; the others regroup the touched periods with their own
+    aggregates (medians, spreads: they do not add up) from the stored rows or the base SQL.
+    """
+    parts = decomposed(metric)
+    stored = delta.base_table(metric) if keeps_rows(metric) else None
+    if since is not None and stored and not delta.has_state(conn, metric):
+        since = None
+    periods: dict[str, list[Any]] | None = None
+    if since is None:
+        if stored:
+            delta.store(conn, metric, params, regrouped=parts is None)
+        if parts is not None:
+            delta.rebuild(conn, metric, parts)
+    elif stored:
+        def first_week() -> date | None:
+            weeks = touched_weeks(conn, metric, since, params, cache)
+            return min(weeks) if weeks else None
+
+        periods = delta.replace(conn, metric, since, params, first_week, cache)
+        if periods is not None:
+            if parts is not None:
+                delta.apply(conn, metric, parts, periods)
+            delta.finish(conn, metric)
+        periods = periods or {}
+    else:
+        periods = touched_periods(conn, metric, since, params, cache)
+
+    if periods is None:
+        cells = (delta.evaluate(conn, metric, parts, params, levels) if parts is not None
+                 else compute_cells(conn, metric, params, None, levels, stored))
         if result.mode == "incremental":
             result.periods[metric.id] = len(cells[["grain", "period"]].drop_duplicates())
         return cells, None
-
-    def first_week() -> date | None:
-        weeks = touched_weeks(conn, metric, since, params, cache)
-        return min(weeks) if weeks else None
-
-    cells, periods = delta.update(conn, metric, parts, since, params, levels, first_week, cache)
-    result.periods[metric.id] = len(periods)
-    return cells, set(periods)
-
-
-def _refresh_regrouped(conn: Connection, metric: Metric, since: datetime | None, mode: str,
-                       params: dict[str, Any], levels: Levels,
-                       cache: dict[Any, Any], result: RefreshResult) -> tuple[pd.DataFrame, set[str] | None]:
-    """Cells of the touched periods (every period in a full refresh), regrouped, with those periods
-    (`grain|period`; None: all of them).
-
-    A metric whose rows each come from one record and whose periods change only with them keeps its base
-    rows (delta.py): the changed records' rows are replaced and the periods whose rows changed regrouped from
-    the stored rows. Others regroup the periods new data can touch from the base SQL."""
-    stored = None
-    if metric.rows_per == "record" and not metric.cumulative and not metric.touched_sql:
-        stored = delta.base_table(metric)
-        if since is None or not delta.has_state(conn, metric):
-            delta.store(conn, metric, params, regrouped=True)
-            since = None
-    periods = None
-    if mode == "incremental" and since is not None:
-        if stored:
-            periods = delta.replace(conn, metric, since, params, lambda: None, cache)
-            if periods is not None:
-                delta.finish(conn, metric)
-            periods = periods or {}
-        else:
-            periods = touched_periods(conn, metric, since, params, cache)
-        result.periods[metric.id] = sum(len(v) for v in periods.values())
-        if not periods:
-            return pd.DataFrame(columns=CELL_COLUMNS), set()
-    cells = compute_cells(conn, metric, params, periods, levels, stored)
-    if mode == "incremental" and periods is None:  # new metric, new minimum or new reference data
-        result.periods[metric.id] = len(cells[["grain", "period"]].drop_duplicates())
-    scope = None if periods is None else {f"{g}|{period_text(p)}" for g, ps in periods.items() for p in ps}
-    return cells, scope
+    touched = [f"{g}|{period_text(p)}" for g in metric.grains for p in periods.get(g, [])]
+    result.periods[metric.id] = len(touched)
+    if not touched:
+        return pd.DataFrame(columns=CELL_COLUMNS), set()
+    cells = (delta.evaluate(conn, metric, parts, params, levels, touched) if parts is not None
+             else compute_cells(conn, metric, params, periods, levels, stored))
+    return cells, set(touched)
 
 
 def _metric_watermarks(conn: Connection, metrics: Iterable[Metric], policy: SuppressionPolicy,
@@ -456,8 +416,10 @@ def _reference_hashes(conn: Connection, metrics: Iterable[Metric]) -> dict[str, 
     spans: dict[str, str] = {}
     out = {}
     for m in metrics:
+        # The components (their order too: the stored cell states are indexed by it) as well as the SQL.
+        components = decomposed(m)
         parts = [waves, m.base_sql, m.value_sql, m.numerator_sql or "", m.denominator_sql or "", m.n_sql,
-                 m.interval, *interval_sql(m)]
+                 m.interval, *interval_sql(m), *(c.sql for c in (components.components if components else ()))]
         if m.reads_staff:
             if staff is None:
                 staff = conn.execute(sa.text(_STAFF_SQL)).scalar_one()
@@ -472,17 +434,25 @@ def _reference_hashes(conn: Connection, metrics: Iterable[Metric]) -> dict[str, 
 
 def _write_definitions(conn: Connection, metrics: Iterable[Metric], policy: SuppressionPolicy,
                        watermark: datetime, references: dict[str, str]) -> None:
-    """Definitions as registered; updated_at is this refresh's watermark and reference_hash the hash of its
-    reference data (see _metric_watermarks)."""
+    """Definitions as registered, with their declared structure; updated_at is this refresh's watermark and
+    reference_hash the hash of its reference data (see _metric_watermarks)."""
     for m in metrics:
+        structure = m.structure()
         conn.execute(sa.text(
             "insert into core.metric_definitions (metric_id, title, description, unit, numerator, denominator, "
-            "better, min_group_size, updated_at, reference_hash) values (:id, :t, :d, :u, :num, :den, :b, :min, "
-            ":at, :ref) on conflict (metric_id) do update set title = excluded.title, "
+            "better, min_group_size, updated_at, reference_hash, metric_type, measures, expression, "
+            "numerator_measure, denominator_measure, decomposes, base_sql_template) values (:id, :t, :d, :u, "
+            ":num, :den, :b, :min, :at, :ref, :type, cast(:measures as jsonb), :expr, :num_m, :den_m, :dec, "
+            ":tpl) on conflict (metric_id) do update set title = excluded.title, "
             "description = excluded.description, unit = excluded.unit, numerator = excluded.numerator, "
             "denominator = excluded.denominator, better = excluded.better, "
             "min_group_size = excluded.min_group_size, updated_at = excluded.updated_at, "
-            "reference_hash = excluded.reference_hash"),
+            "reference_hash = excluded.reference_hash, metric_type = excluded.metric_type, "
+            "measures = excluded.measures, expression = excluded.expression, "
+            "numerator_measure = excluded.numerator_measure, denominator_measure = excluded.denominator_measure, "
+            "decomposes = excluded.decomposes, base_sql_template = excluded.base_sql_template"),
             {"id": m.id, "t": m.title, "d": m.description, "u": m.unit, "num": m.numerator,
              "den": m.denominator, "b": m.better, "min": policy.minimum(m), "at": watermark,
-             "ref": references[m.id]})
+             "ref": references[m.id], "type": m.type, "measures": json.dumps(structure["measures"]),
+             "expr": structure["value"], "num_m": m.numerator_measure, "den_m": m.denominator_measure,
+             "dec": decomposed(m) is not None, "tpl": m.base.describe()})

@@ -102,11 +102,7 @@ def poisson(count: float, exposure: float) -> Bounds | None:
 def interval_sql(metric: Metric) -> tuple[str, ...]:
     """The aggregates a cell's interval reads beyond its numerator and denominator, as INTERVAL_COLUMNS
     ('null' where the metric has none): sums, so they decompose like the value's (components.py)."""
-    if metric.interval == "none":
-        return ("null",) * len(INTERVAL_COLUMNS)
-    xw, w2 = metric.row_weights_sql or ("null", "null")
-    scale = metric.interval_scale_sql or ("1" if metric.interval == "mean" else "100")
-    return metric.second_moment_sql or "null", xw, w2, scale
+    return tuple(metric.render(e) for e in metric.interval_expressions)
 
 
 def _num(value: Any) -> float | None:

@@ -1,4 +1,5 @@
-"""SQL pieces shared by metric definitions, and the survey metrics.
+"""SQL pieces shared by metric definitions and their base query templates (warehouse/metrics/sql/, which call
+them by name: `template_globals` below), and the net experience score.
 
 Early filter
     The engine binds `:_since` to the Monday of the earliest week a row it recomputes can be dated in (null
@@ -17,7 +18,8 @@ Latest versions
 
 from __future__ import annotations
 
-from warehouse.metrics.metric import Metric, register
+from warehouse.metrics.metric import Measure, Metric, register, template
+from warehouse.metrics.templates import template_globals
 
 # The earliest day and instant (UTC) an early filter keeps.
 SINCE_DAY = "coalesce(cast(:_since as date), '-infinity'::date)"
@@ -163,29 +165,20 @@ STAFF_IN_SCOPE = """
 """
 
 
-def staff_weeks(first_week_sql: str, last_week_sql: str, columns: str, *, ctes: str = "", joins: str = "",
-                where: str = "") -> str:
-    """Base SQL with one row per person in scope (alias `s`) and week (alias `k`) from the first week to the
-    last, early-filtered. A row's week since go-live is that of the week's last day (Sunday)."""
-    return f"""
-        with staff as (select * from ({STAFF_IN_SCOPE}) p where {SUBJECT_FILTER.format(column='p.pseudonym')}),
-        weeks as (
-            select generate_series(greatest(b.first_week, cast(:_since as date)), b.last_week,
-                                   interval '7 days')::date as week_start
-            from (select {first_week_sql} as first_week, {last_week_sql} as last_week) b
-            where b.first_week is not null
-        ){',' if ctes else ''}
-        {ctes}
-        select k.week_start, {weeks_since_go_live("(k.week_start + 6)")} as weeks_since_go_live,
-               s.org_unit, s.staff_group, s.system, s.go_live_wave, s.pseudonym as subject,
-               {columns}
-        from staff s
-        cross join weeks k
-        left join core.dim_wave w on w.go_live_wave = s.go_live_wave
-        {joins}
-        {where}
-    """
+def subject_filter(column: str) -> str:
+    """`SUBJECT_FILTER` on `column`."""
+    return SUBJECT_FILTER.format(column=column)
 
+
+# What base query templates (warehouse/metrics/sql/) call: `{{ latest_form_responses() }}`, ...
+template_globals(
+    weeks_since_go_live=weeks_since_go_live, subject_filter=subject_filter,
+    latest_form_responses=latest_form_responses, latest_helpdesk_tickets=latest_helpdesk_tickets,
+    latest_skills_assessments=latest_skills_assessments, STAFF_IN_SCOPE=STAFF_IN_SCOPE,
+    FIRST_RESPONSE_WEEK=FIRST_RESPONSE_WEEK, LAST_RESPONSE_WEEK=LAST_RESPONSE_WEEK,
+    FIRST_TICKET_DAY=FIRST_TICKET_DAY, LAST_TICKET_DAY=LAST_TICKET_DAY,
+    FIRST_TRAINING_WEEK=FIRST_TRAINING_WEEK, LAST_DATA_WEEK=LAST_DATA_WEEK,
+)
 
 NET_EXPERIENCE_SCORE = register(Metric(
     id="net_experience_score",
@@ -201,26 +194,20 @@ NET_EXPERIENCE_SCORE = register(Metric(
     kinds=("form_response",),
     # One row per response (its answers summed) rather than per answer: the same sums from a seventh of
     # the rows to group.
-    base_sql=f"""
-        select r.week_start, {weeks_since_go_live("r.date")} as weeks_since_go_live,
-               r.org_unit, r.staff_group, r.system, r.go_live_wave, r.staff_pseudonym as subject,
-               r.source as _src, r.response_id as _rid, a.direction, a.counted
-        from ({latest_form_responses()}) r
-        left join core.dim_wave w using (go_live_wave)
-        cross join lateral (
-            select sum(case when (i.value)::int >= 4 then 1 when (i.value)::int <= 2 then -1 else 0 end)
-                       as direction,
-                   sum(((i.value)::int <> 3)::int) as counted
-            from jsonb_each(r.likert) i
-        ) a
-        where a.counted is not null  -- a response without agree/disagree answers has no row
-    """,
-    value_sql="100.0 * sum(direction) / nullif(sum(counted), 0)",
-    numerator_sql="sum(direction)",
-    denominator_sql="sum(counted)",
+    base=template("net_experience_responses.sql"),
+    type="ratio",
+    measures=(
+        Measure("net_answers", "sum", "direction", description="answers 4-5 minus answers 1-2"),
+        Measure("answers", "sum", "counted", description="answers 1, 2, 4 or 5"),
+        Measure("net_answers_squared", "sum", "direction * direction"),
+        Measure("net_answers_by_answers", "sum", "direction * counted"),
+        Measure("answers_squared", "sum", "counted * counted"),
+    ),
+    numerator_measure="net_answers",
+    denominator_measure="answers",
     # A row is a response: x its net answers, w its answers counted. Its items are answered by one person at
     # once, so the responses, not the answers, are the units sampled.
     interval="net",
-    second_moment_sql="sum(direction * direction)",
-    row_weights_sql=("sum(direction * counted)", "sum(counted * counted)"),
+    second_moment="net_answers_squared",
+    row_weights=("net_answers_by_answers", "answers_squared"),
 ))

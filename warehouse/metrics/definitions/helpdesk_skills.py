@@ -54,15 +54,9 @@ per domain of the six-domain national digital capability framework, `SkillsDomai
 
 from __future__ import annotations
 
-from warehouse.metrics.definitions.common import (
-    FIRST_TICKET_DAY,
-    LAST_TICKET_DAY,
-    STAFF_IN_SCOPE,
-    latest_helpdesk_tickets,
-    latest_skills_assessments,
-    weeks_since_go_live,
-)
-from warehouse.metrics.metric import Metric, register
+from warehouse.metrics.definitions.common import FIRST_TICKET_DAY, LAST_TICKET_DAY
+from warehouse.metrics.metric import Measure, Metric, register, template
+from warehouse.metrics.templates import template_globals
 
 # ------------------------------------------------------------------------------------------ classification
 
@@ -97,65 +91,9 @@ def request_type_sql(category: str = "t.category", summary: str = "t.summary") -
     return "case " + " ".join(whens) + " else 'other' end"
 
 
-# ------------------------------------------------------------------------------------------ SQL pieces
-
-_DIMS = "t.org_unit, t.staff_group, t.system, t.go_live_wave"
-_RESOLVED = "t.resolved_at is not null and t.status in ('resolved', 'closed')"
-_RESOLVED_DAY = "(t.resolved_at at time zone 'UTC')::date"
-_CLOSED_DAY = "(coalesce(t.resolved_at, t.updated_at) at time zone 'UTC')::date"
-_TICKETS = latest_helpdesk_tickets()
-
-# Ticket rows in the week opened.
-_OPENED_BASE = f"""
-    select t.opened_week_start as week_start, {weeks_since_go_live("t.opened_date")} as weeks_since_go_live,
-           {_DIMS}, t.requester_pseudonym as subject, t.source as _src, t.ticket_id as _rid,
-           {request_type_sql()} as request_type
-    from ({_TICKETS}) t
-    left join core.dim_wave w using (go_live_wave)
-"""
-
-# Resolved tickets in the week resolved.
-_RESOLVED_BASE = f"""
-    select date_trunc('week', {_RESOLVED_DAY})::date as week_start,
-           {weeks_since_go_live(_RESOLVED_DAY)} as weeks_since_go_live,
-           {_DIMS}, t.requester_pseudonym as subject, t.source as _src, t.ticket_id as _rid,
-           t.hours_to_resolve, (t.reopen_count > 0)::int as reopened, t.satisfaction
-    from ({_TICKETS}) t
-    left join core.dim_wave w using (go_live_wave)
-    where {_RESOLVED}
-"""
+template_globals(request_type=request_type_sql)  # {{ request_type() }} in tickets_opened.sql
 
 _TICKET_SPAN = f"select {FIRST_TICKET_DAY} as first_day, {LAST_TICKET_DAY} as last_day"
-_TICKETS_AND_STAFF_BASE = f"""
-    with staff as ({STAFF_IN_SCOPE}),
-    span as (
-        select first_day, last_day, date_trunc('week', first_day)::date as first_week,
-               date_trunc('week', last_day)::date as last_week
-        from ({_TICKET_SPAN}) d
-    )
-    -- one row per ticket, in the week opened
-    select t.opened_week_start as week_start, {weeks_since_go_live("t.opened_date")} as weeks_since_go_live,
-           {_DIMS}, t.requester_pseudonym as subject, 1 as tickets, 0 as staff,
-           t.source as _src, t.ticket_id as _rid
-    from ({_TICKETS}) t
-    left join core.dim_wave w using (go_live_wave)
-    union all
-    -- grain week: each person in scope once per calendar week the ticket data spans
-    select wk::date, null::int, s.org_unit, s.staff_group, s.system, s.go_live_wave, s.pseudonym, 0, 1,
-           null::text, null::text
-    from staff s cross join span
-    cross join generate_series(greatest(span.first_week, cast(:_since as date))::timestamp,
-                               span.last_week::timestamp, interval '7 days') wk
-    union all
-    -- grain week_since_go_live: each person in scope once per week since their wave's go-live it spans
-    select null::date, k, s.org_unit, s.staff_group, s.system, s.go_live_wave, s.pseudonym, 0, 1,
-           null::text, null::text
-    from staff s join core.dim_wave w using (go_live_wave) cross join span
-    cross join generate_series(greatest({weeks_since_go_live("span.first_day")},
-                                        {weeks_since_go_live("cast(:_since as date)")}),
-                               {weeks_since_go_live("span.last_day")}) k
-    where w.go_live_date is not null
-"""
 
 # ------------------------------------------------------------------------------------------ help desk
 
@@ -175,13 +113,18 @@ TICKETS_PER_100_STAFF = register(Metric(
     better="lower",
     kinds=("helpdesk_ticket",),
     span_sql=_TICKET_SPAN,
-    base_sql=_TICKETS_AND_STAFF_BASE,
-    value_sql="100.0 * sum(tickets) / nullif(sum(staff), 0)",
-    numerator_sql="sum(tickets)",
-    denominator_sql="sum(staff)",
+    base=template("tickets_and_staff_weeks.sql"),
+    type="ratio",
+    measures=(
+        Measure("tickets", "sum", "tickets", description="tickets opened"),
+        Measure("staff_weeks", "sum", "staff", description="staff in scope, once per week"),
+        # The group the rate is about is the staff in scope, not the requesters or the tickets.
+        Measure("staff_in_scope", "count_distinct", "subject", filter="staff = 1"),
+    ),
+    numerator_measure="tickets",
+    denominator_measure="staff_weeks",
+    n="staff_in_scope",
     interval="poisson",  # tickets over staff-weeks
-    # The group the rate is about is the staff in scope, not the requesters or the tickets.
-    n_sql="count(distinct subject) filter (where staff = 1)",
 ))
 
 _SHARE_TITLES = {"access": "access (login, password, smartcard, account, permission)",
@@ -206,10 +149,12 @@ def _share(kind: str) -> Metric:
         denominator="tickets opened in the week",
         better="lower",
         kinds=("helpdesk_ticket",),
-        base_sql=_OPENED_BASE,
-        value_sql=f"100.0 * count(*) filter (where request_type = '{kind}') / nullif(count(*), 0)",
-        numerator_sql=f"count(*) filter (where request_type = '{kind}')",
-        denominator_sql="count(*)",
+        base=template("tickets_opened.sql"),
+        type="ratio",
+        measures=(Measure(f"tickets_{kind}", "count", filter=f"request_type = '{kind}'"),
+                  Measure("tickets", "count")),
+        numerator_measure=f"tickets_{kind}",
+        denominator_measure="tickets",
         interval="wilson",
     ))
 
@@ -228,8 +173,10 @@ MEDIAN_HOURS_TO_RESOLVE = register(Metric(
     denominator="",
     better="lower",
     kinds=("helpdesk_ticket",),
-    base_sql=_RESOLVED_BASE,
-    value_sql="percentile_cont(0.5) within group (order by hours_to_resolve)",
+    base=template("tickets_resolved.sql"),
+    type="simple",
+    measures=(Measure("median_hours", "median", "hours_to_resolve"),),
+    expr="median_hours",
 ))
 
 REOPEN_RATE = register(Metric(
@@ -244,10 +191,11 @@ REOPEN_RATE = register(Metric(
     denominator="tickets resolved in the week",
     better="lower",
     kinds=("helpdesk_ticket",),
-    base_sql=_RESOLVED_BASE,
-    value_sql="100.0 * sum(reopened) / nullif(count(*), 0)",
-    numerator_sql="sum(reopened)",
-    denominator_sql="count(*)",
+    base=template("tickets_resolved.sql"),
+    type="ratio",
+    measures=(Measure("reopened", "sum", "reopened"), Measure("resolved", "count")),
+    numerator_measure="reopened",
+    denominator_measure="resolved",
     interval="wilson",
 ))
 
@@ -264,20 +212,10 @@ BACKLOG_GROWTH = register(Metric(
     denominator="",
     better="lower",
     kinds=("helpdesk_ticket",),
-    base_sql=f"""
-        select t.opened_week_start as week_start, {weeks_since_go_live("t.opened_date")} as weeks_since_go_live,
-               {_DIMS}, t.requester_pseudonym as subject, t.source as _src, t.ticket_id as _rid,
-               1 as opened, 0 as closed
-        from ({_TICKETS}) t
-        left join core.dim_wave w using (go_live_wave)
-        union all
-        select date_trunc('week', {_CLOSED_DAY})::date, {weeks_since_go_live(_CLOSED_DAY)},
-               {_DIMS}, t.requester_pseudonym, t.source, t.ticket_id, 0, 1
-        from ({_TICKETS}) t
-        left join core.dim_wave w using (go_live_wave)
-        where t.status in ('resolved', 'closed', 'cancelled')
-    """,
-    value_sql="sum(opened) - sum(closed)",
+    base=template("tickets_opened_and_closed.sql"),
+    type="derived",
+    measures=(Measure("opened", "sum", "opened"), Measure("closed", "sum", "closed")),
+    expr="opened - closed",
 ))
 
 HELPDESK_SATISFACTION = register(Metric(
@@ -292,12 +230,19 @@ HELPDESK_SATISFACTION = register(Metric(
     denominator="rated tickets resolved in the week",
     better="higher",
     kinds=("helpdesk_ticket",),
-    base_sql=_RESOLVED_BASE + "      and t.satisfaction is not null\n",
-    value_sql="avg(satisfaction)",
-    numerator_sql="sum(satisfaction)",
-    denominator_sql="count(*)",
+    base=template("tickets_resolved.sql", rated=True),
+    type="simple",
+    measures=(
+        Measure("mean_satisfaction", "average", "satisfaction"),
+        Measure("satisfaction", "sum", "satisfaction"),
+        Measure("rated", "count"),
+        Measure("satisfaction_squared", "sum", "satisfaction * satisfaction"),
+    ),
+    expr="mean_satisfaction",
+    numerator_measure="satisfaction",
+    denominator_measure="rated",
     interval="mean",
-    second_moment_sql="sum(satisfaction * satisfaction)",
+    second_moment="satisfaction_squared",
 ))
 
 # ------------------------------------------------------------------------------------------ skills
@@ -306,18 +251,6 @@ SKILLS_DOMAINS = ("identity_wellbeing_safety", "communication_collaboration", "i
                   "teaching_learning", "technical_proficiency", "creation_innovation_research")
 GAP_MIN_GROUP = 5  # people assessed in a staff group in the period for it to count in the gap
 
-# Each follow-up (early-filtered) with the same person's latest baseline submitted before it, from any week.
-# One join on the person (indexed) and DISTINCT ON per follow-up: each follow-up meets only its own person's
-# baselines, rather than a lookup per follow-up through every response. Ties on the baseline's time are
-# broken by its version and id, so every refresh pairs alike.
-_PAIRS = f"""
-    select distinct on (fu.source, fu.source_record_id) fu.*, bl.scores as baseline_scores
-    from ({latest_skills_assessments("follow_up")}) fu
-    join ({latest_skills_assessments("baseline", early=False)}) bl
-      on bl.pseudonym = fu.pseudonym and bl.occurred_at < fu.occurred_at
-    order by fu.source, fu.source_record_id, bl.occurred_at desc, bl.record_version desc, bl.source desc,
-             bl.source_record_id desc
-"""
 # A follow-up pairs with an earlier baseline: events that change a person's assessment responses (any of
 # their versions) can change the pairing of that person's follow-ups dated after them, in any later week.
 _REPAIRED_FOLLOW_UPS = """
@@ -334,31 +267,6 @@ _REPAIRED_FOLLOW_UPS = """
     from core.fact_skills_assessment f join changed c using (pseudonym)
     where f.phase = 'follow_up' and f.occurred_at > c.since
 """
-
-
-def _scores_base(phase: str) -> str:
-    return f"""
-        select r.week_start, {weeks_since_go_live("r.date")} as weeks_since_go_live,
-               r.org_unit, r.staff_group, r.system, r.go_live_wave, r.pseudonym as subject,
-               r.source as _src, r.source_record_id as _rid, s.key as domain, (s.value)::int as score
-        from ({latest_skills_assessments(phase)}) r
-        left join core.dim_wave w using (go_live_wave)
-        cross join lateral jsonb_each(r.scores) s
-    """
-
-
-def _change_base(domain: str | None) -> str:
-    only = f"and f.key = '{domain}'" if domain else ""
-    return f"""
-        select p.week_start, {weeks_since_go_live("p.date")} as weeks_since_go_live,
-               p.org_unit, p.staff_group, p.system, p.go_live_wave, p.pseudonym as subject,
-               f.key as domain, (f.value)::int as follow_up_score,
-               (p.baseline_scores ->> f.key)::int as baseline_score
-        from ({_PAIRS}) p
-        left join core.dim_wave w using (go_live_wave)
-        cross join lateral jsonb_each(p.scores) f
-        where jsonb_typeof(p.baseline_scores -> f.key) = 'number' {only}
-    """
 
 
 _PHASES = {"baseline": ("baseline", "before go-live"), "follow_up": ("follow-up", "after go-live")}
@@ -379,10 +287,13 @@ def _mean(phase: str) -> Metric:
         denominator=f"domain scores of {name} assessments submitted in the week",
         better="higher",
         kinds=("skills_assessment",),
-        base_sql=_scores_base(phase),
-        value_sql="avg(score)",
-        numerator_sql="sum(score)",
-        denominator_sql="count(*)",
+        base=template("skills_scores.sql", phase=phase),
+        type="simple",
+        measures=(Measure("mean_score", "average", "score"), Measure("score", "sum", "score"),
+                  Measure("scores", "count")),
+        expr="mean_score",
+        numerator_measure="score",
+        denominator_measure="scores",
         # No interval: an assessment gives a score per domain, correlated, and the rows are the scores.
     ))
 
@@ -409,50 +320,29 @@ def _change(domain: str | None) -> Metric:
         kinds=("skills_assessment",),
         touched_sql=_REPAIRED_FOLLOW_UPS,
         rows_per="subject",
-        base_sql=_change_base(domain),
-        value_sql="avg(follow_up_score) - avg(baseline_score)",
-        numerator_sql="sum(follow_up_score - baseline_score)",
-        denominator_sql="count(*)",
+        base=template("skills_changes.sql", domain=domain),
+        type="derived",
+        measures=(
+            Measure("mean_follow_up", "average", "follow_up_score"),
+            Measure("mean_baseline", "average", "baseline_score"),
+            Measure("change", "sum", "follow_up_score - baseline_score"),
+            Measure("pairs", "count", description="paired domain scores"),
+            *((Measure("change_squared", "sum",
+                       "(follow_up_score - baseline_score) * (follow_up_score - baseline_score)"),)
+              if domain else ()),
+        ),
+        expr="mean_follow_up - mean_baseline",
+        numerator_measure="change",
+        denominator_measure="pairs",
         # One domain: a mean of paired differences, one per follow-up. Pooled, a follow-up gives one difference
         # per domain, correlated, which an interval treating them as independent would understate: none.
         interval="mean" if domain else "none",
-        second_moment_sql=("sum((follow_up_score - baseline_score) * (follow_up_score - baseline_score))"
-                           if domain else None),
+        second_moment="change_squared" if domain else None,
     ))
 
 
 SKILLS_CHANGE = _change(None)
 SKILLS_CHANGE_BY_DOMAIN = {domain: _change(domain) for domain in SKILLS_DOMAINS}
-
-_GAP_BASE = f"""
-    with scores as (
-        select r.week_start, {weeks_since_go_live("r.date")} as weeks_since_go_live, r.staff_group,
-               r.pseudonym, (s.value)::int as score
-        from ({latest_skills_assessments("follow_up")}) r
-        left join core.dim_wave w using (go_live_wave)
-        cross join lateral jsonb_each(r.scores) s
-    ),
-    by_week as (
-        select week_start, staff_group, avg(score) as mean, count(distinct pseudonym) as people
-        from scores group by week_start, staff_group
-        having count(distinct pseudonym) >= {GAP_MIN_GROUP}
-    ),
-    by_since as (
-        select weeks_since_go_live, staff_group, avg(score) as mean, count(distinct pseudonym) as people
-        from scores where weeks_since_go_live is not null group by weeks_since_go_live, staff_group
-        having count(distinct pseudonym) >= {GAP_MIN_GROUP}
-    )
-    -- one row per period and grain (the other grain's column is null, so each grain reads its own rows);
-    -- no org unit, staff group, system or wave: only trust cells come out
-    select week_start, null::int as weeks_since_go_live, null::text as org_unit, null::text as staff_group,
-           null::text as system, null::text as go_live_wave, null::text as subject,
-           max(mean) - min(mean) as gap, min(people) as smallest_group
-    from by_week group by week_start having count(*) >= 2
-    union all
-    select null::date, weeks_since_go_live, null, null, null, null, null,
-           max(mean) - min(mean), min(people)
-    from by_since group by weeks_since_go_live having count(*) >= 2
-"""
 
 SKILLS_GROUP_GAP = register(Metric(
     id="skills_group_gap",
@@ -468,9 +358,13 @@ SKILLS_GROUP_GAP = register(Metric(
     denominator="",
     better="lower",
     kinds=("skills_assessment",),
-    base_sql=_GAP_BASE,
-    value_sql="max(gap)",
-    n_sql="coalesce(min(smallest_group), 0)",
+    base=template("skills_group_gap.sql", min_group=GAP_MIN_GROUP),
+    # A spread of group means is not an aggregate over rows: the base query computes it, one row per period,
+    # and the measures pick it up (max and min: not additive, so the gap is regrouped).
+    type="simple",
+    measures=(Measure("gap", "max", "gap"), Measure("smallest_group", "min", "smallest_group")),
+    expr="gap",
+    n="coalesce(smallest_group, 0)",
     segments=("trust",),  # a gap between groups exists only across the whole trust
     rows_per="period",  # one row per period, from all of its assessments
 ))

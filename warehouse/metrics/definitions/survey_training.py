@@ -51,16 +51,12 @@ from warehouse.metrics.definitions.common import (
     FIRST_TRAINING_WEEK,
     LAST_DATA_WEEK,
     LAST_RESPONSE_WEEK,
-    SUBJECT_FILTER,
-    latest_form_responses,
-    staff_weeks,
-    weeks_since_go_live,
 )
-from warehouse.metrics.metric import Metric, register
+from warehouse.metrics.metric import Measure, Metric, register, template
+from warehouse.metrics.templates import template_globals
 
 FORM = ("form_response",)
 ALL_KINDS = ("form_response", "helpdesk_ticket", "training_record", "skills_assessment")
-_RESPONSES = latest_form_responses()
 
 # --- eNPS ------------------------------------------------------------------------------------------------
 
@@ -77,44 +73,23 @@ ENPS = register(Metric(
     denominator="responses answering the 0-10 recommend item",
     better="higher",
     kinds=FORM,
-    base_sql=f"""
-        select r.week_start, {weeks_since_go_live("r.date")} as weeks_since_go_live,
-               r.org_unit, r.staff_group, r.system, r.go_live_wave, r.staff_pseudonym as subject,
-               r.source as _src, r.response_id as _rid,
-               case when r.recommend >= 9 then 1 when r.recommend <= 6 then -1 else 0 end as direction
-        from ({_RESPONSES}) r
-        left join core.dim_wave w using (go_live_wave)
-        where r.recommend is not null
-    """,
-    value_sql="100.0 * sum(direction) / nullif(count(*), 0)",
-    numerator_sql="sum(direction)",
-    denominator_sql="count(*)",
+    base=template("enps_responses.sql"),
+    type="ratio",
+    measures=(
+        Measure("net_promoters", "sum", "direction", description="promoters minus detractors"),
+        Measure("responses", "count"),
+        Measure("promoters_and_detractors", "sum", "direction * direction"),
+    ),
+    numerator_measure="net_promoters",
+    denominator_measure="responses",
     interval="net",
-    second_moment_sql="sum(direction * direction)",  # promoters + detractors
+    second_moment="promoters_and_detractors",
 ))
 
 # --- training coverage and readiness ---------------------------------------------------------------------
 
-# A person's first week with a completed or passed required course: the configured course list when it is
-# not empty, otherwise the record's own `required` flag. Read over all history, not early-filtered: a course
-# completed before the recomputed weeks still counts in them.
-_REQUIRED_DONE_CTE = f"""
-        required_done as (
-            select t.staff_pseudonym, min(t.week_start) as done_week
-            from research.training_records t
-            where t.verb in ('completed', 'passed') and {SUBJECT_FILTER.format(column='t.staff_pseudonym')}
-              and case when cardinality(cast(:required_courses as text[])) > 0
-                       then t.course_id = any(cast(:required_courses as text[]))
-                       else coalesce(t.required, false) end
-            group by t.staff_pseudonym
-        )
-"""
-_COVERAGE_BASE = staff_weeks(
-    FIRST_TRAINING_WEEK, LAST_DATA_WEEK,
-    "coalesce(c.done_week <= k.week_start, false)::int as completed",
-    ctes=_REQUIRED_DONE_CTE,
-    joins="left join required_done c on c.staff_pseudonym = s.pseudonym",
-)
+_COVERAGE_MEASURES = (Measure("completed", "sum", "completed", description="staff with a required course done"),
+                      Measure("staff", "count", description="staff in scope"))
 _COVERAGE_SPAN = f"select {FIRST_TRAINING_WEEK}, {LAST_DATA_WEEK}"
 _REQUIRED_TEXT = (
     "A required course is one listed in the setting metrics.required_courses, or, when that list is empty, "
@@ -139,10 +114,11 @@ TRAINING_COVERAGE = register(Metric(
     cumulative=True,
     span_sql=_COVERAGE_SPAN,
     rows_per="subject",
-    base_sql=_COVERAGE_BASE,
-    value_sql="100.0 * sum(completed) / nullif(count(*), 0)",
-    numerator_sql="sum(completed)",
-    denominator_sql="count(*)",
+    base=template("training_coverage.sql"),
+    type="ratio",
+    measures=_COVERAGE_MEASURES,
+    numerator_measure="completed",
+    denominator_measure="staff",
     interval="wilson",
 ))
 
@@ -162,10 +138,12 @@ TRAINING_READINESS_GAP = register(Metric(
     cumulative=True,
     span_sql=_COVERAGE_SPAN,
     rows_per="subject",
-    base_sql=_COVERAGE_BASE,
-    value_sql="100.0 * sum(completed) / nullif(count(*), 0) - :readiness_target_pct",
-    numerator_sql="sum(completed)",
-    denominator_sql="count(*)",
+    base=template("training_coverage.sql"),
+    type="ratio",
+    measures=_COVERAGE_MEASURES,
+    numerator_measure="completed",
+    denominator_measure="staff",
+    offset="-:readiness_target_pct",
     interval="wilson",  # coverage's, less the target
 ))
 
@@ -189,40 +167,29 @@ PARTICIPATION = register(Metric(
     kinds=FORM,
     span_sql=_FORM_SPAN,
     rows_per="subject",
-    base_sql=staff_weeks(
-        FIRST_RESPONSE_WEEK, LAST_RESPONSE_WEEK,
-        "(r.staff_pseudonym is not null)::int as responded",
-        ctes=f"responded as (select distinct staff_pseudonym, week_start from ({_RESPONSES}) f)",
-        joins="left join responded r on r.staff_pseudonym = s.pseudonym and r.week_start = k.week_start",
-    ),
-    value_sql="100.0 * sum(responded) / nullif(count(*), 0)",
-    numerator_sql="sum(responded)",
-    denominator_sql="count(*)",
+    base=template("survey_participation.sql"),
+    type="ratio",
+    measures=(Measure("responded", "sum", "responded"), Measure("staff", "count", description="staff in scope")),
+    numerator_measure="responded",
+    denominator_measure="staff",
     interval="wilson",
 ))
 
 # --- time saved ------------------------------------------------------------------------------------------
 
-# One row per person in scope whose wave is live by the end of the week (or whose wave has no go-live date)
-# and week; `minutes` is the person's mean answer that week, null when they gave none.
-_TIME_SAVED_BASE = staff_weeks(
-    FIRST_RESPONSE_WEEK, LAST_RESPONSE_WEEK,
-    "m.minutes",
-    ctes=f"""
-        minutes as (
-            select staff_pseudonym, week_start, avg(minutes_saved_per_shift) as minutes
-            from ({_RESPONSES}) f
-            where minutes_saved_per_shift is not null
-            group by staff_pseudonym, week_start
-        )
-    """,
-    joins="left join minutes m on m.staff_pseudonym = s.pseudonym and m.week_start = k.week_start",
-    where="where w.go_live_date is null or w.go_live_date <= k.week_start + 6",
-)
-_HOURS_SQL = "avg(minutes) * :shifts_per_week / 60.0 * count(*)"
+# Hours saved: the respondents' mean minutes per shift, scaled up to the live staff in scope.
+_HOURS = "mean_minutes * :shifts_per_week / 60.0 * live_staff"
 # Hours per minute of the respondents' mean: the interval of the mean, scaled up to the live staff in scope
 # (who are counted, not sampled; respondents are taken as a sample of them, with replacement).
-_HOURS_SCALE = ":shifts_per_week / 60.0 * count(*)"
+_HOURS_SCALE = ":shifts_per_week / 60.0 * live_staff"
+_TIME_SAVED_MEASURES = (
+    Measure("mean_minutes", "average", "minutes", description="respondents' mean minutes saved per shift"),
+    Measure("live_staff", "count", description="staff in scope whose wave is live"),
+    Measure("minutes", "sum", "minutes"),
+    Measure("answers", "count", "minutes", description="respondents' weekly means"),
+    Measure("respondents", "count_distinct", "subject", filter="minutes is not null"),
+    Measure("minutes_squared", "sum", "minutes * minutes"),
+)
 _TIME_SAVED_TEXT = (
     "Respondents report minutes saved per shift (negative = time lost). Each respondent's mean for the "
     "week counts once; the mean over respondents x shifts per week (setting metrics.shifts_per_week, "
@@ -247,14 +214,16 @@ TIME_SAVED_HOURS = register(Metric(
     kinds=FORM,
     span_sql=_FORM_SPAN,
     rows_per="subject",
-    base_sql=_TIME_SAVED_BASE,
-    value_sql=_HOURS_SQL,
-    numerator_sql="sum(minutes)",
-    denominator_sql="count(minutes)",
-    n_sql="count(distinct subject) filter (where minutes is not null)",
+    base=template("time_saved.sql"),
+    type="derived",
+    measures=_TIME_SAVED_MEASURES,
+    expr=_HOURS,
+    numerator_measure="minutes",
+    denominator_measure="answers",
+    n="respondents",
     interval="mean",
-    second_moment_sql="sum(minutes * minutes)",
-    interval_scale_sql=_HOURS_SCALE,
+    second_moment="minutes_squared",
+    interval_scale=_HOURS_SCALE,
 ))
 
 TIME_SAVED_FTE = register(Metric(
@@ -273,14 +242,16 @@ TIME_SAVED_FTE = register(Metric(
     kinds=FORM,
     span_sql=_FORM_SPAN,
     rows_per="subject",
-    base_sql=_TIME_SAVED_BASE,
-    value_sql=f"{_HOURS_SQL} / :fte_hours_per_week",
-    numerator_sql="sum(minutes)",
-    denominator_sql="count(minutes)",
-    n_sql="count(distinct subject) filter (where minutes is not null)",
+    base=template("time_saved.sql"),
+    type="derived",
+    measures=_TIME_SAVED_MEASURES,
+    expr=f"{_HOURS} / :fte_hours_per_week",
+    numerator_measure="minutes",
+    denominator_measure="answers",
+    n="respondents",
     interval="mean",
-    second_moment_sql="sum(minutes * minutes)",
-    interval_scale_sql=f"{_HOURS_SCALE} / :fte_hours_per_week",
+    second_moment="minutes_squared",
+    interval_scale=f"{_HOURS_SCALE} / :fte_hours_per_week",
 ))
 
 TIME_SAVED_GBP = register(Metric(
@@ -299,14 +270,16 @@ TIME_SAVED_GBP = register(Metric(
     kinds=FORM,
     span_sql=_FORM_SPAN,
     rows_per="subject",
-    base_sql=_TIME_SAVED_BASE,
-    value_sql=f"{_HOURS_SQL} * :hourly_cost_gbp",
-    numerator_sql="sum(minutes)",
-    denominator_sql="count(minutes)",
-    n_sql="count(distinct subject) filter (where minutes is not null)",
+    base=template("time_saved.sql"),
+    type="derived",
+    measures=_TIME_SAVED_MEASURES,
+    expr=f"{_HOURS} * :hourly_cost_gbp",
+    numerator_measure="minutes",
+    denominator_measure="answers",
+    n="respondents",
     interval="mean",
-    second_moment_sql="sum(minutes * minutes)",
-    interval_scale_sql=f"{_HOURS_SCALE} * :hourly_cost_gbp",
+    second_moment="minutes_squared",
+    interval_scale=f"{_HOURS_SCALE} * :hourly_cost_gbp",
 ))
 
 # --- comment themes and sentiment ------------------------------------------------------------------------
@@ -426,15 +399,8 @@ SENTIMENT_SCORE_SQL = (f"({_count(SENTIMENT_PATTERNS['positive'])} - {_count(SEN
                        f" - 2 * {_count(SENTIMENT_PATTERNS['negated_positive'])})")
 
 
-def _comment_base(column_sql: str) -> str:
-    return f"""
-        select r.week_start, {weeks_since_go_live("r.date")} as weeks_since_go_live,
-               r.org_unit, r.staff_group, r.system, r.go_live_wave, r.staff_pseudonym as subject,
-               r.source as _src, r.response_id as _rid, {column_sql}
-        from ({_RESPONSES}) r
-        left join core.dim_wave w using (go_live_wave)
-        where r.comment is not null and btrim(r.comment) <> ''
-    """
+# What comment_themes.sql and comment_sentiment.sql call.
+template_globals(sql_literal=_sql_literal, theme_pattern=theme_pattern, SENTIMENT_SCORE_SQL=SENTIMENT_SCORE_SQL)
 
 
 _COMMENT_TEXT = (
@@ -457,10 +423,11 @@ for _theme, _patterns in THEMES.items():
         better="higher" if _theme == "positive" else "lower",
         kinds=FORM,
         comment_metric=True,
-        base_sql=_comment_base(f"(r.comment ~* {_sql_literal(theme_pattern(_theme))})::int as mentions"),
-        value_sql="100.0 * sum(mentions) / nullif(count(*), 0)",
-        numerator_sql="sum(mentions)",
-        denominator_sql="count(*)",
+        base=template("comment_themes.sql", theme=_theme),
+        type="ratio",
+        measures=(Measure("mentions", "sum", "mentions"), Measure("comments", "count")),
+        numerator_measure="mentions",
+        denominator_measure="comments",
         interval="wilson",
     ))
 
@@ -479,10 +446,17 @@ COMMENT_SENTIMENT = register(Metric(
     better="higher",
     kinds=FORM,
     comment_metric=True,
-    base_sql=_comment_base(f"{SENTIMENT_SCORE_SQL} as sentiment"),
-    value_sql="avg(sentiment)",
-    numerator_sql="sum(sentiment)",
-    denominator_sql="count(*)",
+    base=template("comment_sentiment.sql"),
+    type="simple",
+    measures=(
+        Measure("mean_sentiment", "average", "sentiment"),
+        Measure("sentiment", "sum", "sentiment"),
+        Measure("comments", "count"),
+        Measure("sentiment_squared", "sum", "sentiment * sentiment"),
+    ),
+    expr="mean_sentiment",
+    numerator_measure="sentiment",
+    denominator_measure="comments",
     interval="mean",
-    second_moment_sql="sum(sentiment * sentiment)",
+    second_moment="sentiment_squared",
 ))
