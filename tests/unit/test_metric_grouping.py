@@ -129,7 +129,7 @@ PARTS = Decomposed(components=(Component("sum", "sum(x)", "count(x)", "x"),), va
 def test_components_and_their_changes_are_grouped_by_the_same_sets() -> None:
     m = metric()
     types, values = segment_sql(m)
-    full = delta._components_sql(m, PARTS, "week", "src")
+    full = delta._components_sql(m, PARTS.components, "week", "src")
     changes = delta._changes_sql(m, PARTS, "week")
     for sql in (full, changes):
         assert sql.count("group by grouping sets") == 1 and types in sql and values in sql

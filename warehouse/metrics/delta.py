@@ -9,6 +9,9 @@ Stored per metric
     week, or for a row on the week-since-go-live grain only, the last day of that week).
     `core.metric_cell_state`: per cell, the additive components of its value (see components.py), grouped
     as every cell is (grouping.grouping_sets_sql), unsuppressed; internal, not in `analytics`.
+    A full recompute works out the rows of one base SQL once (metrics of the same base SQL copy them) and
+    groups the metrics that share rows and cells in one query, so the components they have in common (the
+    rows, the people, the fingerprint's sums: the costly ones) are grouped once.
 
 Which rows change
     `rows_per = "record"`: a row derives from one source record (`_src`, `_rid`), so the rows of the
@@ -33,7 +36,7 @@ from __future__ import annotations
 
 import functools
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -42,7 +45,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from warehouse.metrics.cells import Levels, cells_of
-from warehouse.metrics.components import Decomposed, signed
+from warehouse.metrics.components import Component, Decomposed, signed
 from warehouse.metrics.definitions.common import changed_records, in_records
 from warehouse.metrics.grouping import base_rows_sql, grouping_sets_sql
 from warehouse.metrics.intervals import INTERVAL_COLUMNS
@@ -76,11 +79,11 @@ def base_table(metric: Metric) -> str:
     return f'metric_base."{metric.id}"'
 
 
-def _components_sql(metric: Metric, parts: Decomposed, grain: str, source: str) -> str:
-    """Components per cell of one grain, from the rows of `source`: one row per cell."""
+def _components_sql(metric: Metric, components: Sequence[Component], grain: str, source: str) -> str:
+    """Components per cell of one grain, from the rows of `source`: one row per cell, c0/k0 its rows and
+    c1.. the `components` in order."""
     aggregates = ["count(*)::numeric as c0, count(*) as k0"] + [
-        f"coalesce({c.sql}, 0)::numeric as c{i}, {c.count_sql} as k{i}"
-        for i, c in enumerate(parts.components, start=1)]
+        f"coalesce({c.sql}, 0)::numeric as c{i}, {c.count_sql} as k{i}" for i, c in enumerate(components, start=1)]
     return grouping_sets_sql(metric, grain, source, aggregates)
 
 
@@ -182,11 +185,17 @@ def has_state(conn: Connection, metric: Metric) -> bool:
     return conn.execute(sa.text("select to_regclass(:t) is not null"), {"t": base_table(metric)}).scalar_one()
 
 
-def store(conn: Connection, metric: Metric, params: dict[str, Any], regrouped: bool = False) -> None:
-    """Every base row of the metric stored again (in a full refresh), with the indexes `update` looks by."""
+def store(conn: Connection, metric: Metric, params: dict[str, Any], regrouped: bool = False,
+          copy_of: Metric | None = None) -> None:
+    """Every base row of the metric stored again (in a full refresh), with the indexes `update` looks by.
+    With `copy_of`, a metric of the same base SQL stored earlier in this refresh, its rows are copied rather
+    than worked out again: they are the same rows."""
     table = base_table(metric)
     conn.execute(sa.text(f"drop table if exists {table}"))
-    conn.execute(sa.text(f"create table {table} as {base_rows_sql(metric)}"), {**params, **UNRESTRICTED})
+    if copy_of is not None and copy_of.base_sql == metric.base_sql:
+        conn.execute(sa.text(f"create table {table} as select * from {base_table(copy_of)}"))
+    else:
+        conn.execute(sa.text(f"create table {table} as {base_rows_sql(metric)}"), {**params, **UNRESTRICTED})
     columns = {r[0] for r in conn.execute(sa.text(
         "select attname from pg_attribute where attrelid = to_regclass(:t) and attnum > 0"), {"t": table})}
     if metric.rows_per == "record" and not {"_src", "_rid"} <= columns:
@@ -202,12 +211,30 @@ def store(conn: Connection, metric: Metric, params: dict[str, Any], regrouped: b
     conn.execute(sa.text(f"analyze {table}"))
 
 
-def rebuild(conn: Connection, metric: Metric, parts: Decomposed) -> None:
-    """Every cell's components again, from the base rows just stored (a full recompute, after `store`)."""
-    conn.execute(sa.text("delete from core.metric_cell_state where metric_id = :m"), {"m": metric.id})
-    rows = " union all ".join(_unpivoted(parts, _components_sql(metric, parts, g, base_table(metric)), "1")
-                              for g in metric.grains)
-    _merge(conn, metric, parts, rows, {})
+def shares_rows(a: Metric, b: Metric) -> bool:
+    """Whether two metrics group the same base rows into the same cells: one grouping serves both."""
+    return a.base_sql == b.base_sql and a.segments == b.segments and a.grains == b.grains
+
+
+def rebuild(conn: Connection, metric: Metric, parts: Decomposed,
+            peers: Sequence[tuple[Metric, Decomposed]] = ()) -> None:
+    """Every cell's components again, from the base rows just stored (a full recompute, after `store`); with
+    `peers` (metrics that share its rows, see `shares_rows`), theirs too, from the same grouping: what they
+    have in common (the rows, the people, the fingerprint's sums) is worked out once."""
+    group = [(metric, parts), *((m, p) for m, p in peers if m.id != metric.id and shares_rows(metric, m))]
+    conn.execute(sa.text("delete from core.metric_cell_state where metric_id = any(:m)"),
+                 {"m": [m.id for m, _ in group]})
+    union = list({c.sql: c for _, p in group for c in p.components}.values())
+    column = {c.sql: i for i, c in enumerate(union, start=1)}
+    values = ", ".join(f"(cast(:m{k} as text), {i}, x.c{g}, x.k{g})" for k, (_, p) in enumerate(group)
+                       for i, g in enumerate([0, *(column[c.sql] for c in p.components)]))
+    cells = " union all ".join(_components_sql(metric, union, g, base_table(metric)) for g in metric.grains)
+    conn.execute(sa.text(f"""
+        insert into core.metric_cell_state (metric_id, grain, period, segment_type, segment_value, component,
+                                            value, counted)
+        select v.metric_id, x.grain, x.period, x.segment_type, x.segment_value, v.component, v.value, v.counted
+        from ({cells}) x cross join lateral (values {values}) v(metric_id, component, value, counted)
+    """), {f"m{k}": m.id for k, (m, _) in enumerate(group)})
 
 
 def replace(conn: Connection, metric: Metric, since: datetime, params: dict[str, Any],

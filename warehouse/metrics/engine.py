@@ -279,7 +279,7 @@ def refresh(engine: Engine, *, full: bool = True, policy: SuppressionPolicy | No
         result = RefreshResult(refresh_id, mode)
         _write_definitions(conn, metrics.values(), policy, watermark, references)
         levels = org_levels(conn)
-        touched: dict[Any, Any] = {}
+        touched: dict[Any, Any] = {"recomputed": [m for m in metrics.values() if since.get(m.id) is None]}
         bar = progress.current()
         for done, metric in enumerate(metrics.values()):
             bar.update("metrics", done, len(metrics), "metrics refreshed")
@@ -345,10 +345,16 @@ def _refresh_metric(conn: Connection, metric: Metric, since: datetime | None, pa
         since = None
     periods: dict[str, list[Any]] | None = None
     if since is None:
-        if stored:
-            delta.store(conn, metric, params, regrouped=parts is None)
-        if parts is not None:
-            delta.rebuild(conn, metric, parts)
+        if stored:  # the rows of a metric of the same base SQL stored earlier in this refresh are these rows
+            delta.store(conn, metric, params, regrouped=parts is None, copy_of=cache.get(("stored", metric.base_sql)))
+            cache[("stored", metric.base_sql)] = metric
+        if parts is not None and not cache.pop(("rebuilt", metric.id), False):
+            # Metrics recomputed in this refresh that group the same rows into the same cells get their
+            # components from this metric's grouping.
+            peers = [(m, p) for m in cache.get("recomputed", ())
+                     if m.id != metric.id and delta.shares_rows(metric, m) and (p := decomposed(m)) is not None]
+            delta.rebuild(conn, metric, parts, peers)
+            cache.update({("rebuilt", m.id): True for m, _ in peers})
     elif stored:
         def first_week() -> date | None:
             weeks = touched_weeks(conn, metric, since, params, cache)
