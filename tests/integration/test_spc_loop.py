@@ -7,32 +7,25 @@ with 12 weeks alternating 10, 12 (mean 11, every moving range 2).
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from conftest import free_ports
+from written_cells import NES, Warehouse, week
 
 from foundation.config import Settings
-from foundation.database import create_engine
 from foundation.errors import ConfigError
 from warehouse.alerts import load_rules
 from warehouse.loop import after_refresh
-from warehouse.metrics import published
 from warehouse.metrics.engine import RefreshResult
 
 pytestmark = pytest.mark.integration
 
-NES, COVERAGE = "net_experience_score", "training_coverage"
-MONDAY = datetime.now(UTC).date() - timedelta(days=datetime.now(UTC).date().weekday())
+COVERAGE = "training_coverage"
 STABLE = [10.0, 12.0] * 6
-
-
-def week(k: int) -> date:
-    """Monday k weeks from this week's (negative: earlier)."""
-    return MONDAY + timedelta(weeks=k)
 
 
 def weekly(segment_type: str, segment_value: str, values: list[float | None], n: int = 20,
@@ -42,50 +35,11 @@ def weekly(segment_type: str, segment_value: str, values: list[float | None], n:
     return [(segment_type, segment_value, week(first + i), v, n) for i, v in enumerate(values)]
 
 
-class Warehouse:
-    def __init__(self, url: str) -> None:
-        self.engine = create_engine(url)
-        self.clock = datetime.now(UTC) - timedelta(hours=1)
-        with self.engine.begin() as conn:
-            conn.execute(sa.text(
-                "insert into core.metric_definitions (metric_id, title, description, unit, numerator, denominator, "
-                "better, min_group_size) values (:m, 'Net experience score', 'test', 'score', 'n', 'd', 'higher', "
-                "5) on conflict do nothing"), {"m": NES})
-
-    def refresh(self, cells: list[tuple[str, str, date, float | None, int]], metric: str = NES) -> int:
-        self.clock += timedelta(seconds=1)
-        with self.engine.begin() as conn:
-            refresh_id = conn.execute(sa.text(
-                "insert into ops.metric_refreshes (started_at, finished_at, mode, min_group_size, cells) "
-                "values (:t, :t, 'full', 5, :c) returning id"), {"t": self.clock, "c": len(cells)}).scalar_one()
-            conn.execute(sa.text(
-                "insert into core.metric_values (refresh_id, metric_id, grain, period, period_start, segment_type, "
-                "segment_value, value, n, suppressed, suppression_reason, computed_at) values (:r, :m, 'week', "
-                ":p, :ps, :st, :sv, :v, :n, :s, :why, :t)"),
-                [{"r": refresh_id, "m": metric, "p": wk.isoformat(), "ps": wk, "st": st, "sv": sv, "v": v, "n": n,
-                  "s": v is None, "why": "primary" if v is None else None, "t": self.clock}
-                 for st, sv, wk, v, n in cells])
-            published.remember(conn, refresh_id)
-        return refresh_id
-
-    def alerts(self, rule: str | None = None) -> list[dict[str, Any]]:
-        with self.engine.connect() as conn:
-            return [dict(r) for r in conn.execute(sa.text(
-                "select * from analytics.alerts where cast(:r as text) is null or rule_id = :r "
-                "order by alert_id"), {"r": rule}).mappings()]
-
-    def spc(self, segment_value: str, metric: str = NES) -> list[dict[str, Any]]:
-        with self.engine.connect() as conn:
-            return [dict(r) for r in conn.execute(sa.text(
-                "select * from analytics.metric_spc where metric_id = :m and segment_value = :sv "
-                "order by period_start"), {"m": metric, "sv": segment_value}).mappings()]
-
-
 @pytest.fixture
 def wh(warehouse_url: str) -> Any:
     w = Warehouse(warehouse_url)
     yield w
-    w.engine.dispose()
+    w.dispose()
 
 
 def _settings(tmp_path: Path, rules: str) -> Settings:

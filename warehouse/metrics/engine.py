@@ -279,11 +279,13 @@ def refresh(engine: Engine, *, full: bool = True, policy: SuppressionPolicy | No
         result = RefreshResult(refresh_id, mode)
         _write_definitions(conn, metrics.values(), policy, watermark, references)
         levels = org_levels(conn)
-        touched: dict[Any, Any] = {"recomputed": [m for m in metrics.values() if since.get(m.id) is None]}
+        touched: dict[Any, Any] = {}
+        recomputed = [m for m in metrics.values() if since.get(m.id) is None]
         bar = progress.current()
         for done, metric in enumerate(metrics.values()):
             bar.update("metrics", done, len(metrics), "metrics refreshed")
-            cells, scope = _refresh_metric(conn, metric, since.get(metric.id), params, levels, touched, result)
+            cells, scope = _refresh_metric(conn, metric, since.get(metric.id), params, levels, touched, result,
+                                           recomputed)
             previous = published.previous_state(conn, metric.id)
             gone = published.closing(previous, cells, scope, metric.id)
             if cells.empty and gone.empty:
@@ -326,8 +328,8 @@ def keeps_rows(metric: Metric) -> bool:
 
 
 def _refresh_metric(conn: Connection, metric: Metric, since: datetime | None, params: dict[str, Any],
-                    levels: Levels, cache: dict[Any, Any],
-                    result: RefreshResult) -> tuple[pd.DataFrame, set[str] | None]:
+                    levels: Levels, cache: dict[Any, Any], result: RefreshResult,
+                    recomputed: Iterable[Metric] = ()) -> tuple[pd.DataFrame, set[str] | None]:
     """Cells of the periods that changed (every cell when the metric is recomputed: `since` None, for a full
     refresh, a new metric, a new minimum or new reference data), with those periods (`grain|period`; None:
     all of them).
@@ -337,7 +339,9 @@ def _refresh_metric(conn: Connection, metric: Metric, since: datetime | None, pa
     changed (delta.py); one that keeps none (its rows summarise a period) takes the periods new data can
     touch. Cells: a decomposable metric adds what the replaced rows change to its cells' stored components
     and reads the touched cells from them; the others regroup the touched periods with their own
-    aggregates (medians, spreads: they do not add up) from the stored rows or the base SQL.
+    aggregates (medians, spreads: they do not add up) from the stored rows or the base SQL. `recomputed` are
+    the metrics this refresh recomputes: those that share this metric's rows get their components from its
+    grouping.
     """
     parts = decomposed(metric)
     stored = delta.base_table(metric) if keeps_rows(metric) else None
@@ -351,7 +355,7 @@ def _refresh_metric(conn: Connection, metric: Metric, since: datetime | None, pa
         if parts is not None and not cache.pop(("rebuilt", metric.id), False):
             # Metrics recomputed in this refresh that group the same rows into the same cells get their
             # components from this metric's grouping.
-            peers = [(m, p) for m in cache.get("recomputed", ())
+            peers = [(m, p) for m in recomputed
                      if m.id != metric.id and delta.shares_rows(metric, m) and (p := decomposed(m)) is not None]
             delta.rebuild(conn, metric, parts, peers)
             cache.update({("rebuilt", m.id): True for m, _ in peers})
