@@ -831,6 +831,43 @@ def test_cells_kept_as_components_equal_the_cells_grouped_from_the_base_rows(war
     assert (checked, regrouped) == (35, 1)
 
 
+def test_metrics_drawing_on_shared_rows_store_and_group_their_own_base_rows(warehouse):
+    """Metric.rows_of: a full refresh works the comment columns and the skills pairs out once and draws each
+    metric's rows from them (renamed, filtered), and groups the comment metrics' components in one query.
+    What it stores is what each metric's own base SQL gives, row for row, and its cells are those grouped
+    from that SQL."""
+    from warehouse.metrics import delta
+    from warehouse.metrics.engine import compute_cells, decomposed, org_levels
+    from warehouse.metrics.grouping import base_rows_sql
+    from warehouse.metrics.service import metric_params
+
+    drawing = [m for m in all_metrics().values() if m.rows_of is not None]
+    assert {m.id for m in drawing} >= {"comment_theme_training", "comment_sentiment",
+                                       "skills_change_teaching_learning"}
+    params = metric_params(Settings())
+    refresh(warehouse, full=True, metric_ids=[m.id for m in drawing])
+    key = ["grain", "period", "segment_type", "segment_value"]
+    with warehouse.connect() as conn:
+        levels = org_levels(conn)
+        for metric in drawing:
+            bind = {**params, **UNRESTRICTED}
+            own = f"select * from ({base_rows_sql(metric)}) b"
+            stored = f"select * from {delta.base_table(metric)}"
+            rows = conn.execute(sa.text(f"select count(*) from ({own}) o"), bind).scalar_one()
+            extra = conn.execute(sa.text(f"select count(*) from ({stored} except all {own}) x"), bind).scalar_one()
+            missing = conn.execute(sa.text(f"select count(*) from ({own} except all {stored}) x"), bind).scalar_one()
+            assert rows > 0 and (extra, missing) == (0, 0), metric.id
+            parts = decomposed(metric)
+            assert parts is not None
+            kept = delta.evaluate(conn, metric, parts, params, levels).sort_values(key).reset_index(drop=True)
+            grouped = compute_cells(conn, metric, params, levels=levels).sort_values(key).reset_index(drop=True)
+            assert kept[key + ["n", "fingerprint"]].equals(grouped[key + ["n", "fingerprint"]]), metric.id
+            for column in ("value", "numerator", "denominator"):
+                a, b = kept[column].astype(float), grouped[column].astype(float)
+                assert (((a - b).abs() <= 1e-9 * b.abs().clip(lower=1)) | (a.isna() & b.isna())).all(), (
+                    metric.id, column)
+
+
 # ----------------------------------------------------------------------------- history: no differencing
 
 

@@ -91,3 +91,19 @@ def test_every_registered_metrics_decomposition_comes_from_its_measures():
                 expected.add(x.sql)
         assert {c.sql for c in parts.components} == expected, m.id
         assert len(parts.interval_sql) == 4
+
+
+def test_a_component_over_shared_rows_reads_the_columns_they_name():
+    """delta._renamed: a metric drawing on shared rows (Metric.rows_of) has its components grouped over the
+    shared rows' columns; only column names change, not functions, casts or bind parameters."""
+    from warehouse.metrics.components import Component
+    from warehouse.metrics.delta import _renamed
+
+    component = Component("sum", "sum(mentions) filter (where mentions > :mentions)",
+                          "count(mentions::int) filter (where mentions > :mentions)", "mentions",
+                          " filter (where mentions > :mentions)")
+    renamed = _renamed(component, {"mentions": "mentions_training"})
+    assert renamed == Component("sum", "sum(mentions_training) filter (where mentions_training > :mentions)",
+                                "count(mentions_training::int) filter (where mentions_training > :mentions)",
+                                "mentions_training", " filter (where mentions_training > :mentions)")
+    assert _renamed(component, {}) is component

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from warehouse.metrics.definitions.common import latest_form_responses, latest_skills_assessments, weeks_since_go_live
-from warehouse.metrics.metric import REGISTRY, Measure, Metric, check, inline, register, template
+from warehouse.metrics.metric import REGISTRY, Measure, Metric, RowsOf, check, inline, register, template
 from warehouse.metrics.registry import all_metrics
 from warehouse.metrics.templates import SQL_DIR, template_names
 
@@ -90,6 +90,7 @@ def test_expressions_name_measures_and_keep_bind_parameters_casts_and_literals()
     ({"second_moment": "done"}, "read only by an interval"),
     ({"base": template("no_such_template.sql")}, "does not render: TemplateNotFound"),
     ({"base": template("skills_scores.sql")}, "does not render: UndefinedError: 'phase' is undefined"),
+    ({"rows_of": RowsOf(template("comment_family.sql"))}, "its rows_of SQL (comment_family.sql) does not render"),
 ])
 def test_register_says_what_is_wrong_with_a_declaration(fields: dict[str, Any], message: str):
     with pytest.raises(ValueError, match=re.escape(message)):
@@ -145,7 +146,7 @@ def test_a_template_file_renders_the_base_sql_written_out():
 
 
 def test_every_template_file_is_read_by_a_metric():
-    used = {m.base.template for m in all_metrics().values()}
+    used = {q.template for m in all_metrics().values() for q in (m.base, m.rows_of and m.rows_of.base) if q}
     assert set(template_names()) == used
     assert all(p.read_text().endswith("\n") for p in SQL_DIR.glob("*.sql"))
 

@@ -29,12 +29,14 @@ from warehouse.metrics.registry import RESIDUAL, TRUST, Metric, partition_of
 CELL_COLUMNS = ["metric_id", "grain", "period", "period_start", "period_index", "segment_type", "segment_value",
                 "parent_segment_type", "parent_segment_value", "partition", "value", "numerator", "denominator",
                 "ci_low", "ci_high", "n", "fingerprint"]
-# Hashes each base row by its person and calendar week (`_day`: the row's week, or for a row of the week-since-
-# go-live grain only, the last day of that week), once per cell it falls in; summed, with the row count, it
+# Each base row's hash by its person and calendar week (`_day`: the row's week, or for a row of the week-since-
+# go-live grain only, the last day of that week); summed once per cell the row falls in, with the row count, it
 # identifies the cell's rows. A wave going live on a Monday gives the same person-weeks in a calendar week and
-# in a week since go-live, even where the base SQL writes each grain's rows separately.
-ROW_HASH_SQL = ("hashtextextended(concat_ws('|', subject::text, date_trunc('week', _day)::date::text), 0)"
-                "::numeric")
+# in a week since go-live, even where the base SQL writes each grain's rows separately. grouping.base_rows_sql
+# works it out once per row as `_h` (stored with the rows, so a grouping of stored rows sums a column instead
+# of hashing every row once per grouping set); summed as numeric, so a signed change (-_h) cannot overflow.
+ROW_HASH_COLUMN_SQL = "hashtextextended(concat_ws('|', {subject}::text, date_trunc('week', {day})::date::text), 0)"
+ROW_HASH_SQL = "_h::numeric"
 FINGERPRINT_SQL = f"(count(*)::text || ':' || coalesce(sum({ROW_HASH_SQL})::text, ''))"
 
 Levels = dict[str, tuple[str | None, str | None]]

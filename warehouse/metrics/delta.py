@@ -5,13 +5,15 @@ changed from them.
 
 Stored per metric
     `metric_base.<metric id>`: the metric's base rows as grouping.base_rows_sql gives them (its `base_sql`,
-    with each org unit's level-1 and level-2 ancestors and `_day`, the first day a row can be dated in: its
-    week, or for a row on the week-since-go-live grain only, the last day of that week).
+    with each org unit's level-1 and level-2 ancestors, `_h` (the row's hash, for fingerprints) and `_day`, the
+    first day a row can be dated in: its week, or for a row on the week-since-go-live grain only, the last day
+    of that week).
     `core.metric_cell_state`: per cell, the additive components of its value (see components.py), grouped
     as every cell is (grouping.grouping_sets_sql), unsuppressed; internal, not in `analytics`.
-    A full recompute works out the rows of one base SQL once (metrics of the same base SQL copy them) and
-    groups the metrics that share rows and cells in one query, so the components they have in common (the
-    rows, the people, the fingerprint's sums: the costly ones) are grouped once.
+    A full recompute works out the rows of one base SQL once (metrics of the same base SQL copy them, and
+    metrics whose rows are another query's rows renamed or filtered, `Metric.rows_of`, draw them from that
+    query, worked out once) and groups the metrics that share rows and cells in one query, so the components
+    they have in common (the rows, the people, the fingerprint's sums: the costly ones) are grouped once.
 
 Which rows change
     `rows_per = "record"`: a row derives from one source record (`_src`, `_rid`), so the rows of the
@@ -47,8 +49,9 @@ from sqlalchemy.engine import Connection
 from warehouse.metrics.cells import Levels, cells_of
 from warehouse.metrics.components import Component, Decomposed, signed
 from warehouse.metrics.definitions.common import changed_records, in_records
-from warehouse.metrics.grouping import base_rows_sql, grouping_sets_sql
+from warehouse.metrics.grouping import base_rows_sql, grouping_sets_sql, rows_sql
 from warehouse.metrics.intervals import INTERVAL_COLUMNS
+from warehouse.metrics.metric import substitute
 from warehouse.metrics.registry import GRAINS, SEGMENTS, Metric, all_metrics
 
 # Bind parameters every base SQL takes (see definitions/common.py): none restrict anything in a full refresh.
@@ -186,16 +189,35 @@ def has_state(conn: Connection, metric: Metric) -> bool:
 
 
 def store(conn: Connection, metric: Metric, params: dict[str, Any], regrouped: bool = False,
-          copy_of: Metric | None = None) -> None:
+          stored: dict[str, str] | None = None) -> None:
     """Every base row of the metric stored again (in a full refresh), with the indexes `update` looks by.
-    With `copy_of`, a metric of the same base SQL stored earlier in this refresh, its rows are copied rather
-    than worked out again: they are the same rows."""
+
+    `stored` (one per refresh) maps base SQL to a table holding its rows, as base_rows_sql gives them: the
+    rows of a metric of the same base SQL stored earlier in this refresh are copied rather than worked out
+    again, and a metric drawing on shared rows (`rows_of`) takes them from there (worked out on first use)."""
+    stored = {} if stored is None else stored
     table = base_table(metric)
+    bind = {**params, **UNRESTRICTED}
     conn.execute(sa.text(f"drop table if exists {table}"))
-    if copy_of is not None and copy_of.base_sql == metric.base_sql:
-        conn.execute(sa.text(f"create table {table} as select * from {base_table(copy_of)}"))
+    if metric.base_sql in stored:
+        conn.execute(sa.text(f"create table {table} as select * from {stored[metric.base_sql]}"))
+    elif metric.rows_of is not None:
+        source = metric.rows_of.sql
+        if source not in stored:
+            shared = f"pg_temp.realise_rows_{len(stored)}"
+            conn.execute(sa.text(f"create temp table {shared.removeprefix('pg_temp.')} on commit drop as "
+                                 f"{rows_sql(source)}"), bind)
+            stored[source] = shared
+        # The metric's own columns, in its own order (an incremental refresh adds its base SQL's rows as
+        # they come), each from the source's column of that name or the one `columns` renames.
+        renamed = dict(metric.rows_of.columns)
+        mine = conn.execute(sa.text(f"select * from ({base_rows_sql(metric)}) b limit 0"), bind).keys()
+        select = ", ".join(f'r."{renamed[c]}" as "{c}"' if c in renamed else f'r."{c}"' for c in mine)
+        where = f" where {metric.rows_of.where}" if metric.rows_of.where else ""
+        conn.execute(sa.text(f"create table {table} as select {select} from {stored[source]} r{where}"))
     else:
-        conn.execute(sa.text(f"create table {table} as {base_rows_sql(metric)}"), {**params, **UNRESTRICTED})
+        conn.execute(sa.text(f"create table {table} as {base_rows_sql(metric)}"), bind)
+    stored.setdefault(metric.base_sql, table)
     columns = {r[0] for r in conn.execute(sa.text(
         "select attname from pg_attribute where attrelid = to_regclass(:t) and attnum > 0"), {"t": table})}
     if metric.rows_per == "record" and not {"_src", "_rid"} <= columns:
@@ -211,30 +233,66 @@ def store(conn: Connection, metric: Metric, params: dict[str, Any], regrouped: b
     conn.execute(sa.text(f"analyze {table}"))
 
 
+def _rows(metric: Metric) -> tuple[str, str | None, dict[str, str]]:
+    """Where the metric's rows can be had in a full refresh: (base SQL, condition on its rows, the metric's
+    columns renamed from it), from `rows_of` or the metric's own base SQL."""
+    if metric.rows_of is not None:
+        return metric.rows_of.sql, metric.rows_of.where, dict(metric.rows_of.columns)
+    return metric.base_sql, None, {}
+
+
 def shares_rows(a: Metric, b: Metric) -> bool:
-    """Whether two metrics group the same base rows into the same cells: one grouping serves both."""
-    return a.base_sql == b.base_sql and a.segments == b.segments and a.grains == b.grains
+    """Whether two metrics group the same base rows into the same cells (their own columns may have other
+    names: `rows_of`): one grouping serves both."""
+    return _rows(a)[:2] == _rows(b)[:2] and a.segments == b.segments and a.grains == b.grains
+
+
+def _renamed(component: Component, columns: dict[str, str]) -> Component:
+    """The component over the shared rows' columns (a metric's columns renamed from them: `rows_of`)."""
+    if not columns:
+        return component
+
+    def rename(sql: str) -> str:
+        return substitute(sql, columns.get)
+
+    return Component(component.kind, rename(component.sql), rename(component.count_sql),
+                     rename(component.argument), rename(component.tail))
 
 
 def rebuild(conn: Connection, metric: Metric, parts: Decomposed,
-            peers: Sequence[tuple[Metric, Decomposed]] = ()) -> None:
+            peers: Sequence[tuple[Metric, Decomposed]] = (), stored: dict[str, str] | None = None) -> list[str]:
     """Every cell's components again, from the base rows just stored (a full recompute, after `store`); with
     `peers` (metrics that share its rows, see `shares_rows`), theirs too, from the same grouping: what they
-    have in common (the rows, the people, the fingerprint's sums) is worked out once."""
+    have in common (the rows, the people, the fingerprint's sums) is worked out once. The rows are grouped
+    where `stored` (store's map) has the rows they share, else from the metric's stored table. Returns the
+    metrics rebuilt."""
     group = [(metric, parts), *((m, p) for m, p in peers if m.id != metric.id and shares_rows(metric, m))]
+    sql, where, _ = _rows(metric)
+    source = (stored or {}).get(sql)
+    if source is None:  # the metric's own stored rows, under its own column names
+        source, where, sql = base_table(metric), None, metric.base_sql
+        if metric.rows_of is not None:
+            group = group[:1]
     conn.execute(sa.text("delete from core.metric_cell_state where metric_id = any(:m)"),
                  {"m": [m.id for m, _ in group]})
-    union = list({c.sql: c for _, p in group for c in p.components}.values())
-    column = {c.sql: i for i, c in enumerate(union, start=1)}
-    values = ", ".join(f"(cast(:m{k} as text), {i}, x.c{g}, x.k{g})" for k, (_, p) in enumerate(group)
-                       for i, g in enumerate([0, *(column[c.sql] for c in p.components)]))
-    cells = " union all ".join(_components_sql(metric, union, g, base_table(metric)) for g in metric.grains)
+    if where:
+        source = f"(select * from {source} r where {where})"
+    # Each metric's components over the grouped rows' columns: those of `sql` (a metric's own, where the
+    # rows are its base SQL's).
+    own = {m.id: _rows(m)[2] if _rows(m)[0] == sql else {} for m, _ in group}
+    columns = {m.id: [_renamed(c, own[m.id]) for c in p.components] for m, p in group}
+    union = list({c.sql: c for cs in columns.values() for c in cs}.values())
+    position = {c.sql: i for i, c in enumerate(union, start=1)}
+    values = ", ".join(f"(cast(:m{k} as text), {i}, x.c{g}, x.k{g})" for k, (m, _) in enumerate(group)
+                       for i, g in enumerate([0, *(position[c.sql] for c in columns[m.id])]))
+    cells = " union all ".join(_components_sql(metric, union, g, source) for g in metric.grains)
     conn.execute(sa.text(f"""
         insert into core.metric_cell_state (metric_id, grain, period, segment_type, segment_value, component,
                                             value, counted)
         select v.metric_id, x.grain, x.period, x.segment_type, x.segment_value, v.component, v.value, v.counted
         from ({cells}) x cross join lateral (values {values}) v(metric_id, component, value, counted)
     """), {f"m{k}": m.id for k, (m, _) in enumerate(group)})
+    return [m.id for m, _ in group]
 
 
 def replace(conn: Connection, metric: Metric, since: datetime, params: dict[str, Any],

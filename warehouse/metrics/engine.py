@@ -349,16 +349,15 @@ def _refresh_metric(conn: Connection, metric: Metric, since: datetime | None, pa
         since = None
     periods: dict[str, list[Any]] | None = None
     if since is None:
-        if stored:  # the rows of a metric of the same base SQL stored earlier in this refresh are these rows
-            delta.store(conn, metric, params, regrouped=parts is None, copy_of=cache.get(("stored", metric.base_sql)))
-            cache[("stored", metric.base_sql)] = metric
+        if stored:  # rows stored earlier in this refresh serve metrics of the same base SQL or drawing on them
+            delta.store(conn, metric, params, regrouped=parts is None, stored=cache.setdefault("stored rows", {}))
         if parts is not None and not cache.pop(("rebuilt", metric.id), False):
             # Metrics recomputed in this refresh that group the same rows into the same cells get their
             # components from this metric's grouping.
             peers = [(m, p) for m in recomputed
                      if m.id != metric.id and delta.shares_rows(metric, m) and (p := decomposed(m)) is not None]
-            delta.rebuild(conn, metric, parts, peers)
-            cache.update({("rebuilt", m.id): True for m, _ in peers})
+            rebuilt = delta.rebuild(conn, metric, parts, peers, cache.get("stored rows"))
+            cache.update({("rebuilt", m): True for m in rebuilt if m != metric.id})
     elif stored:
         def first_week() -> date | None:
             weeks = touched_weeks(conn, metric, since, params, cache)
@@ -428,7 +427,8 @@ def _reference_hashes(conn: Connection, metrics: Iterable[Metric]) -> dict[str, 
     for m in metrics:
         # The components (their order too: the stored cell states are indexed by it) as well as the SQL.
         components = decomposed(m)
-        parts = [waves, m.base_sql, m.value_sql, m.numerator_sql or "", m.denominator_sql or "", m.n_sql,
+        # The stored rows' shape (base_rows_sql) too: rows stored by an older shape are stored afresh.
+        parts = [waves, base_rows_sql(m), m.value_sql, m.numerator_sql or "", m.denominator_sql or "", m.n_sql,
                  m.interval, *interval_sql(m), *(c.sql for c in (components.components if components else ()))]
         if m.reads_staff:
             if staff is None:

@@ -7,27 +7,35 @@ through `grouping_sets_sql`, so a cell's period, segment type and segment value 
 included) are worked out in one place, in SQL, whichever aggregates it carries.
 
 The rows grouped are `base_rows_sql`: the base SQL with what grouping needs beyond it, each org unit's
-level-1 and level-2 ancestors and `_day` (the first day a row can be dated in: its week, or for a row of the
-week-since-go-live grain only, the last day of that week), whether they are grouped at once or stored first.
+level-1 and level-2 ancestors, `_day` (the first day a row can be dated in: its week, or for a row of the
+week-since-go-live grain only, the last day of that week) and `_h` (its hash, for the cell's fingerprint),
+whether they are grouped at once or stored first.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from warehouse.metrics.cells import ROW_HASH_COLUMN_SQL
 from warehouse.metrics.metric import GRAINS, RESIDUAL, RESIDUAL_SEGMENTS, SEGMENTS, TRUST, Metric
 
 _EITHER_GRAIN = " or ".join(f"b.{column} is not null" for column in GRAINS.values())
 
 
 def base_rows_sql(metric: Metric, where: str = _EITHER_GRAIN) -> str:
-    """The metric's base rows as they are grouped or stored, with their org levels and `_day`: those `where`
-    says (a condition on `b`, the base SQL's rows), by default every row with a period on either grain (no
-    cell holds the others)."""
+    """The metric's base rows as they are grouped or stored, with their org levels, `_day` and `_h` (the row's
+    hash, cells.ROW_HASH_COLUMN_SQL): those `where` says (a condition on `b`, the base SQL's rows), by default
+    every row with a period on either grain (no cell holds the others)."""
+    return rows_sql(metric.base_sql, where)
+
+
+def rows_sql(base_sql: str, where: str = _EITHER_GRAIN) -> str:
+    """base_rows_sql of any base SQL (a metric's, or the rows several metrics draw on: Metric.rows_of)."""
+    day = "coalesce(b.week_start, dw.go_live_date + 7 * b.weeks_since_go_live + 6)"
     return f"""
-        select b.*, l.org_l1, l.org_l2,
-               coalesce(b.week_start, dw.go_live_date + 7 * b.weeks_since_go_live + 6) as _day
-        from ({metric.base_sql}) b
+        select b.*, l.org_l1, l.org_l2, {day} as _day,
+               {ROW_HASH_COLUMN_SQL.format(subject="b.subject", day=day)} as _h
+        from ({base_sql}) b
         left join core.v_org_levels l using (org_unit)
         left join core.dim_wave dw on dw.go_live_wave = b.go_live_wave
         where {where}

@@ -238,6 +238,29 @@ def inline(source: str, **variables: Any) -> BaseQuery:
     return BaseQuery(None, tuple(sorted(variables.items())), source)
 
 
+@dataclass(frozen=True)
+class RowsOf:
+    """Where a metric's base rows can also be had: the rows of another base query (`base`), those `where`
+    holds for (SQL over its columns), with `columns` renamed ((this metric's column, the source's column)
+    pairs). A full refresh works a source out once for every metric drawing on it, rather than once per
+    metric: the comment themes are one query's theme columns, each skills domain is its rows for that domain.
+    The metric's own base SQL stays what it computes (tests check the two give the same rows), and what a
+    plain regrouping or an incremental refresh runs."""
+
+    base: BaseQuery
+    where: str | None = None
+    columns: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def sql(self) -> str:
+        return self.base.sql
+
+    def describe(self) -> str:
+        renamed = ", ".join(f"{mine} = {theirs}" for mine, theirs in self.columns)
+        return self.base.describe() + (f" where {self.where}" if self.where else "") + (
+            f" with {renamed}" if renamed else "")
+
+
 # ------------------------------------------------------------------------------------------ metrics
 
 MetricType = Literal["simple", "ratio", "derived"]
@@ -272,6 +295,7 @@ class Metric:
     # source and source record id), its person's records (a person-week, a follow-up and its baseline), or
     # every record of its period (stored nowhere; regrouped from the base SQL).
     rows_per: Literal["record", "subject", "period"] = "record"
+    rows_of: RowsOf | None = None  # the same rows from a query other metrics share (a full refresh's shortcut)
     # The value's 95% interval (intervals.py) and what it reads beyond the numerator and denominator. For
     # "net" and "mean", x is a row's score (the numerator sums it) and `second_moment` names the measure Σx².
     # A net score whose rows each hold w answers (the denominator sums w; a response's agree/disagree items)
@@ -509,6 +533,12 @@ def check(metric: Metric) -> list[str]:
         render(metric.base.template, metric.base.source, metric.base.variables)
     except jinja2.TemplateError as e:
         problems.append(f"its base SQL ({metric.base.describe()}) does not render: {type(e).__name__}: {e}")
+    if metric.rows_of is not None:
+        try:
+            render(metric.rows_of.base.template, metric.rows_of.base.source, metric.rows_of.base.variables)
+        except jinja2.TemplateError as e:
+            problems.append(f"its rows_of SQL ({metric.rows_of.describe()}) does not render: "
+                            f"{type(e).__name__}: {e}")
     try:
         json.dumps(dict(metric.base.variables))
     except TypeError:

@@ -55,7 +55,7 @@ per domain of the six-domain national digital capability framework, `SkillsDomai
 from __future__ import annotations
 
 from warehouse.metrics.definitions.common import FIRST_TICKET_DAY, LAST_TICKET_DAY
-from warehouse.metrics.metric import Measure, Metric, register, template
+from warehouse.metrics.metric import Measure, Metric, RowsOf, register, template
 from warehouse.metrics.templates import template_globals
 
 # ------------------------------------------------------------------------------------------ classification
@@ -321,6 +321,7 @@ def _change(domain: str | None) -> Metric:
         touched_sql=_REPAIRED_FOLLOW_UPS,
         rows_per="subject",
         base=template("skills_changes.sql", domain=domain),
+        rows_of=RowsOf(template("skills_changes.sql", domain=None), where=f"domain = '{domain}'") if domain else None,
         type="derived",
         measures=(
             Measure("mean_follow_up", "average", "follow_up_score"),

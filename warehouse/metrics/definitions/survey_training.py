@@ -52,7 +52,7 @@ from warehouse.metrics.definitions.common import (
     LAST_DATA_WEEK,
     LAST_RESPONSE_WEEK,
 )
-from warehouse.metrics.metric import Measure, Metric, register, template
+from warehouse.metrics.metric import Measure, Metric, RowsOf, register, template
 from warehouse.metrics.templates import template_globals
 
 FORM = ("form_response",)
@@ -407,6 +407,9 @@ _COMMENT_TEXT = (
     "Only non-empty comments count, each response once, in the week of the response. Because free text "
     "is more identifying, the higher minimum group size for comments applies (metrics.comment_min_group_size).")
 
+# Every comment metric's rows, with all of their columns: worked out once in a full refresh (Metric.rows_of).
+COMMENTS = template("comment_family.sql", themes=tuple(THEMES))
+
 COMMENT_THEMES: dict[str, Metric] = {}
 for _theme, _patterns in THEMES.items():
     COMMENT_THEMES[_theme] = register(Metric(
@@ -424,6 +427,7 @@ for _theme, _patterns in THEMES.items():
         kinds=FORM,
         comment_metric=True,
         base=template("comment_themes.sql", theme=_theme),
+        rows_of=RowsOf(COMMENTS, columns=(("mentions", f"mentions_{_theme}"),)),
         type="ratio",
         measures=(Measure("mentions", "sum", "mentions"), Measure("comments", "count")),
         numerator_measure="mentions",
@@ -447,6 +451,7 @@ COMMENT_SENTIMENT = register(Metric(
     kinds=FORM,
     comment_metric=True,
     base=template("comment_sentiment.sql"),
+    rows_of=RowsOf(COMMENTS),
     type="simple",
     measures=(
         Measure("mean_sentiment", "average", "sentiment"),
