@@ -73,8 +73,8 @@ def array_literal(values: list[str]) -> str:
 
 @functools.cache
 def _shared_bases() -> frozenset[str]:
-    """Base SQL that more than one registered metric reads."""
-    counts = Counter(m.base_sql for m in all_metrics().values())
+    """Base SQL whose rows more than one registered metric draws on (as its own base SQL or as `rows_of`)."""
+    counts = Counter(_rows(m)[0] for m in all_metrics().values())
     return frozenset(sql for sql, n in counts.items() if n > 1)
 
 
@@ -188,6 +188,19 @@ def has_state(conn: Connection, metric: Metric) -> bool:
     return conn.execute(sa.text("select to_regclass(:t) is not null"), {"t": base_table(metric)}).scalar_one()
 
 
+def _drawn(conn: Connection, metric: Metric, source: str, params: dict[str, Any]) -> str:
+    """The metric's rows from `source`, a table of the rows its `rows_of` names: its own columns, in its own
+    order (base tables take rows by position), each from the source's column of that name or the one
+    `columns` renames, and only the rows `where` holds for."""
+    assert metric.rows_of is not None
+    renamed = dict(metric.rows_of.columns)
+    mine = conn.execute(sa.text(f"select * from ({base_rows_sql(metric)}) b limit 0"),
+                        {**params, **UNRESTRICTED}).keys()
+    select = ", ".join(f'r."{renamed[c]}" as "{c}"' if c in renamed else f'r."{c}"' for c in mine)
+    where = f" where {metric.rows_of.where}" if metric.rows_of.where else ""
+    return f"select {select} from {source} r{where}"
+
+
 def store(conn: Connection, metric: Metric, params: dict[str, Any], regrouped: bool = False,
           stored: dict[str, str] | None = None) -> None:
     """Every base row of the metric stored again (in a full refresh), with the indexes `update` looks by.
@@ -208,13 +221,7 @@ def store(conn: Connection, metric: Metric, params: dict[str, Any], regrouped: b
             conn.execute(sa.text(f"create temp table {shared.removeprefix('pg_temp.')} on commit drop as "
                                  f"{rows_sql(source)}"), bind)
             stored[source] = shared
-        # The metric's own columns, in its own order (an incremental refresh adds its base SQL's rows as
-        # they come), each from the source's column of that name or the one `columns` renames.
-        renamed = dict(metric.rows_of.columns)
-        mine = conn.execute(sa.text(f"select * from ({base_rows_sql(metric)}) b limit 0"), bind).keys()
-        select = ", ".join(f'r."{renamed[c]}" as "{c}"' if c in renamed else f'r."{c}"' for c in mine)
-        where = f" where {metric.rows_of.where}" if metric.rows_of.where else ""
-        conn.execute(sa.text(f"create table {table} as select {select} from {stored[source]} r{where}"))
+        conn.execute(sa.text(f"create table {table} as {_drawn(conn, metric, stored[source], params)}"))
     else:
         conn.execute(sa.text(f"create table {table} as {base_rows_sql(metric)}"), bind)
     stored.setdefault(metric.base_sql, table)
@@ -328,18 +335,22 @@ def replace(conn: Connection, metric: Metric, since: datetime, params: dict[str,
         bind = {"_subjects": cache[skey], "_since": first_week()}
         old = "b.subject = any(cast(:_subjects as text[])) and b._day >= cast(:_since as date)"
     conn.execute(sa.text(f"drop table if exists {_TEMPS}"))
-    # Metrics with the same base SQL (ticket shares, time saved in hours, FTE and pounds) get the same new
-    # rows: worked out once per refresh, kept until its transaction ends.
-    nkey = ("new rows", metric.base_sql, metric.rows_per, metric.kinds, since, bind.get("_since"))
+    # Metrics drawing on the same rows (ticket shares; time saved in hours, FTE and pounds; the comment
+    # metrics, the skills domains: `rows_of`) get them from one query: worked out once per refresh, kept
+    # until its transaction ends.
+    source, _, _ = _rows(metric)
+    nkey = ("new rows", source, metric.rows_per, metric.kinds, since, bind.get("_since"))
+    if nkey not in cache and source in _shared_bases():
+        kept = f"realise_delta_kept_{len(cache)}"
+        conn.execute(sa.text(f"create temp table {kept} on commit drop as select * from ({rows_sql(source)}) b "
+                             f"where {old}"), {**params, **UNRESTRICTED, **bind})
+        cache[nkey] = f"pg_temp.{kept}"
     if nkey in cache:
-        conn.execute(sa.text(f"create temp table realise_delta_new as select * from {cache[nkey]}"))
+        drawn = _drawn(conn, metric, cache[nkey], params) if metric.rows_of else f"select * from {cache[nkey]}"
+        conn.execute(sa.text(f"create temp table realise_delta_new as {drawn}"))
     else:
         conn.execute(sa.text(f"create temp table realise_delta_new as select * from ({base_rows_sql(metric)}) b "
                              f"where {old}"), {**params, **UNRESTRICTED, **bind})
-        if metric.base_sql in _shared_bases():
-            kept = f"realise_delta_kept_{len(cache)}"
-            conn.execute(sa.text(f"create temp table {kept} on commit drop as select * from {_NEW}"))
-            cache[nkey] = f"pg_temp.{kept}"
     # The replaced rows leave the base table for _OLD: what stays is every row left as it was.
     conn.execute(sa.text(f"create temp table realise_delta_old as select * from {table} limit 0"))
     conn.execute(sa.text(f"with d as (delete from {table} b where {old} returning b.*) "
