@@ -100,6 +100,11 @@ def loaded(pg_server: Any, migrated_template: str, kafka_bootstrap: str, gate: A
         "prefect": {"emit_events": False},
     })
     now = datetime.now(UTC).replace(microsecond=0)
+    # Tests date new events a few hours before `now`, in a week that must already hold data: early on a
+    # Monday the current week holds none yet, so the data then ends with the week before.
+    monday = (now - timedelta(days=now.weekday())).replace(hour=0, minute=0, second=0)
+    if now - monday < timedelta(hours=12):
+        now = monday - timedelta(seconds=1)
     trust = generate_trust(600, seed=21)
     events = generate_events(trust, now=now, seed=21, forms=5000, tickets=1500, training=1500, skills=600)
     rk.ensure_topics(settings, kafka_bootstrap)
