@@ -873,6 +873,36 @@ def test_metrics_drawing_on_shared_rows_store_and_group_their_own_base_rows(ware
                     metric.id, column)
 
 
+def test_base_rows_a_crash_emptied_are_recomputed_by_the_next_incremental_refresh(warehouse, loaded, gate):
+    """Stored base rows are unlogged (derived data, no WAL): a crash restart empties their tables, as
+    `truncate` does here. The next incremental refresh sees the empty table beside the logged cell state
+    (a decomposable metric) or the open published cells (the median, regrouped from its stored rows) and
+    recomputes those metrics in full, so the values stay those of a full refresh."""
+    from warehouse.metrics import delta
+
+    ids = [NES, "median_hours_to_resolve", "ticket_share_access"]
+    refresh(warehouse, full=True, metric_ids=ids)
+    with warehouse.begin() as conn:
+        persistence = conn.execute(sa.text(
+            "select relname, relpersistence from pg_class where relnamespace = 'metric_base'::regnamespace "
+            "and relkind = 'r'")).all()
+        assert {name for name, _ in persistence} >= set(ids) and {p for _, p in persistence} == {"u"}
+        for metric_id in ids[:2]:
+            conn.execute(sa.text(f"truncate {delta.base_table(REGISTRY[metric_id])}"))
+    add_new_events(warehouse, loaded, gate)
+
+    incremental, after_incremental, after_full = incremental_then_full(warehouse, ids)
+
+    assert incremental.periods[NES] == periods_of(after_full, NES)
+    assert incremental.periods["median_hours_to_resolve"] == periods_of(after_full, "median_hours_to_resolve")
+    assert incremental.periods["ticket_share_access"] < periods_of(after_full, "ticket_share_access")
+    assert_same(after_incremental, after_full)
+    with warehouse.connect() as conn:
+        for metric_id in ids:
+            table = delta.base_table(REGISTRY[metric_id])
+            assert conn.execute(sa.text(f"select count(*) from {table}")).scalar_one() > 0, metric_id
+
+
 # ----------------------------------------------------------------------------- history: no differencing
 
 

@@ -8,6 +8,7 @@ Stored per metric
     with each org unit's level-1 and level-2 ancestors, `_h` (the row's hash, for fingerprints) and `_day`, the
     first day a row can be dated in: its week, or for a row on the week-since-go-live grain only, the last day
     of that week).
+    The tables are unlogged: derived data, written without WAL (has_state sees one a crash emptied).
     `core.metric_cell_state`: per cell, the additive components of its value (see components.py), grouped
     as every cell is (grouping.grouping_sets_sql), unsuppressed; internal, not in `analytics`.
     A full recompute works out the rows of one base SQL once (metrics of the same base SQL copy them, and
@@ -184,8 +185,18 @@ def evaluate(conn: Connection, metric: Metric, parts: Decomposed, params: dict[s
 
 
 def has_state(conn: Connection, metric: Metric) -> bool:
-    """Whether the metric's base rows are stored (a full refresh with this engine has run for it)."""
-    return conn.execute(sa.text("select to_regclass(:t) is not null"), {"t": base_table(metric)}).scalar_one()
+    """Whether the metric's base rows are stored (a full refresh with this engine has run for it) and still
+    there. Base tables are unlogged (derived data, written without WAL): a crash restart empties them. The
+    cell states and published cells are logged and committed with them, so an empty table beside a cell
+    state or an open published cell is one a crash emptied; the metric is then recomputed."""
+    table = base_table(metric)
+    if not conn.execute(sa.text("select to_regclass(:t) is not null"), {"t": table}).scalar_one():
+        return False
+    return conn.execute(sa.text(f"""
+        select exists (select from {table})
+            or not (exists (select from core.metric_cell_state where metric_id = :m)
+                    or exists (select from core.metric_disclosure where metric_id = :m and not closed))
+    """), {"m": metric.id}).scalar_one()
 
 
 def _drawn(conn: Connection, metric: Metric, source: str, params: dict[str, Any]) -> str:
@@ -213,7 +224,7 @@ def store(conn: Connection, metric: Metric, params: dict[str, Any], regrouped: b
     bind = {**params, **UNRESTRICTED}
     conn.execute(sa.text(f"drop table if exists {table}"))
     if metric.base_sql in stored:
-        conn.execute(sa.text(f"create table {table} as select * from {stored[metric.base_sql]}"))
+        conn.execute(sa.text(f"create unlogged table {table} as select * from {stored[metric.base_sql]}"))
     elif metric.rows_of is not None:
         source = metric.rows_of.sql
         if source not in stored:
@@ -221,9 +232,9 @@ def store(conn: Connection, metric: Metric, params: dict[str, Any], regrouped: b
             conn.execute(sa.text(f"create temp table {shared.removeprefix('pg_temp.')} on commit drop as "
                                  f"{rows_sql(source)}"), bind)
             stored[source] = shared
-        conn.execute(sa.text(f"create table {table} as {_drawn(conn, metric, stored[source], params)}"))
+        conn.execute(sa.text(f"create unlogged table {table} as {_drawn(conn, metric, stored[source], params)}"))
     else:
-        conn.execute(sa.text(f"create table {table} as {base_rows_sql(metric)}"), bind)
+        conn.execute(sa.text(f"create unlogged table {table} as {base_rows_sql(metric)}"), bind)
     stored.setdefault(metric.base_sql, table)
     columns = {r[0] for r in conn.execute(sa.text(
         "select attname from pg_attribute where attrelid = to_regclass(:t) and attnum > 0"), {"t": table})}
