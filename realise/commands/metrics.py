@@ -101,6 +101,8 @@ def _print_definition(metric: Any) -> None:
     out.print("interval: " + ", ".join(f"{k} {escape(' '.join(v) if isinstance(v, list) else str(v))}"
                                       for k, v in interval.items()))
     out.print(f"base rows: warehouse/metrics/sql/{escape(metric.base.describe())}")
+    if metric.rows_of is not None:
+        out.print(f"a full refresh draws them from: warehouse/metrics/sql/{escape(metric.rows_of.describe())}")
 
 
 @app.command("show")

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from warehouse.metrics.definitions.common import latest_form_responses, latest_skills_assessments, weeks_since_go_live
+from warehouse.metrics.definitions.survey_training import THEMES
 from warehouse.metrics.metric import REGISTRY, Measure, Metric, RowsOf, check, inline, register, template
 from warehouse.metrics.registry import all_metrics
 from warehouse.metrics.templates import SQL_DIR, template_names
@@ -180,6 +181,12 @@ def test_metrics_show_definition_prints_the_structure_without_a_database():
     assert data["measures"][0] == {"name": "median_hours", "agg": "median", "expr": "hours_to_resolve",
                                    "additive": False}
     assert data["base"] == {"template": "tickets_resolved.sql", "variables": {}}
+    shown = _realise("metrics", "show", "skills_change_teaching_learning", "--definition")
+    assert "a full refresh draws them from: warehouse/metrics/sql/skills_changes.sql(domain=None) where domain = " \
+           "'teaching_learning'" in shown.stdout
+    data = json.loads(_realise("metrics", "show", "comment_theme_training", "--definition", "--json").stdout)
+    assert data["base"]["rows_of"] == {"template": "comment_family.sql", "variables": {"themes": list(THEMES)},
+                                       "where": None, "columns": {"mentions": "mentions_training"}}
 
 
 def test_metrics_list_gives_each_metrics_type_and_whether_it_decomposes():

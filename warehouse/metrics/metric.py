@@ -384,6 +384,11 @@ class Metric:
             interval["row_weights"] = list(self.row_weights)
         if self.interval_scale:
             interval["scale"] = self.interval_scale
+        base: dict[str, Any] = {"template": self.base.template, "variables": dict(self.base.variables)}
+        if self.rows_of is not None:  # where a full refresh draws the same rows from
+            base["rows_of"] = {"template": self.rows_of.base.template,
+                               "variables": dict(self.rows_of.base.variables), "where": self.rows_of.where,
+                               "columns": dict(self.rows_of.columns)}
         return {
             "type": self.type,
             "measures": [m.as_dict() for m in self.all_measures],
@@ -392,7 +397,7 @@ class Metric:
             "denominator": self.denominator_measure,
             "n": self.n,
             "interval": interval,
-            "base": {"template": self.base.template, "variables": dict(self.base.variables)},
+            "base": base,
             "decomposes": self.decomposes,
         }
 
