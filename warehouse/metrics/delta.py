@@ -229,8 +229,14 @@ def store(conn: Connection, metric: Metric, params: dict[str, Any], regrouped: b
         source = metric.rows_of.sql
         if source not in stored:
             shared = f"pg_temp.realise_rows_{len(stored)}"
+            # Shared rows carry every member's columns (all the comment themes' patterns and the sentiment
+            # lexicon): a costly projection. Over a parallel hash anti join (the latest versions) PostgreSQL
+            # returns every row from one worker, so the projection would run in one process; without
+            # parallel hash each worker projects its share of the rows.
+            conn.execute(sa.text("set local enable_parallel_hash = off"))
             conn.execute(sa.text(f"create temp table {shared.removeprefix('pg_temp.')} on commit drop as "
                                  f"{rows_sql(source)}"), bind)
+            conn.execute(sa.text("reset enable_parallel_hash"))
             stored[source] = shared
         conn.execute(sa.text(f"create unlogged table {table} as {_drawn(conn, metric, stored[source], params)}"))
     else:
