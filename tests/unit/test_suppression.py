@@ -599,6 +599,6 @@ def test_property_no_combination_of_equations_across_grains_pins_down_a_small_gr
         if r.suppressed:
             u = unknown[r.fingerprint]
             terms[u] = terms.get(u, 0.0) - 1.0
-    pinned, _ = determined([t for t in equations.values() if t], len(unknown))
+    pinned = determined([t for t in equations.values() if t], len(unknown))
     small = {unknown[f] for f, n in zip(hidden["fingerprint"], hidden["n"], strict=True) if n < MIN}
     assert not [u for u in small if pinned[u]], out[["grain", "segment_value", "n", "suppressed"]].to_string()

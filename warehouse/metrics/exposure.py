@@ -27,12 +27,10 @@ _PADDED = 128  # blocks up to this many equations and unknowns are padded and st
 _BLAS = ThreadpoolController()
 
 
-def determined(equations: Sequence[Mapping[int, float]], unknowns: int) -> tuple[np.ndarray, np.ndarray]:
-    """(determined, block) per unknown 0..unknowns-1, for equations given as {unknown: coefficient} (their
-    right-hand sides do not matter). `block` numbers the independent blocks of what peeling left; unknowns
-    settled by peeling, or in no equation, are in block -1."""
+def determined(equations: Sequence[Mapping[int, float]], unknowns: int) -> np.ndarray:
+    """Per unknown 0..unknowns-1, whether the equations, given as {unknown: coefficient}, pin it down (their
+    right-hand sides do not matter)."""
     done = np.zeros(unknowns, dtype=bool)
-    block = np.full(unknowns, -1, dtype=int)
     rows, cols, data = [], [], []
     for r, terms in enumerate(equations):
         for u, c in terms.items():
@@ -41,7 +39,7 @@ def determined(equations: Sequence[Mapping[int, float]], unknowns: int) -> tuple
                 cols.append(u)
                 data.append(float(c))
     if not rows or unknowns == 0:
-        return done, block
+        return done
     a = sparse.csr_matrix((data, (rows, cols)), shape=(len(equations), unknowns))
     a.sum_duplicates()
     a.eliminate_zeros()
@@ -59,19 +57,18 @@ def determined(equations: Sequence[Mapping[int, float]], unknowns: int) -> tuple
         done[newly] = True
     left = np.flatnonzero(~done)
     if not len(left):
-        return done, block
+        return done
     sub = a[:, left]
     sub = sub[np.flatnonzero(np.diff(sub.indptr))]  # equations that still hold an unknown
     if sub.shape[0] == 0:
-        return done, block
+        return done
     m, n = sub.shape
     coo = sub.tocoo()
     graph = sparse.coo_matrix((np.ones(coo.nnz), (coo.row + n, coo.col)), shape=(m + n, m + n)).tocsr()
     _, label = connected_components(graph, directed=False)
     var_label, eq_label = label[:n], label[n:]
-    block[left] = var_label
     done[left] = _determined_by_block(coo, var_label, eq_label)
-    return done, block
+    return done
 
 
 def _determined_by_block(coo: sparse.coo_matrix, var_label: np.ndarray, eq_label: np.ndarray) -> np.ndarray:
@@ -206,7 +203,7 @@ class Exposure:
                     position[int(u)] = len(order)
                     order.append(int(u))
                 subset.extend({position[u]: c for u, c in equations[e].items() if abs(c) > _TOL} for e in eqs)
-            pinned, _ = determined(subset, len(order))
+            pinned = determined(subset, len(order))
             for unknowns, _, key in missing:
                 answer = {names[u]: bool(pinned[position[int(u)]]) for u in unknowns}
                 self._answers[key] = answer
