@@ -60,7 +60,8 @@ def benefit_status(values: Iterable[tuple[date, float | None]], baseline: float,
     """Status of a benefit from its weekly values `(week start, value or None when suppressed/missing)`.
 
     - no data: no values, the latest week has no value (suppressed or missing), or fewer than `min_points`
-      of the last `window_weeks` weeks have one.
+      of the last `window_weeks` weeks have one. A week still under way on `today` with no value is left
+      out: its answers are still coming in.
     - on track: the least-squares line through the last `window_weeks` weeks, projected to `target_date`,
       meets the target (after the target date: the latest value meets it).
     - off track: the projection misses and the latest value is worse than the baseline, or the line heads
@@ -85,6 +86,11 @@ def benefit_status(values: Iterable[tuple[date, float | None]], baseline: float,
     if not by_week:
         return BenefitStatus(NO_DATA, "no values yet for this metric and segment")
     latest = max(by_week)
+    if by_week[latest] is None and today < latest + timedelta(weeks=1) and len(by_week) > 1:
+        # The week is still under way: its cell is hidden or missing for want of answers that are still to
+        # come, which says nothing yet. The week before is the latest.
+        del by_week[latest]
+        latest = max(by_week)
     current = by_week[latest]
     if current is None:
         return BenefitStatus(NO_DATA, f"the latest week ({latest}) has no value (suppressed or missing)",
@@ -409,7 +415,8 @@ def evaluate_benefits(engine: Engine, *, refresh_id: int | None = None, today: d
             if metric is None:
                 st = BenefitStatus(NO_DATA, f"metric {b['metric_id']} is not defined any more")
             else:
-                values = _series(conn, b["metric_id"], b["segment_type"], b["segment_value"], WINDOW_WEEKS)
+                # One week more than the window: the latest may be a week still under way, left out.
+                values = _series(conn, b["metric_id"], b["segment_type"], b["segment_value"], WINDOW_WEEKS + 1)
                 st = benefit_status(values, b["baseline_value"], b["target_value"], b["target_date"],
                                     metric.better, today)
                 if not values:

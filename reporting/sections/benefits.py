@@ -94,6 +94,6 @@ def benefits_section(data: ReportData) -> str:
     intro = ("Each benefit's status comes from the trend of its measure over the last 6 weeks, projected to the "
              "target date (on track: the projection meets the target; at risk: no worse than the baseline but "
              "the projection misses; off track: worse than the baseline or heading away; no data: the latest "
-             "week is suppressed or missing).")
+             "week is suppressed or missing). A week still under way counts once it has a value.")
     return section("benefits", "Benefits register", body, intro)
 

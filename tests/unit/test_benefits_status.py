@@ -108,10 +108,27 @@ def test_given_old_values_outside_the_window_when_fitted_then_only_the_last_six_
     (weeks(12), "only 1 of the last 6 weeks"),
 ])
 def test_given_missing_or_suppressed_values_when_judged_then_there_is_no_data(values, why):
-    st = benefit_status(values, baseline=10, target=30, target_date=in_weeks(10), better="higher", today=TODAY)
+    # The latest week is over (judged on the Monday after it).
+    st = benefit_status(values, baseline=10, target=30, target_date=in_weeks(10), better="higher",
+                        today=LATEST + timedelta(weeks=1))
     assert st.status == NO_DATA
     assert why in st.reason
     assert st.projected_value is None
+
+
+def test_given_a_week_still_under_way_with_no_value_yet_when_judged_then_the_week_before_is_the_latest():
+    # Sunday 22 Nov: the week of 16 Nov is under way and its cell hidden (too few answers so far). The weeks
+    # before, 10, 12, 14, are judged as if it were not there: 14 now, +2 a week, 14 + 2 * 11 = 36 >= 30.
+    st = benefit_status(weeks(10, 12, 14, None), baseline=10, target=30, target_date=in_weeks(10),
+                        better="higher", today=TODAY)
+    assert st.status == ON_TRACK
+    assert st.current_period == LATEST - timedelta(weeks=1) and st.current_value == 14
+    assert st.projected_value == pytest.approx(36)
+    # A week under way with a value is the latest; a week over with none is no data.
+    assert benefit_status(weeks(10, 12, 14, 16), baseline=10, target=30, target_date=in_weeks(10),
+                          better="higher", today=TODAY).current_period == LATEST
+    assert benefit_status(weeks(10, 12, 14, None), baseline=10, target=30, target_date=in_weeks(10),
+                          better="higher", today=LATEST + timedelta(weeks=1)).status == NO_DATA
 
 
 def test_given_lower_is_better_when_demand_falls_fast_enough_then_it_is_on_track():

@@ -544,6 +544,27 @@ def test_a_cell_that_counts_no_one_adds_no_one_to_the_hidden_group():
     assert hidden_of(suppress(cells, MIN)) == {"P": "primary", "Q": "primary", "R": "secondary"}
 
 
+def test_a_division_hidden_for_its_sibling_hides_one_of_its_own_before_the_trust_is_judged_again():
+    # One ticket from a person in no unit (n=0, hidden) under a trust of 110 with two divisions, each over two
+    # shown directorates. Hiding division B (the smallest) hides no one while B-1 and B-2 are shown: B is
+    # their sum. B's own partition is settled first (B-1 hidden), so B hides someone and the trust's
+    # equation is met; judged again before that, the trust's equation would hide division A, then the
+    # trust itself, then a directorate under every division.
+    cells = frame(
+        cell("trust", "all", None, 110, 50, 110),
+        cell("org_level_1", "A", ("trust", "all"), 60, 30, 60),
+        cell("org_level_1", "B", ("trust", "all"), 50, 19, 50),
+        cell("org_unit", "UNMATCHED", ("trust", "all"), 0, 1, 0),
+        cell("org_level_2", "A-1", ("org_level_1", "A"), 35, 20, 35),
+        cell("org_level_2", "A-2", ("org_level_1", "A"), 25, 10, 25),
+        cell("org_level_2", "B-1", ("org_level_1", "B"), 20, 9, 20),
+        cell("org_level_2", "B-2", ("org_level_1", "B"), 30, 10, 30),
+    )
+    out = suppress(cells, MIN)
+    assert hidden_of(out) == {"UNMATCHED": "primary", "B": "secondary", "B-1": "secondary"}
+    assert not recover(out, out["suppressed"]).keys() & {key(r) for _, r in out[out["n"] < MIN].iterrows()}
+
+
 @st.composite
 def two_grains(draw: st.DrawFn) -> pd.DataFrame:
     """One calendar week and, for the units of the wave that has gone live, its week since go-live: random org

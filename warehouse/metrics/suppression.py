@@ -21,7 +21,8 @@ The rules, applied to one metric's cells of both grains at once:
    holds someone), or every count among them would be pinned down; or, with the parent unknown, at least
    one child. A child whose statistics were shown before and
    have not changed is known, and a held cell hides only the people who changed. A violation is fixed by
-   hiding the smallest child that would hide someone (then the parent), and the rules run again until
+   hiding the smallest child that would hide someone (then the parent; a child that is a parent settles its
+   own partitions at once, since it hides no one while its children are shown), and the rules run again until
    nothing changes, so the whole org tree, every segment type and both grains end consistent.
 3a. Combined: no hidden cell may be solvable from any combination of the equations (exposure.py). One that
    hides at least `minimum` people is counted as known; one that hides fewer gets a shown cell near it hidden;
@@ -228,27 +229,42 @@ class _State:
     def _smallest(self, candidates: list[int]) -> int | None:
         return min(candidates, key=lambda c: (self.n[c], self.labels[c])) if candidates else None
 
-    def _fix(self, parent: int | None, children: list[int]) -> bool:
-        """Hide one more cell if this partition's equation gives a hidden group away; whether it did."""
+    def _fix(self, parent: int | None, children: list[int]) -> int | None:
+        """Hide one more cell if this partition's equation gives a hidden group away; the cell hidden."""
         masses = {c: self._mass(c) for c in children}
         unknown = [c for c in children if masses[c] > 0]
         eligible = [c for c in children if not self.hidden[c] and self.weight[c] > 0]
         if parent is not None and self.hidden[parent] and self.weight[parent] > 0:
             if unknown:
-                return False
+                return None
             victim = self._smallest(eligible)  # the children would add up to the hidden parent
         else:
             hidden = sum(self._mass(c, people=True) for c in unknown)
             if not unknown or (len(unknown) >= 2 and hidden >= self.minimum
                                and sum(masses[c] for c in unknown) > sum(self._floor(c) for c in unknown)):
-                return False
+                return None
             victim = self._smallest(eligible)
             if victim is None and parent is not None and not self.hidden[parent] and self.weight[parent] > 0:
                 victim = parent
         if victim is None:
-            return False  # nothing left that would hide anyone: what the reader can derive is already known
+            return None  # nothing left that would hide anyone: what the reader can derive is already known
         self._hide(victim, "secondary")
-        return True
+        return victim
+
+    def _descend(self, victim: int) -> None:
+        """A cell just hidden that is a parent hides no one while its children are all shown (they add up to
+        it): its own partitions are fixed at once, down to cells that hide someone, before the partition that
+        hid it is checked again. Checked again first, that partition would find it hiding no one and hide a
+        sibling, then the parent: a trust of 2,000 hidden to protect one ticket from a person with no unit."""
+        stack = [victim]
+        while stack:
+            cell = stack.pop()
+            for f in self._families_of.get(cell, ()):
+                parent, children = self.families[f]
+                if parent != cell:
+                    continue
+                while (hidden := self._fix(parent, children)) is not None:
+                    stack.append(hidden)
 
     def settle(self, secondary: bool, linked: bool) -> None:
         """The rules to a fixed point; then, while any combination of equations pins a hidden cell down, the
@@ -284,7 +300,9 @@ class _State:
             queued.discard(f)
             if secondary:
                 parent, children = self.families[f]
-                if self._fix(parent, children):
+                victim = self._fix(parent, children)
+                if victim is not None:
+                    self._descend(victim)
                     self._dirty.add(f)  # checked again once what it hid has propagated
 
     def _touch(self, i: int) -> None:
