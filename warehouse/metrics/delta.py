@@ -200,10 +200,12 @@ def has_state(conn: Connection, metric: Metric) -> bool:
 
 
 def _drawn(conn: Connection, metric: Metric, source: str, params: dict[str, Any]) -> str:
-    """The metric's rows from `source`, a table of the rows its `rows_of` names: its own columns, in its own
-    order (base tables take rows by position), each from the source's column of that name or the one
-    `columns` renames, and only the rows `where` holds for."""
-    assert metric.rows_of is not None
+    """The metric's rows from `source`, a table of the rows `_rows` names for it: all of them for a metric of
+    that base SQL; for one drawing on them (`rows_of`), its own columns in its own order (base tables take
+    rows by position), each from the source's column of that name or the one `columns` renames, and only the
+    rows `where` holds for."""
+    if metric.rows_of is None:
+        return f"select * from {source}"
     renamed = dict(metric.rows_of.columns)
     mine = conn.execute(sa.text(f"select * from ({base_rows_sql(metric)}) b limit 0"),
                         {**params, **UNRESTRICTED}).keys()
@@ -223,21 +225,18 @@ def store(conn: Connection, metric: Metric, params: dict[str, Any], regrouped: b
     table = base_table(metric)
     bind = {**params, **UNRESTRICTED}
     conn.execute(sa.text(f"drop table if exists {table}"))
-    if metric.base_sql in stored:
-        conn.execute(sa.text(f"create unlogged table {table} as select * from {stored[metric.base_sql]}"))
-    elif metric.rows_of is not None:
-        source = metric.rows_of.sql
-        if source not in stored:
-            shared = f"pg_temp.realise_rows_{len(stored)}"
-            # Shared rows carry every member's columns (all the comment themes' patterns and the sentiment
-            # lexicon): a costly projection. Over a parallel hash anti join (the latest versions) PostgreSQL
-            # returns every row from one worker, so the projection would run in one process; without
-            # parallel hash each worker projects its share of the rows.
-            conn.execute(sa.text("set local enable_parallel_hash = off"))
-            conn.execute(sa.text(f"create temp table {shared.removeprefix('pg_temp.')} on commit drop as "
-                                 f"{rows_sql(source)}"), bind)
-            conn.execute(sa.text("reset enable_parallel_hash"))
-            stored[source] = shared
+    source, _, _ = _rows(metric)
+    if source not in stored and metric.rows_of is not None:
+        shared = f"realise_rows_{len(stored)}"
+        # Shared rows carry every member's columns (all the comment themes' patterns and the sentiment
+        # lexicon): a costly projection. Over a parallel hash anti join (the latest versions) PostgreSQL
+        # returns every row from one worker, so the projection would run in one process; without parallel
+        # hash each worker projects its share of the rows.
+        conn.execute(sa.text("set local enable_parallel_hash = off"))
+        conn.execute(sa.text(f"create temp table {shared} on commit drop as {rows_sql(source)}"), bind)
+        conn.execute(sa.text("reset enable_parallel_hash"))
+        stored[source] = f"pg_temp.{shared}"
+    if source in stored:
         conn.execute(sa.text(f"create unlogged table {table} as {_drawn(conn, metric, stored[source], params)}"))
     else:
         conn.execute(sa.text(f"create unlogged table {table} as {base_rows_sql(metric)}"), bind)
@@ -383,8 +382,7 @@ def replace(conn: Connection, metric: Metric, since: datetime, params: dict[str,
                              f"where {old}"), {**params, **UNRESTRICTED, **bind})
         cache[nkey] = f"pg_temp.{kept}"
     if nkey in cache:
-        drawn = _drawn(conn, metric, cache[nkey], params) if metric.rows_of else f"select * from {cache[nkey]}"
-        conn.execute(sa.text(f"create temp table realise_delta_new as {drawn}"))
+        conn.execute(sa.text(f"create temp table realise_delta_new as {_drawn(conn, metric, cache[nkey], params)}"))
     else:
         conn.execute(sa.text(f"create temp table realise_delta_new as select * from ({base_rows_sql(metric)}) b "
                              f"where {old}"), {**params, **UNRESTRICTED, **bind})
