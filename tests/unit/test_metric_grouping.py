@@ -30,10 +30,15 @@ def metric(segments: tuple[str, ...] = SMALL, grains: tuple[str, ...] = tuple(GR
 
 
 def grouping_sets(sql: str) -> list[list[str]]:
-    """The columns of each grouping set, in order."""
-    inner = re.search(r"group by grouping sets \((.*)\)\s*\) cells", sql, re.S)
-    assert inner, sql
-    return [[c.strip() for c in s.split(",")] for s in re.findall(r"\(([^()]*)\)", inner.group(1))]
+    """The columns of each grouping set, in order (of the first GROUPING SETS in `sql`)."""
+    return all_grouping_sets(sql)[0]
+
+
+def all_grouping_sets(sql: str) -> list[list[list[str]]]:
+    """grouping_sets of every GROUPING SETS in `sql`, in order."""
+    found = re.findall(r"group by grouping sets \((.*?)\)\s*\) cells", sql, re.S)
+    assert found, sql
+    return [[[c.strip() for c in s.split(",")] for s in re.findall(r"\(([^()]*)\)", inner)] for inner in found]
 
 
 def cases(expression: str) -> dict[int, str]:
@@ -124,6 +129,9 @@ def test_grouped_rows_become_cells_with_their_period_keys() -> None:
 
 PARTS = Decomposed(components=(Component("sum", "sum(x)", "count(x)", "x"),), value_sql="c1", numerator_sql="c1",
                    denominator_sql="c0", n_sql="c0")
+WITH_PEOPLE = Decomposed(components=(*PARTS.components, Component("distinct", "count(distinct subject)",
+                                                                  "count(subject)", "distinct subject")),
+                         value_sql="c1", numerator_sql="c1", denominator_sql="c2", n_sql="c2")
 
 
 def test_components_and_their_changes_are_grouped_by_the_same_sets() -> None:
@@ -131,11 +139,14 @@ def test_components_and_their_changes_are_grouped_by_the_same_sets() -> None:
     types, values = segment_sql(m)
     full = delta._components_sql(m, PARTS.components, "week", "src")
     changes = delta._changes_sql(m, PARTS, "week")
-    for sql in (full, changes):
+    sets = [["b.week_start"], ["b.week_start", "b.org_l1"], ["b.week_start", "b.staff_group"]]
+    for sql in (full, changes):  # a sum changes by the changed rows alone, grouped as the cells are
         assert sql.count("group by grouping sets") == 1 and types in sql and values in sql
-    assert grouping_sets(full) == [["b.week_start"], ["b.week_start", "b.org_l1"], ["b.week_start", "b.staff_group"]]
-    assert grouping_sets(changes) == [["b.week_start", "b.subject"], ["b.week_start", "b.org_l1", "b.subject"],
-                                      ["b.week_start", "b.staff_group", "b.subject"]]
+        assert grouping_sets(sql) == sets
+    # A count of distinct people also groups the changed people's rows per cell and person.
+    people = delta._changes_sql(m, WITH_PEOPLE, "week")
+    assert people.count("group by grouping sets") == 2 and people.count(types) == 2
+    assert all_grouping_sets(people) == [sets, [[*s, "b.subject"] for s in sets]]
 
 
 class _Recorder:

@@ -88,32 +88,39 @@ def decompose(metric: Metric) -> Decomposed | None:
     return Decomposed(tuple(components.values()), *rewritten[:5], interval_sql=tuple(rewritten[5:]))
 
 
-def signed(component: Component, name: str) -> tuple[list[str], str, str]:
-    """What a component changes by (value, rows seen) over one (cell, subject) group of signed rows:
-    `_sign` is -1 for a row replaced, +1 for its replacement, 0 for a row of the same subject in the same
-    cell left as it was.
+@dataclass(frozen=True)
+class Signed:
+    """What a component changes by over signed rows: `_sign` is -1 for a row replaced, +1 for its
+    replacement, 0 for a row of the same subject in the same cell left as it was."""
 
-    In two steps, so the rows are first folded per person and segment values, then rolled up per cell:
-    returns the first step's select items (columns `name`_...), and the value and rows changes over a group
-    of them. Sums and counts change by the signed sums of the replaced rows. A person counts in a distinct
-    count while any row of theirs in the cell does (after the filter): one with a row left as it was counts
-    before and after; otherwise they join (+1) when only new rows have them, and leave (-1) when only
-    replaced rows did.
+    rows: str  # rows-seen change: an aggregate over a cell's changed rows (`_sign` ±1)
+    value: str | None  # value change, likewise; None for a distinct count (see `flags` and `member`)
+    flags: tuple[str, ...] = ()  # distinct count: select items folding a person's signed rows per segment values
+    member: str = "0"  # distinct count: the change (+1, -1, 0) over one (cell, person) group of folded rows
+
+
+def signed(component: Component, name: str) -> Signed:
+    """What a component changes by when rows are replaced (see Signed).
+
+    Sums and counts change by the signed sums of the changed rows alone, grouped straight into cells. A
+    distinct count changes per person: a person counts while any row of theirs in the cell does (after the
+    filter), so their rows left as they were matter too. Folded per person and segment values (columns
+    `name`_...), then per cell and person: one with a row left as it was counts before and after;
+    otherwise they join (+1) when only new rows have them, and leave (-1) when only replaced rows did. Its
+    rows-seen change is a signed count of the changed rows, as for a count.
     """
     t = component.tail
     argument = component.argument
     if component.kind == "sum":
-        return ([f"coalesce(sum(_sign * ({argument})){t}, 0) as {name}_v",
-                 f"coalesce(sum(case when ({argument}) is not null then _sign else 0 end){t}, 0) as {name}_n"],
-                f"sum({name}_v)", f"sum({name}_n)")
+        return Signed(f"coalesce(sum(case when ({argument}) is not null then _sign else 0 end){t}, 0)",
+                      f"coalesce(sum(_sign * ({argument})){t}, 0)")
     if component.kind == "count":
         rows = (f"coalesce(sum(_sign){t}, 0)" if argument == "*" else
                 f"coalesce(sum(case when ({argument}) is not null then _sign else 0 end){t}, 0)")
-        return [f"{rows} as {name}_n"], f"sum({name}_n)", f"sum({name}_n)"
-    items = [f"coalesce(sum(case when subject is not null then _sign else 0 end){t}, 0) as {name}_n",
-             f"coalesce(bool_or(_sign = 0){t}, false) as {name}_z",
+        return Signed(rows, rows)
+    flags = (f"coalesce(bool_or(_sign = 0){t}, false) as {name}_z",
              f"coalesce(bool_or(_sign > 0){t}, false) as {name}_p",
-             f"coalesce(bool_or(_sign < 0){t}, false) as {name}_m"]
+             f"coalesce(bool_or(_sign < 0){t}, false) as {name}_m")
     member = (f"(case when subject is null or bool_or({name}_z) then 0 "
               f"else bool_or({name}_p)::int - bool_or({name}_m)::int end)")
-    return items, member, f"sum({name}_n)"
+    return Signed(f"coalesce(sum(case when subject is not null then _sign else 0 end){t}, 0)", None, flags, member)

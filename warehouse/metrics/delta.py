@@ -24,13 +24,14 @@ Which rows change
     filter, `_since`) on. A row replaced by an identical row changes nothing and is left out of what follows.
 
 How a cell changes
-    A cell's components are additive over disjoint sets of people (a count of distinct people too). So per
-    cell, grouping the rows of each changed person in it, signed -1 (replaced and gone), +1 (new) and 0 (kept,
-    in the same period): a sum or count changes by the signed sum of the person's rows, and a count of
-    distinct people by +1 for a person who had no row in the cell and has one now, -1 the other way round,
-    else 0 (components.signed). Those changes are added to the stored components; a cell left with no rows is
-    removed. Every cell of a touched period is then re-read from the state, so secondary suppression sees
-    complete sibling groups, as in a full refresh.
+    A cell's components are additive over disjoint sets of rows (a count of distinct people over disjoint
+    sets of people). So a sum or count changes by the signed sum of the changed rows, -1 for a row replaced
+    and gone, +1 for a new one, grouped straight into cells; a count of distinct people by +1 for a person
+    who had no row in the cell and has one now, -1 the other way round, else 0, worked out per cell and
+    changed person from their rows there, the changed ones and those kept (0) (components.signed). Those
+    changes are added to the stored components; a cell left with no rows is removed. Every cell of a
+    touched period is then re-read from the state, so secondary suppression sees complete sibling groups,
+    as in a full refresh.
 
 All of it runs in the refresh's transaction: a crash leaves base rows, state and values as they were.
 """
@@ -92,43 +93,54 @@ def _components_sql(metric: Metric, components: Sequence[Component], grain: str,
 
 
 def _changes_sql(metric: Metric, parts: Decomposed, grain: str) -> str:
-    """What the replaced rows change per cell of one grain, as a components query (see the module docstring).
+    """What the replaced rows change per cell of one grain, as rows of a components query (see the module
+    docstring): their sums per cell are the changes.
 
-    The rows: those replaced and gone (`_sign` -1, _MINUS), those new (+1, _PLUS), and the rows of the same
-    people in the same periods that stay (0: in the base table once the replaced rows are out of it, looked
-    up by person and period, or replaced by an identical row, _SAME). Grouped per cell and person, then per
-    cell."""
+    The changed rows, those replaced and gone (`_sign` -1, _MINUS) and those new (+1, _PLUS), grouped
+    straight into cells, give every sum's and count's change. A distinct count's change needs the rows of
+    the same people in the same periods that stay as well (0: in the base table once the replaced rows are
+    out of it, looked up by person and period, or replaced by an identical row, _SAME): those are folded
+    per person and segment values, grouped per cell and person, then per cell, with only the few columns
+    membership needs (components.signed)."""
     column = GRAINS[grain]
     table = base_table(metric)
-    folded = ["sum(_sign) as s0_n"]
-    per_person = ["sum(s0_n) as c0, sum(s0_n) as k0"]
-    for i, c in enumerate(parts.components, start=1):
-        items, value, rows = signed(c, f"s{i}")
-        folded += items
-        per_person.append(f"{value} as c{i}, {rows} as k{i}")
-    totals = ", ".join(f"sum(x.c{i})::numeric as c{i}, sum(x.k{i})::bigint as k{i}"
-                       for i in range(len(parts.components) + 1))
+    changes = [signed(c, f"s{i}") for i, c in enumerate(parts.components, start=1)]
+    direct = ["sum(_sign)::numeric as c0, sum(_sign)::bigint as k0"] + [
+        f"({ch.value or '0'})::numeric as c{i}, ({ch.rows})::bigint as k{i}" for i, ch in enumerate(changes, start=1)]
+    rows = f"""
+        r as (
+            select n.*, 1 as _sign from {_PLUS} n where n.{column} is not null
+            union all
+            select o.*, -1 as _sign from {_MINUS} o where o.{column} is not null
+        )"""
+    distinct = {i: ch for i, ch in enumerate(changes, start=1) if ch.flags}
+    if not distinct:
+        return f"with {rows} {grouping_sets_sql(metric, grain, 'r', direct)}"
     keys = ", ".join([column, "subject"] + [SEGMENTS[s] for s in metric.segments if SEGMENTS[s]])
     # A row's _day is its week_start whenever it has one, so on the week grain the index finds it exactly.
     same_period = (f"t._day = k.{column} and t.{column} = k.{column}" if grain == "week"
                    else f"t.{column} = k.{column}")
+    flags = ", ".join(f for ch in distinct.values() for f in ch.flags)
+    members = grouping_sets_sql(metric, grain, "folded", [f"{ch.member} as m{i}" for i, ch in distinct.items()],
+                                per=("subject",))
+    per_cell = ", ".join(
+        (f"sum(x.m{i})::numeric" if i in distinct else "0::numeric") + f" as c{i}, 0::bigint as k{i}"
+        for i in range(len(changes) + 1))
     return f"""
-        with r as (
-            select n.*, 1 as _sign from {_PLUS} n where n.{column} is not null
-            union all
-            select o.*, -1 as _sign from {_MINUS} o where o.{column} is not null
-        ),
+        with {rows},
         k as (select distinct subject, {column} from r where subject is not null),
         signed_rows as (
-            select * from r
+            select * from r where subject is not null
             union all
             select t.*, 0 as _sign from k join {table} t on t.subject = k.subject and {same_period}
             union all
             select t.*, 0 as _sign from k join {_SAME} t on t.subject = k.subject and t.{column} = k.{column}
         ),
-        folded as (select {keys}, {', '.join(folded)} from signed_rows group by {keys})
-        select x.grain, x.period, x.segment_type, x.segment_value, {totals}
-        from ({grouping_sets_sql(metric, grain, "folded", per_person, per=("subject",))}) x
+        folded as (select {keys}, {flags} from signed_rows group by {keys})
+        {grouping_sets_sql(metric, grain, 'r', direct)}
+        union all
+        select x.grain, x.period, x.segment_type, x.segment_value, {per_cell}
+        from ({members}) x
         group by x.grain, x.period, x.segment_type, x.segment_value
     """
 
