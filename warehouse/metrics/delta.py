@@ -258,14 +258,20 @@ def store(conn: Connection, metric: Metric, params: dict[str, Any], regrouped: b
     if metric.rows_per == "record" and not {"_src", "_rid"} <= columns:
         raise ValueError(f"metric {metric.id}: its base SQL must return _src and _rid (the source and source "
                          "record id of each row), or the metric must say rows_per='subject'")
-    conn.execute(sa.text(f'create index on {table} (subject, _day)'))
-    if "week_since_go_live" in metric.grains:  # a person's rows in a period, as for the week (see _changes_sql)
-        conn.execute(sa.text(f"create index on {table} (subject, weeks_since_go_live)"))
+    # A person's rows from a day on (replace), and in a period (see _changes_sql): in a week by `_day`; in a
+    # week since go-live by the last column, read from the index itself, a person having few days.
+    since_go_live = ", weeks_since_go_live" if "week_since_go_live" in metric.grains else ""
+    conn.execute(sa.text(f"create index on {table} (subject, _day{since_go_live})"))
     if metric.rows_per == "record":
         conn.execute(sa.text(f"create index on {table} (_src, _rid)"))
     for grain in metric.grains if regrouped else ():  # the periods a regrouped metric reads again
         conn.execute(sa.text(f"create index on {table} ({GRAINS[grain]})"))
+    # Statistics from a small sample: the refresh's lookups by person, day and record are index scans
+    # whatever the figures, and grouping needs only rough counts of segment values. A tenth of the default
+    # sample takes a tenth of the time.
+    conn.execute(sa.text("set local default_statistics_target = 10"))
     conn.execute(sa.text(f"analyze {table}"))
+    conn.execute(sa.text("reset default_statistics_target"))
 
 
 def _rows(metric: Metric) -> tuple[str, str | None, dict[str, str]]:
