@@ -64,6 +64,7 @@ _PLUS = "pg_temp.realise_delta_plus"  # rows of _NEW not among _OLD
 _MINUS = "pg_temp.realise_delta_minus"  # rows of _OLD not among _NEW
 _SAME = "pg_temp.realise_delta_same"  # rows in both: replaced by themselves
 _TEMPS = ", ".join((_NEW, _OLD, _PLUS, _MINUS, _SAME))
+_GROUPED = "realise_grouped_components"  # a full recompute's components per cell, before they are stored
 
 
 def array_literal(values: list[str]) -> str:
@@ -347,12 +348,17 @@ def rebuild(conn: Connection, metric: Metric, parts: Decomposed,
     cells = " union all ".join(
         _components_sql(metric, _one_row_per_person(conn, metric, union, g, source), g, source)
         for g in metric.grains)
+    # Grouped first into a table of their own: a query that creates a table may run in parallel, and then
+    # runs the grains' groupings side by side (GROUPING SETS run in one process each); an INSERT ... SELECT
+    # runs them one after the other.
+    conn.execute(sa.text(f"create temp table {_GROUPED} on commit drop as {cells}"))
     conn.execute(sa.text(f"""
         insert into core.metric_cell_state (metric_id, grain, period, segment_type, segment_value, component,
                                             value, counted)
         select v.metric_id, x.grain, x.period, x.segment_type, x.segment_value, v.component, v.value, v.counted
-        from ({cells}) x cross join lateral (values {values}) v(metric_id, component, value, counted)
+        from pg_temp.{_GROUPED} x cross join lateral (values {values}) v(metric_id, component, value, counted)
     """), {f"m{k}": m.id for k, (m, _) in enumerate(group)})
+    conn.execute(sa.text(f"drop table pg_temp.{_GROUPED}"))
     return [m.id for m, _ in group]
 
 
