@@ -838,8 +838,8 @@ def test_cells_kept_as_components_equal_the_cells_grouped_from_the_base_rows(war
 
 def test_metrics_drawing_on_shared_rows_store_and_group_their_own_base_rows(warehouse):
     """Metric.rows_of: a full refresh works the comment columns and the skills pairs out once and draws each
-    metric's rows from them (renamed, filtered), and groups the comment metrics' components in one query.
-    What it stores is what each metric's own base SQL gives, row for row, and its cells are those grouped
+    metric's rows from them (renamed, filtered), and groups the comment metrics' components in one query;
+    the shared rows are gone when it commits. What it stores is what each metric's own base SQL gives, row for row, and its cells are those grouped
     from that SQL."""
     from warehouse.metrics import delta
     from warehouse.metrics.engine import compute_cells, decomposed, org_levels
@@ -853,6 +853,11 @@ def test_metrics_drawing_on_shared_rows_store_and_group_their_own_base_rows(ware
     refresh(warehouse, full=True, metric_ids=[m.id for m in drawing])
     key = ["grain", "period", "segment_type", "segment_value"]
     with warehouse.connect() as conn:
+        # The shared rows lived for the refresh only: metric_base holds the metrics' own rows.
+        tables = set(conn.execute(sa.text(
+            "select relname from pg_class where relnamespace = 'metric_base'::regnamespace and relkind = 'r'"
+        )).scalars())
+        assert tables == {m.id for m in drawing}
         levels = org_levels(conn)
         for metric in drawing:
             bind = {**params, **UNRESTRICTED}

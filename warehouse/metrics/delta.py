@@ -65,6 +65,7 @@ _MINUS = "pg_temp.realise_delta_minus"  # rows of _OLD not among _NEW
 _SAME = "pg_temp.realise_delta_same"  # rows in both: replaced by themselves
 _TEMPS = ", ".join((_NEW, _OLD, _PLUS, _MINUS, _SAME))
 _GROUPED = "realise_grouped_components"  # a full recompute's components per cell, before they are stored
+_SHARED_ROWS = "realise shared rows "  # + a number: rows several metrics draw on, for one full refresh (store)
 
 
 def array_literal(values: list[str]) -> str:
@@ -240,15 +241,19 @@ def store(conn: Connection, metric: Metric, params: dict[str, Any], regrouped: b
     conn.execute(sa.text(f"drop table if exists {table}"))
     source, _, _ = _rows(metric)
     if source not in stored and metric.rows_of is not None:
-        shared = f"realise_rows_{len(stored)}"
+        # An unlogged table rather than a temporary one, so the queries that draw on it may run in parallel
+        # (parallel workers cannot read a session's temporary tables); `release` drops it before the
+        # refresh commits, and a refresh that fails takes it with its rollback.
+        shared = f'metric_base."{_SHARED_ROWS}{len(stored)}"'
         # Shared rows carry every member's columns (all the comment themes' patterns and the sentiment
         # lexicon): a costly projection. Over a parallel hash anti join (the latest versions) PostgreSQL
         # returns every row from one worker, so the projection would run in one process; without parallel
         # hash each worker projects its share of the rows.
         conn.execute(sa.text("set local enable_parallel_hash = off"))
-        conn.execute(sa.text(f"create temp table {shared} on commit drop as {rows_sql(source)}"), bind)
+        conn.execute(sa.text(f"drop table if exists {shared}"))
+        conn.execute(sa.text(f"create unlogged table {shared} as {rows_sql(source)}"), bind)
         conn.execute(sa.text("reset enable_parallel_hash"))
-        stored[source] = f"pg_temp.{shared}"
+        stored[source] = shared
     if source in stored:
         conn.execute(sa.text(f"create unlogged table {table} as {_drawn(conn, metric, stored[source], params)}"))
     else:
@@ -273,6 +278,13 @@ def store(conn: Connection, metric: Metric, params: dict[str, Any], regrouped: b
     conn.execute(sa.text("set local default_statistics_target = 10"))
     conn.execute(sa.text(f"analyze {table}"))
     conn.execute(sa.text("reset default_statistics_target"))
+
+
+def release(conn: Connection, stored: dict[str, str]) -> None:
+    """Drop the shared rows `store` worked out in this refresh (`stored`, its map), before it commits."""
+    for table in stored.values():
+        if _SHARED_ROWS in table:
+            conn.execute(sa.text(f"drop table if exists {table}"))
 
 
 def _rows(metric: Metric) -> tuple[str, str | None, dict[str, str]]:

@@ -304,6 +304,7 @@ def refresh(engine: Engine, *, full: bool = True, policy: SuppressionPolicy | No
             result.cells += len(cells)
             result.suppressed += int(cells["suppressed"].sum())
         bar.update("metrics", len(metrics), len(metrics), "metrics refreshed")
+        delta.release(conn, touched.get("stored rows", {}))
         result.seconds = time.perf_counter() - started
         conn.execute(sa.text(
             "update ops.metric_refreshes set finished_at = now(), metrics = :m, cells = :c, suppressed = :s, "
