@@ -839,8 +839,8 @@ def test_cells_kept_as_components_equal_the_cells_grouped_from_the_base_rows(war
 def test_metrics_drawing_on_shared_rows_store_and_group_their_own_base_rows(warehouse):
     """Metric.rows_of: a full refresh works the comment columns and the skills pairs out once and draws each
     metric's rows from them (renamed, filtered), and groups the comment metrics' components in one query;
-    the shared rows are gone when it commits. What it stores is what each metric's own base SQL gives, row for row, and its cells are those grouped
-    from that SQL."""
+    the shared rows are gone when it commits. What it stores is what each metric's own base SQL gives, row
+    for row, and its cells are those grouped from that SQL."""
     from warehouse.metrics import delta
     from warehouse.metrics.engine import compute_cells, decomposed, org_levels
     from warehouse.metrics.grouping import base_rows_sql
@@ -876,6 +876,22 @@ def test_metrics_drawing_on_shared_rows_store_and_group_their_own_base_rows(ware
                 a, b = kept[column].astype(float), grouped[column].astype(float)
                 assert (((a - b).abs() <= 1e-9 * b.abs().clip(lower=1)) | (a.isna() & b.isna())).all(), (
                     metric.id, column)
+
+
+def test_a_metric_stored_on_its_own_leaves_no_shared_rows_behind(warehouse):
+    """delta.store without a refresh's map of stored rows works the shared rows out for that call only."""
+    from warehouse.metrics import delta
+    from warehouse.metrics.service import metric_params
+
+    metric = REGISTRY["comment_theme_training"]
+    assert metric.rows_of is not None
+    with warehouse.begin() as conn:
+        delta.store(conn, metric, metric_params(Settings()))
+        tables = set(conn.execute(sa.text(
+            "select relname from pg_class where relnamespace = 'metric_base'::regnamespace and relkind = 'r'"
+        )).scalars())
+        stored = conn.execute(sa.text(f"select count(*) from {delta.base_table(metric)}")).scalar_one()
+    assert tables == {metric.id} and stored > 0
 
 
 def test_base_rows_a_crash_emptied_are_recomputed_by_the_next_incremental_refresh(warehouse, loaded, gate):

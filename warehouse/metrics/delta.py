@@ -234,7 +234,9 @@ def store(conn: Connection, metric: Metric, params: dict[str, Any], regrouped: b
 
     `stored` (one per refresh) maps base SQL to a table holding its rows, as base_rows_sql gives them: the
     rows of a metric of the same base SQL stored earlier in this refresh are copied rather than worked out
-    again, and a metric drawing on shared rows (`rows_of`) takes them from there (worked out on first use)."""
+    again, and a metric drawing on shared rows (`rows_of`) takes them from there (worked out on first use;
+    `release` drops them). Without `stored`, shared rows last for this call only."""
+    alone = stored is None
     stored = {} if stored is None else stored
     table = base_table(metric)
     bind = {**params, **UNRESTRICTED}
@@ -278,6 +280,8 @@ def store(conn: Connection, metric: Metric, params: dict[str, Any], regrouped: b
     conn.execute(sa.text("set local default_statistics_target = 10"))
     conn.execute(sa.text(f"analyze {table}"))
     conn.execute(sa.text("reset default_statistics_target"))
+    if alone:
+        release(conn, stored)
 
 
 def release(conn: Connection, stored: dict[str, str]) -> None:
