@@ -842,7 +842,6 @@ def test_metrics_drawing_on_shared_rows_store_and_group_their_own_base_rows(ware
     the shared rows are gone when it commits. What it stores is what each metric's own base SQL gives, row
     for row, and its cells are those grouped from that SQL."""
     from warehouse.metrics import delta
-    from warehouse.metrics.engine import compute_cells, decomposed, org_levels
     from warehouse.metrics.grouping import base_rows_sql
     from warehouse.metrics.service import metric_params
 
@@ -851,14 +850,12 @@ def test_metrics_drawing_on_shared_rows_store_and_group_their_own_base_rows(ware
                                        "skills_change_teaching_learning"}
     params = metric_params(Settings())
     refresh(warehouse, full=True, metric_ids=[m.id for m in drawing])
-    key = ["grain", "period", "segment_type", "segment_value"]
     with warehouse.connect() as conn:
         # The shared rows lived for the refresh only: metric_base holds the metrics' own rows.
         tables = set(conn.execute(sa.text(
             "select relname from pg_class where relnamespace = 'metric_base'::regnamespace and relkind = 'r'"
         )).scalars())
         assert tables == {m.id for m in drawing}
-        levels = org_levels(conn)
         for metric in drawing:
             bind = {**params, **UNRESTRICTED}
             own = f"select * from ({base_rows_sql(metric)}) b"
@@ -867,15 +864,57 @@ def test_metrics_drawing_on_shared_rows_store_and_group_their_own_base_rows(ware
             extra = conn.execute(sa.text(f"select count(*) from ({stored} except all {own}) x"), bind).scalar_one()
             missing = conn.execute(sa.text(f"select count(*) from ({own} except all {stored}) x"), bind).scalar_one()
             assert rows > 0 and (extra, missing) == (0, 0), metric.id
-            parts = decomposed(metric)
+        assert_state_is_regrouped(conn, drawing)
+
+
+def assert_state_is_regrouped(conn: sa.Connection, metrics: list[Metric]) -> None:
+    """Each metric's cells from its stored components are those compute_cells groups from its base SQL."""
+    from warehouse.metrics import delta
+    from warehouse.metrics.engine import compute_cells, decomposed, org_levels
+    from warehouse.metrics.service import metric_params
+
+    params = metric_params(Settings())
+    levels = org_levels(conn)
+    key = ["grain", "period", "segment_type", "segment_value"]
+    for metric in metrics:
+        parts = decomposed(metric)
+        assert parts is not None
+        kept = delta.evaluate(conn, metric, parts, params, levels).sort_values(key).reset_index(drop=True)
+        grouped = compute_cells(conn, metric, params, levels=levels).sort_values(key).reset_index(drop=True)
+        assert len(kept) > 0 and kept[key + ["n", "fingerprint"]].equals(grouped[key + ["n", "fingerprint"]]), (
+            metric.id)
+        for column in ("value", "numerator", "denominator"):
+            a, b = kept[column].astype(float), grouped[column].astype(float)
+            assert (((a - b).abs() <= 1e-9 * b.abs().clip(lower=1)) | (a.isna() & b.isna())).all(), (
+                metric.id, column)
+
+
+def test_a_full_refresh_grouped_in_parallel_workers_gives_the_cells_of_the_base_sql(warehouse):
+    """A full recompute groups stored rows in queries PostgreSQL may hand to parallel workers (delta.rebuild
+    creates a table of the grains' groupings, which can run side by side; shared rows are an unlogged table,
+    which workers can read), within the refresh's own transaction. With parallel plans forced on this small
+    warehouse, every cell is still the one grouped from the base SQL."""
+    from warehouse.metrics import delta
+    from warehouse.metrics.engine import decomposed
+
+    forced = sa.create_engine(warehouse.url, connect_args={"options": (
+        "-c parallel_setup_cost=0 -c parallel_tuple_cost=0 -c min_parallel_table_scan_size=0 "
+        "-c debug_parallel_query=on")})
+    metrics = [REGISTRY[m] for m in (NES, "tickets_per_100_staff", "comment_theme_training", "comment_sentiment",
+                                     "skills_change_teaching_learning")]
+    try:
+        refresh(forced, full=True, metric_ids=[m.id for m in metrics])
+        with forced.connect() as conn:
+            parts = decomposed(REGISTRY[NES])
             assert parts is not None
-            kept = delta.evaluate(conn, metric, parts, params, levels).sort_values(key).reset_index(drop=True)
-            grouped = compute_cells(conn, metric, params, levels=levels).sort_values(key).reset_index(drop=True)
-            assert kept[key + ["n", "fingerprint"]].equals(grouped[key + ["n", "fingerprint"]]), metric.id
-            for column in ("value", "numerator", "denominator"):
-                a, b = kept[column].astype(float), grouped[column].astype(float)
-                assert (((a - b).abs() <= 1e-9 * b.abs().clip(lower=1)) | (a.isna() & b.isna())).all(), (
-                    metric.id, column)
+            cells = " union all ".join(delta._components_sql(REGISTRY[NES], list(parts.components), g,
+                                                             delta.base_table(REGISTRY[NES]))
+                                       for g in REGISTRY[NES].grains)
+            plan = "\n".join(conn.execute(sa.text(f"explain (costs off) {cells}")).scalars())
+            assert "Gather" in plan and "Parallel" in plan
+            assert_state_is_regrouped(conn, metrics)
+    finally:
+        forced.dispose()
 
 
 def test_a_metric_stored_on_its_own_leaves_no_shared_rows_behind(warehouse):
