@@ -38,9 +38,10 @@ All of it runs in the refresh's transaction: a crash leaves base rows, state and
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -82,6 +83,14 @@ def _shared_bases() -> frozenset[str]:
     return frozenset(sql for sql, n in counts.items() if n > 1)
 
 
+@contextlib.contextmanager
+def _setting(conn: Connection, name: str, value: str) -> Iterator[None]:
+    """A server setting for the statements inside, in the refresh's transaction; the session's own after."""
+    conn.execute(sa.text(f"set local {name} = {value}"))
+    yield
+    conn.execute(sa.text(f"reset {name}"))
+
+
 def base_table(metric: Metric) -> str:
     return f'metric_base."{metric.id}"'
 
@@ -115,9 +124,10 @@ def _changes_sql(metric: Metric, parts: Decomposed, grain: str) -> str:
             union all
             select o.*, -1 as _sign from {_MINUS} o where o.{column} is not null
         )"""
+    changed = grouping_sets_sql(metric, grain, "r", direct)
     distinct = {i: ch for i, ch in enumerate(changes, start=1) if ch.flags}
     if not distinct:
-        return f"with {rows} {grouping_sets_sql(metric, grain, 'r', direct)}"
+        return f"with {rows} {changed}"
     keys = ", ".join([column, "subject"] + [SEGMENTS[s] for s in metric.segments if SEGMENTS[s]])
     # A row's _day is its week_start whenever it has one, so on the week grain the index finds it exactly.
     same_period = (f"t._day = k.{column} and t.{column} = k.{column}" if grain == "week"
@@ -139,7 +149,7 @@ def _changes_sql(metric: Metric, parts: Decomposed, grain: str) -> str:
             select t.*, 0 as _sign from k join {_SAME} t on t.subject = k.subject and t.{column} = k.{column}
         ),
         folded as (select {keys}, {flags} from signed_rows group by {keys})
-        {grouping_sets_sql(metric, grain, 'r', direct)}
+        {changed}
         union all
         select x.grain, x.period, x.segment_type, x.segment_value, {per_cell}
         from ({members}) x
@@ -251,10 +261,9 @@ def store(conn: Connection, metric: Metric, params: dict[str, Any], regrouped: b
         # lexicon): a costly projection. Over a parallel hash anti join (the latest versions) PostgreSQL
         # returns every row from one worker, so the projection would run in one process; without parallel
         # hash each worker projects its share of the rows.
-        conn.execute(sa.text("set local enable_parallel_hash = off"))
         conn.execute(sa.text(f"drop table if exists {shared}"))
-        conn.execute(sa.text(f"create unlogged table {shared} as {rows_sql(source)}"), bind)
-        conn.execute(sa.text("reset enable_parallel_hash"))
+        with _setting(conn, "enable_parallel_hash", "off"):
+            conn.execute(sa.text(f"create unlogged table {shared} as {rows_sql(source)}"), bind)
         stored[source] = shared
     if source in stored:
         conn.execute(sa.text(f"create unlogged table {table} as {_drawn(conn, metric, stored[source], params)}"))
@@ -277,9 +286,8 @@ def store(conn: Connection, metric: Metric, params: dict[str, Any], regrouped: b
     # Statistics from a small sample: the refresh's lookups by person, day and record are index scans
     # whatever the figures, and grouping needs only rough counts of segment values. A tenth of the default
     # sample takes a tenth of the time.
-    conn.execute(sa.text("set local default_statistics_target = 10"))
-    conn.execute(sa.text(f"analyze {table}"))
-    conn.execute(sa.text("reset default_statistics_target"))
+    with _setting(conn, "default_statistics_target", "10"):
+        conn.execute(sa.text(f"analyze {table}"))
     if alone:
         release(conn, stored)
 
